@@ -1,0 +1,1 @@
+"""The project's own gymnasium environments; importing this package registers them."""

@@ -1,0 +1,27 @@
+"""Where evaluation runs: in-process (``serial``) or on a Dask cluster (``dask``)."""
+
+from __future__ import annotations
+
+from evo.backends.base import Backend, Evaluation, plan_chunks
+from evo.config import BackendConfig
+from evo.evaluation import Problem
+
+
+def make_backend(
+    problem: Problem,
+    config: BackendConfig,
+    *,
+    client: object | None = None,
+    scheduler: str | None = None,
+) -> Backend:
+    """The backend ``config.kind`` names (a given client or scheduler implies Dask)."""
+    if config.kind == "serial" and client is None and scheduler is None:
+        from evo.backends.serial import SerialBackend
+
+        return SerialBackend(problem, config)
+    from evo.backends.dask import DaskBackend
+
+    return DaskBackend(problem, config, client=client, scheduler=scheduler)
+
+
+__all__ = ["Backend", "Evaluation", "make_backend", "plan_chunks"]

@@ -1,0 +1,75 @@
+"""The backend protocol and what every backend shares: chunking and reassembly."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from evo.evaluation import Chunk, ChunkResult
+from evo.population import Population
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A generation's results in member order, with what it cost."""
+
+    fitness: np.ndarray  # (n,) float64, mean episode return per member
+    steps: np.ndarray  # (n,) int64, env steps per member
+    compute_s: float  # time spent inside evaluation tasks, summed over tasks
+    tasks: int
+    bytes_sent: int  # payload the orchestrator serialised for this generation
+    bytes_received: int
+    workers: int
+
+
+class Backend(Protocol):
+    """Evaluates populations; ``close()`` releases whatever it started."""
+
+    workers: int
+
+    def evaluate(
+        self, population: Population, episode_seeds: np.ndarray, generation: int
+    ) -> Evaluation:
+        """Fitness of every member, in member order."""
+        ...
+
+    def close(self) -> None:
+        """Stop what the backend started (clusters, clients)."""
+        ...
+
+
+def plan_chunks(size: int, chunk_size: Literal["auto"] | int, slots: int) -> list[np.ndarray]:
+    """Member indices per task, strided (``members[i::n]``) so costly members spread out.
+
+    ``auto`` makes a few tasks per worker slot so a slow task does not hold the
+    generation back; a number is a fixed count of members per task.
+    """
+    if chunk_size == "auto":
+        count = min(size, 2 * max(slots, 1))
+    else:
+        count = math.ceil(size / chunk_size)
+    count = max(1, min(count, size))
+    return [np.arange(start, size, count) for start in range(count)]
+
+
+def make_chunks(
+    population: Population, episode_seeds: np.ndarray, generation: int, plan: list[np.ndarray]
+) -> list[Chunk]:
+    """The tasks' payloads for a chunk plan."""
+    return [
+        Chunk(generation, indices, population.members.take(indices), episode_seeds[indices])
+        for indices in plan
+    ]
+
+
+def assemble(size: int, results: list[ChunkResult]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-member fitness and steps placed back in member order."""
+    fitness = np.full(size, np.nan)
+    steps = np.zeros(size, dtype=np.int64)
+    for result in results:
+        fitness[result.indices] = result.fitness
+        steps[result.indices] = result.steps
+    return fitness, steps

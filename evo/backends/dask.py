@@ -1,0 +1,132 @@
+"""Evaluation on a Dask cluster: an embedded LocalCluster, a scheduler address, or a Client.
+
+Per generation the base vectors are submitted once as a task of their own (a
+value Dask can recompute if the worker holding it dies, unlike a ``scatter``
+copy) and every chunk task takes that future positionally. Chunk tasks are
+``pure=False``; results are gathered, placed in member order and their futures
+released at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+
+import numpy as np
+
+from evo.backends.base import Evaluation, assemble, make_chunks, plan_chunks
+from evo.config import BackendConfig
+from evo.errors import ConfigError
+from evo.evaluation import Problem, evaluate_chunk
+from evo.population import Population
+
+CONNECT_TIMEOUT_S = 10
+
+
+def generation_bases(bases: np.ndarray) -> np.ndarray:
+    """Identity task: makes the generation's base vectors a recomputable Dask value."""
+    return bases
+
+
+def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str | None:
+    """Scheduler address: ``--scheduler``, then the config, then ``DASK_SCHEDULER_ADDRESS``."""
+    return scheduler or config.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+
+
+class DaskBackend:
+    """Farms chunks of members to Dask workers."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        config: BackendConfig,
+        *,
+        client: object | None = None,
+        scheduler: str | None = None,
+    ) -> None:
+        from distributed import Client, LocalCluster
+
+        self.problem = problem
+        self.config = config
+        self.cluster = None
+        self._owns_client = client is None
+        if client is not None:
+            self.client = client
+        elif address := resolve_address(config, scheduler):
+            try:
+                self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(
+                    f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}"
+                ) from None
+        else:
+            workers = config.workers or os.cpu_count() or 1
+            self.cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR,
+            )
+            try:
+                self.client = Client(self.cluster)
+                self.client.wait_for_workers(workers)
+            except BaseException:
+                self.cluster.close()
+                raise
+        self._problem_bytes = len(pickle.dumps(problem))
+
+    @property
+    def workers(self) -> int:
+        """Workers the scheduler knows now."""
+        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    @property
+    def slots(self) -> int:
+        """Worker threads available for tasks."""
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return sum(worker.get("nthreads", 1) for worker in info.values())
+
+    def describe(self) -> str:
+        """One line for the console: where the scheduler and its dashboard are."""
+        kind = "embedded LocalCluster" if self.cluster is not None else "scheduler"
+        dashboard = self.client.dashboard_link if self.cluster is not None else None
+        text = f"dask backend: {kind} at {self.client.scheduler.address}, {self.workers} workers"
+        return f"{text}, dashboard {dashboard}" if dashboard else text
+
+    def evaluate(
+        self, population: Population, episode_seeds: np.ndarray, generation: int
+    ) -> Evaluation:
+        """Fitness of every member, in member order."""
+        plan = plan_chunks(population.size, self.config.chunk_size, self.slots)
+        chunks = make_chunks(population, episode_seeds, generation, plan)
+        bases = self.client.submit(generation_bases, population.bases, pure=False)
+        futures = self.client.map(
+            evaluate_chunk, [self.problem] * len(chunks), [bases] * len(chunks), chunks, pure=False
+        )
+        try:
+            results = self.client.gather(futures)
+        finally:
+            for future in (*futures, bases):
+                future.release()
+            del futures, bases
+        fitness, steps = assemble(population.size, results)
+        return Evaluation(
+            fitness=fitness,
+            steps=steps,
+            compute_s=sum(r.seconds for r in results),
+            tasks=len(chunks),
+            bytes_sent=population.bases.nbytes
+            + sum(c.nbytes + self._problem_bytes for c in chunks),
+            bytes_received=sum(r.nbytes for r in results),
+            workers=self.workers,
+        )
+
+    def close(self) -> None:
+        """Close the client and, if this backend started it, the cluster."""
+        if self._owns_client:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

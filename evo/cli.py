@@ -1,0 +1,98 @@
+"""The ``evo`` command line: ``evo run`` and ``evo inspect``.
+
+Errors a user can fix (bad config, bad override, missing run folder) print one
+line and exit with status 2; a failed evaluation exits 1; Ctrl-C exits 130
+after the cluster is closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from evo.errors import EvoError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (status 2), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"evo: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(prog="evo", description="Neuroevolution experiments on Dask.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run an experiment from a YAML config")
+    run.add_argument("config", help="YAML experiment file (or a run's config.yaml)")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set algorithm.sigma=0.05 (repeatable)",
+    )
+    run.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
+    run.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:PORT)")
+    run.add_argument("--quiet", action="store_true", help="print only the run folder's path")
+
+    inspect = commands.add_parser("inspect", help="summary and per-generation table of a run")
+    inspect.add_argument("run_dir", help="a run folder")
+    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``evo`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except EvoError as exc:
+        print(f"evo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("evo: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``evo run CONFIG``."""
+    from evo.config import load_config
+    from evo.loop import run
+    from evo.reporting import Reporter
+
+    config = load_config(args.config, args.overrides)
+    # SIGTERM unwinds like Ctrl-C, so the cluster is closed and no worker is orphaned.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    result = run(
+        config, args.runs_dir, scheduler=args.scheduler, reporter=Reporter(quiet=args.quiet)
+    )
+    print(result.path)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """``evo inspect RUN``."""
+    from evo.inspect import format_run
+    from evo.runlog import RunFolder
+
+    folder = RunFolder.open(args.run_dir)
+    if args.json:
+        print(json.dumps(folder.read_summary() or {}, indent=2))
+    else:
+        print(format_run(folder))
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+_COMMANDS = {"run": cmd_run, "inspect": cmd_inspect}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

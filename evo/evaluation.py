@@ -1,0 +1,174 @@
+"""What runs on a worker: a chunk of members, each driven through its episodes.
+
+A task is a pure function of its inputs (the problem, the generation's base
+vectors, the chunk's member records and episode seeds), so Dask may run it
+anywhere, twice, or again after a worker died, and get the same numbers. All
+episodes of a chunk step in lockstep so the policy's forward pass is batched
+over members; env instances are cached per worker thread, a speed-up only
+(every episode starts with ``reset(seed=...)``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from evo.config import EnvConfig, ExperimentConfig
+from evo.errors import ConfigError, EvaluationError
+from evo.policies import MLPSpec, flatten_observation, flatten_observations, spec_for_spaces
+from evo.population import Members, materialize
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything constant over a run that a worker needs to evaluate members."""
+
+    env: EnvConfig
+    policy: MLPSpec
+    reward_threshold: float | None = None
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig) -> Problem:
+        """Build the env once to learn its spaces; env errors become config errors."""
+        env = make_env(config.env)
+        try:
+            policy = spec_for_spaces(
+                env.observation_space, env.action_space,
+                config.policy.hidden_sizes, config.policy.activation,
+            )
+            threshold = env.spec.reward_threshold if env.spec is not None else None
+        finally:
+            env.close()
+        return cls(env=config.env, policy=policy, reward_threshold=threshold)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Some members of one generation: their indices, records and episode seeds."""
+
+    generation: int
+    indices: np.ndarray  # (m,) member indices in the population
+    members: Members
+    episode_seeds: np.ndarray  # (m, episodes) uint32
+
+    @property
+    def nbytes(self) -> int:
+        """Payload size of the chunk's arrays."""
+        return self.indices.nbytes + self.members.nbytes + self.episode_seeds.nbytes
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """Per-member fitness (mean episode return) and episode steps, plus timing."""
+
+    indices: np.ndarray  # (m,)
+    fitness: np.ndarray  # (m,) float64
+    steps: np.ndarray  # (m,) int64, summed over the member's episodes
+    seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def nbytes(self) -> int:
+        """Payload size of the result's arrays."""
+        return self.indices.nbytes + self.fitness.nbytes + self.steps.nbytes
+
+
+def make_env(env: EnvConfig) -> gymnasium.Env:
+    """A fresh gymnasium env for this config (errors name the config key)."""
+    import envs  # noqa: F401  (registers the project's own environments)
+
+    extra: dict[str, Any] = {"disable_env_checker": True}
+    if env.max_steps is not None:
+        extra["max_episode_steps"] = env.max_steps
+    try:
+        return gymnasium.make(env.id, **env.kwargs, **extra)
+    except gymnasium.error.DependencyNotInstalled as exc:
+        raise ConfigError(f"env.id: {env.id!r} needs an optional dependency: {exc}") from None
+    except TypeError as exc:
+        raise ConfigError(f"env.kwargs: {env.id!r} rejected them: {exc}") from None
+    except gymnasium.error.Error as exc:
+        raise ConfigError(f"env.id: cannot make {env.id!r}: {exc}") from None
+
+
+_cache = threading.local()
+
+
+def cached_envs(env: EnvConfig, count: int) -> list[gymnasium.Env]:
+    """``count`` env instances for this config, reused across tasks on this thread."""
+    store: dict[str, list[gymnasium.Env]] = _cache.__dict__.setdefault("envs", {})
+    key = json.dumps([env.id, env.kwargs, env.max_steps], sort_keys=True, default=str)
+    pool = store.setdefault(key, [])
+    while len(pool) < count:
+        pool.append(make_env(env))
+    return pool[:count]
+
+
+def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkResult:
+    """Evaluate a chunk of members: fitness = mean return over each member's episodes."""
+    start = time.perf_counter()
+    params = materialize(bases, chunk.members)
+    returns, steps = run_episodes(problem, params, chunk.episode_seeds, chunk)
+    return ChunkResult(
+        indices=chunk.indices,
+        fitness=returns.mean(axis=1),
+        steps=steps.sum(axis=1),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def run_episodes(
+    problem: Problem, params: np.ndarray, seeds: np.ndarray, chunk: Chunk | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``seeds.shape[1]`` episodes per member in lockstep; returns (returns, steps).
+
+    The forward pass always sees the full ``(members, episodes, obs_dim)`` block
+    (finished episodes keep their last observation), so each member's numbers
+    do not depend on the other members of the chunk.
+    """
+    num_members, episodes = seeds.shape
+    spec = problem.policy
+    envs = cached_envs(problem.env, num_members * episodes)
+    space = envs[0].observation_space
+    returns = np.zeros((num_members, episodes), dtype=np.float64)
+    steps = np.zeros((num_members, episodes), dtype=np.int64)
+    alive = np.ones((num_members, episodes), dtype=bool)
+    first = [
+        _guarded(chunk, k // episodes, lambda e=envs[k], s=seeds.flat[k]: e.reset(seed=int(s))[0])
+        for k in range(num_members * episodes)
+    ]
+    obs = flatten_observations(space, first).reshape(num_members, episodes, -1)
+    while alive.any():
+        actions = spec.act(params, obs)
+        for member, episode in zip(*np.nonzero(alive), strict=True):
+            env = envs[member * episodes + episode]
+            action = actions[member, episode]
+            observation, reward, terminated, truncated, _ = _guarded(
+                chunk, member, lambda env=env, a=action: env.step(a if a.ndim else a.item())
+            )
+            returns[member, episode] += float(reward)
+            steps[member, episode] += 1
+            obs[member, episode] = flatten_observation(space, observation)
+            if terminated or truncated:
+                alive[member, episode] = False
+    return returns, steps
+
+
+def _guarded(chunk: Chunk | None, row: int, call: Any) -> Any:
+    try:
+        return call()
+    except EvaluationError:
+        raise
+    except Exception as exc:
+        where = (
+            f"generation {chunk.generation}, member {int(chunk.indices[row])}"
+            if chunk is not None
+            else f"row {row}"
+        )
+        raise EvaluationError(
+            f"evaluation failed at {where}: {type(exc).__name__}: {exc}"
+        ) from exc

@@ -1,0 +1,273 @@
+"""The generation loop: ask -> evaluate -> tell -> log -> checkpoint, and the final evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import platform
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evo.backends import Backend, Evaluation, make_backend
+from evo.config import ExperimentConfig, dump_yaml
+from evo.evaluation import Problem
+from evo.population import Members, Population
+from evo.reporting import Reporter
+from evo.runlog import RunFolder
+from evo.seeding import episode_seeds, final_seeds, init_rng, strategy_rng
+from evo.strategies import Strategy, make_strategy
+from evo.strategies.base import State, state_arrays
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run was written and its summary."""
+
+    path: Path
+    summary: dict[str, Any]
+
+
+def run(
+    config: ExperimentConfig,
+    runs_dir: str | os.PathLike[str] = "runs",
+    *,
+    client: object | None = None,
+    scheduler: str | None = None,
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Run an experiment into a new run folder under ``runs_dir``.
+
+    Everything that can fail on bad input (the env, the scheduler address) is
+    checked before the folder is created. ``client`` is an existing
+    ``distributed.Client`` (dask-jobqueue, dask-kubernetes, ...).
+    """
+    started = time.perf_counter()
+    if config.seed is None:
+        config = dataclasses.replace(config, seed=secrets.randbits(31))
+    reporter = reporter or Reporter()
+    problem = Problem.from_config(config)
+    strategy = make_strategy(config.algorithm)
+    backend = make_backend(problem, config.backend, client=client, scheduler=scheduler)
+    try:
+        reporter.info(backend.describe())
+        folder = RunFolder.create(runs_dir, config.name)
+        folder.write_config(_provenance_header() + dump_yaml(config))
+        folder.append_event("start", versions=package_versions(), backend=backend.describe())
+        summary = Experiment(config, problem, strategy, backend, folder, reporter, started).run()
+        return RunResult(folder.path, summary)
+    finally:
+        backend.close()
+
+
+@dataclass
+class Tally:
+    """Running totals over the generations."""
+
+    evaluations: int = 0
+    env_steps: int = 0
+
+    def add(self, evaluation: Evaluation) -> None:
+        self.evaluations += len(evaluation.fitness)
+        self.env_steps += int(evaluation.steps.sum())
+
+
+class Experiment:
+    """One run in progress: the loop and what it writes."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        problem: Problem,
+        strategy: Strategy,
+        backend: Backend,
+        folder: RunFolder,
+        reporter: Reporter,
+        started: float,
+    ) -> None:
+        self.config, self.problem, self.strategy = config, problem, strategy
+        self.started = started
+        self.backend, self.folder, self.reporter = backend, folder, reporter
+        self.seed: int = config.seed  # type: ignore[assignment]  (resolved by run())
+        self.tally = Tally()
+
+    def run(self) -> dict[str, Any]:
+        """The generation loop, then the final evaluation and summary."""
+        config, strategy, seed = self.config, self.strategy, self.seed
+        rng = init_rng(seed)
+        state = strategy.init(rng, self.problem.policy.initial_params(rng))
+        start, reason, final_params = time.perf_counter(), "generations", None
+        self.reporter.start(config)
+        try:
+            for generation in range(config.generations):
+                incumbent = strategy.solution(state)
+                clock = [time.perf_counter()]
+                population, state = strategy.ask(strategy_rng(seed, generation), state)
+                seeds = episode_seeds(seed, generation, np.arange(population.size), config.env.episodes)
+                clock.append(time.perf_counter())
+                evaluation = self.backend.evaluate(population, seeds, generation)
+                clock.append(time.perf_counter())
+                state, info = strategy.tell(state, population, evaluation.fitness)
+                clock.append(time.perf_counter())
+                self.tally.add(evaluation)
+                if state.generation % config.checkpoint.every == 0:
+                    self.checkpoint(state, time.perf_counter() - start)
+                clock.append(time.perf_counter())
+                record = self.metrics(generation, population, evaluation, state, info, clock, start)
+                self.folder.append_metrics(record)
+                self.reporter.generation(record, config.generations)
+                early = self.stop_reason(record)
+                if early:
+                    reason = early
+                    final_params = incumbent if early == "target_fitness" else None
+                    break
+        except KeyboardInterrupt:
+            self.folder.append_event("stop", reason="interrupted", generations=state.generation)
+            raise
+        if state.generation % config.checkpoint.every:
+            self.checkpoint(state, time.perf_counter() - start)
+        self.folder.append_event("stop", reason=reason, generations=state.generation)
+        if final_params is None:
+            final_params = strategy.solution(state)
+        return self.finish(state, final_params, reason, time.perf_counter() - start)
+
+    def metrics(
+        self,
+        generation: int,
+        population: Population,
+        evaluation: Evaluation,
+        state: State,
+        info: dict[str, Any],
+        clock: list[float],
+        start: float,
+    ) -> dict[str, Any]:
+        """One line of ``metrics.jsonl``."""
+        fitness = evaluation.fitness
+        finite = fitness[np.isfinite(fitness)]
+        stats = (
+            {name: float(f(finite)) for name, f in _STATS.items()}
+            if finite.size
+            else dict.fromkeys(_STATS, float("nan"))
+        )
+        return {
+            "generation": generation,
+            "evaluations": self.tally.evaluations,
+            "episodes": self.tally.evaluations * self.config.env.episodes,
+            "env_steps": self.tally.env_steps,
+            **stats,
+            "failed": int(np.sum(~np.isfinite(fitness))),
+            "solution_fitness": float(fitness[0]) if population.incumbent else None,
+            "best_so_far": state.best_fitness,
+            "time_s": clock[-1] - start,
+            "ask_s": clock[1] - clock[0],
+            "evaluate_s": clock[2] - clock[1],
+            "tell_s": clock[3] - clock[2],
+            "write_s": clock[4] - clock[3],
+            "compute_s": evaluation.compute_s,
+            "tasks": evaluation.tasks,
+            "workers": evaluation.workers,
+            "bytes_sent": evaluation.bytes_sent,
+            "bytes_received": evaluation.bytes_received,
+            **info,
+        }
+
+    def stop_reason(self, record: dict[str, Any]) -> str | None:
+        """Why to stop after this generation, if at all."""
+        stop = self.config.stop
+        if stop.target_fitness is not None:
+            score = record["solution_fitness"]
+            score = record["fitness_max"] if score is None else score
+            if score is not None and score >= stop.target_fitness:
+                return "target_fitness"
+        if stop.max_time_s is not None and record["time_s"] >= stop.max_time_s:
+            return "max_time_s"
+        return None
+
+    def checkpoint(self, state: State, elapsed: float) -> None:
+        """Save everything needed to continue after ``state.generation`` generations."""
+        arrays = {f"state.{k}": v for k, v in state_arrays(state).items()}
+        meta = {
+            "strategy": self.strategy.name,
+            "seed": self.seed,
+            "evaluations": self.tally.evaluations,
+            "env_steps": self.tally.env_steps,
+            "elapsed_s": elapsed,
+        }
+        path = self.folder.save_checkpoint(state.generation, arrays, meta, self.config.checkpoint.keep)
+        self.folder.append_event("checkpoint", generation=state.generation, path=path.name)
+
+    def final_evaluation(self, params: np.ndarray) -> np.ndarray:
+        """Returns of ``params`` on fresh episodes (seeds disjoint from training), one per task row."""
+        episodes = self.config.final_eval.episodes
+        if episodes == 0:
+            return np.zeros(0)
+        members = Members.build(np.zeros(episodes, dtype=np.int32), 0, 0.0)
+        population = Population(bases=np.asarray(params, dtype=np.float32)[None, :], members=members)
+        seeds = final_seeds(self.seed, episodes)[:, None]
+        return self.backend.evaluate(population, seeds, generation=-1).fitness
+
+    def finish(
+        self, state: State, params: np.ndarray, reason: str, training_s: float
+    ) -> dict[str, Any]:
+        """Final evaluation, ``best.npz`` and ``summary.json``."""
+        returns = self.final_evaluation(params)
+        mean = float(returns.mean()) if returns.size else float("nan")
+        threshold = self.config.stop.target_fitness
+        threshold = self.problem.reward_threshold if threshold is None else threshold
+        self.folder.write_best(params, self.problem.policy.to_json(), mean)
+        self.folder.append_event("final_eval", episodes=int(returns.size), mean=mean)
+        summary = {
+            "name": self.config.name,
+            "seed": self.seed,
+            "algorithm": self.strategy.name,
+            "env_id": self.config.env.id,
+            "num_params": self.problem.policy.num_params,
+            "generations": state.generation,
+            "evaluations": self.tally.evaluations,
+            "env_steps": self.tally.env_steps,
+            "stop_reason": reason,
+            "training_time_s": training_s,
+            "best_fitness": state.best_fitness,
+            "final_eval_mean": mean,
+            "final_eval_std": float(returns.std()) if returns.size else float("nan"),
+            "final_eval_min": float(returns.min()) if returns.size else float("nan"),
+            "final_eval_max": float(returns.max()) if returns.size else float("nan"),
+            "final_eval_episodes": int(returns.size),
+            "solve_threshold": threshold,
+            "solved": bool(returns.size and threshold is not None and mean >= threshold),
+        }
+        summary["wall_time_s"] = time.perf_counter() - self.started
+        self.folder.write_summary(summary)
+        self.folder.append_event("finish", wall_time_s=summary["wall_time_s"])
+        self.reporter.finish(summary)
+        return summary
+
+
+_STATS = {
+    "fitness_max": np.max,
+    "fitness_mean": np.mean,
+    "fitness_median": np.median,
+    "fitness_min": np.min,
+    "fitness_std": np.std,
+}
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide a run's numbers."""
+    versions = {"python": platform.python_version()}
+    for name in ("evo", "numpy", "dask", "distributed", "gymnasium"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _provenance_header() -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    return f"# resolved by evo; rerun with: evo run <this file>\n# {versions}\n"

@@ -1,0 +1,99 @@
+"""A generation's candidates, described compactly: base vectors plus per-member seed records.
+
+Member ``i`` is ``bases[base_index[i]] + scale[i] * sign[i] * noise(noise_seed[i])``.
+The bases (the ES centre, the GA parents) travel once per generation; each
+member is a 17-byte record. A dense population (one vector per member) is the
+special case ``bases = vectors``, ``base_index = arange(n)``, ``scale = 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evo.seeding import noise
+
+
+@dataclass(frozen=True)
+class Members:
+    """Per-member records: which base, which noise, how much of it, which way."""
+
+    base_index: np.ndarray  # (n,) int32
+    noise_seed: np.ndarray  # (n,) uint64
+    scale: np.ndarray  # (n,) float32; 0 means the base itself
+    sign: np.ndarray  # (n,) int8, +1 or -1
+
+    @classmethod
+    def build(
+        cls,
+        base_index: np.ndarray | list[int],
+        noise_seed: np.ndarray | list[int],
+        scale: np.ndarray | list[float] | float,
+        sign: np.ndarray | list[int] | int = 1,
+    ) -> Members:
+        """Records with the canonical dtypes (scalars broadcast to every member)."""
+        base_index = np.asarray(base_index, dtype=np.int32)
+        n = len(base_index)
+        return cls(
+            base_index=base_index,
+            noise_seed=np.broadcast_to(np.asarray(noise_seed, dtype=np.uint64), (n,)).copy(),
+            scale=np.broadcast_to(np.asarray(scale, dtype=np.float32), (n,)).copy(),
+            sign=np.broadcast_to(np.asarray(sign, dtype=np.int8), (n,)).copy(),
+        )
+
+    def __len__(self) -> int:
+        return len(self.base_index)
+
+    def take(self, indices: np.ndarray) -> Members:
+        """The records of the members at ``indices``."""
+        return Members(
+            self.base_index[indices], self.noise_seed[indices], self.scale[indices], self.sign[indices]
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """Payload size of the records."""
+        return sum(a.nbytes for a in (self.base_index, self.noise_seed, self.scale, self.sign))
+
+
+@dataclass(frozen=True)
+class Population:
+    """The candidates of one generation.
+
+    ``incumbent`` says member 0 is the strategy's current solution, evaluated
+    again on this generation's fresh episodes.
+    """
+
+    bases: np.ndarray  # (num_bases, num_params) float32
+    members: Members
+    incumbent: bool = False
+
+    @property
+    def size(self) -> int:
+        """Number of members."""
+        return len(self.members)
+
+    @property
+    def num_params(self) -> int:
+        """Length of each member's parameter vector."""
+        return int(self.bases.shape[1])
+
+    def params(self, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
+        """The parameter vectors of the members at ``indices`` (all by default)."""
+        members = self.members if indices is None else self.members.take(np.asarray(indices))
+        return materialize(self.bases, members)
+
+
+def materialize(bases: np.ndarray, members: Members) -> np.ndarray:
+    """Rebuild members' float32 parameter vectors from the bases and their records.
+
+    The one place where a record becomes a vector, used by workers and the
+    orchestrator alike, so both compute the same bits.
+    """
+    out = bases[members.base_index].astype(np.float32, copy=True)
+    num_params = bases.shape[1]
+    for row in np.flatnonzero(members.scale):
+        coefficient = np.float32(members.scale[row]) * np.float32(members.sign[row])
+        out[row] += coefficient * noise(int(members.noise_seed[row]), num_params)
+    return out

@@ -1,0 +1,60 @@
+"""What a run prints: a header, one line per generation, the final evaluation."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from evo.config import ExperimentConfig
+
+
+class Reporter:
+    """Plain line-per-generation console output (silent with ``quiet``)."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+
+    def info(self, text: str) -> None:
+        """A line of context (backend, cluster address)."""
+        self._print(text)
+
+    def start(self, config: ExperimentConfig) -> None:
+        """The run's header."""
+        algorithm = config.algorithm
+        self._print(
+            f"{config.name}: {algorithm.name} on {config.env.id}, population "
+            f"{algorithm.population_size}, up to {config.generations} generations, seed {config.seed}"
+        )
+
+    def generation(self, record: dict[str, Any], total: int) -> None:
+        """One generation's line."""
+        rate = record["evaluations"] / max(record["time_s"], 1e-9)
+        solution = record.get("solution_fitness")
+        self._print(
+            f"gen {record['generation'] + 1:>{len(str(total))}}/{total}"
+            f"  best {_num(record['fitness_max'])}  mean {_num(record['fitness_mean'])}"
+            + (f"  solution {_num(solution)}" if solution is not None else "")
+            + f"  evals/s {rate:8.1f}  elapsed {record['time_s']:7.1f}s"
+        )
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """The final evaluation."""
+        if summary["final_eval_episodes"]:
+            verdict = ""
+            if summary["solve_threshold"] is not None:
+                verdict = " (solved)" if summary["solved"] else " (not solved)"
+            self._print(
+                f"final evaluation: mean {summary['final_eval_mean']:.2f} "
+                f"± {summary['final_eval_std']:.2f} over {summary['final_eval_episodes']} fresh "
+                f"episodes{verdict}; {summary['generations']} generations, "
+                f"{summary['wall_time_s']:.1f}s wall time, stopped by {summary['stop_reason']}"
+            )
+
+    def _print(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+
+def _num(value: float | None) -> str:
+    return f"{value:9.2f}" if value is not None else f"{'n/a':>9}"

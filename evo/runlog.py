@@ -1,0 +1,221 @@
+"""The run folder: config, metrics and events as JSON lines, checkpoints, best policy, summary.
+
+Layout of ``runs/<name>-<YYYYmmdd-HHMMSS>/``::
+
+    config.yaml       the resolved config (reruns as is with `evo run`)
+    metrics.jsonl     one object per generation
+    events.jsonl      run start, checkpoints, stop, final evaluation
+    checkpoints/      gen-NNNNNN.npz (arrays) + gen-NNNNNN.json (metadata, written last)
+    best.npz          the recommended parameters and the policy spec to rebuild them
+    summary.json      written at the end
+
+Whole files are written atomically (temp file, fsync, rename); everything is
+JSON or ``.npz`` read with ``allow_pickle=False``, so opening a run never runs code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evo.errors import RunFolderError
+
+CONFIG = "config.yaml"
+METRICS = "metrics.jsonl"
+EVENTS = "events.jsonl"
+SUMMARY = "summary.json"
+BEST = "best.npz"
+CHECKPOINTS = "checkpoints"
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON data: numpy scalars unwrapped; NaN -> null, +-inf -> "inf"/"-inf"."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def dumps(value: Any) -> str:
+    """One JSON line (strict JSON: no NaN or Infinity literals)."""
+    return json.dumps(json_safe(value), allow_nan=False, separators=(",", ":"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give it a normal file's mode
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Text version of :func:`atomic_write_bytes` (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` archive in memory (to be written atomically)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file, never unpickling anything."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"{path}: not a readable .npz archive: {exc}") from None
+
+
+class RunFolder:
+    """One run's folder on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, runs_dir: str | os.PathLike[str], name: str) -> RunFolder:
+        """A new, empty folder ``<runs_dir>/<name>-<timestamp>`` (suffixed if taken)."""
+        root = Path(runs_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for attempt in range(1, 1000):
+            path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            (path / CHECKPOINTS).mkdir()
+            return cls(path)
+        raise RunFolderError(f"{root}: cannot create a run folder for {name!r}")
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> RunFolder:
+        """An existing run folder (it must hold a config and metrics)."""
+        path = Path(path)
+        if not path.is_dir():
+            raise RunFolderError(f"{path}: no such run folder")
+        if not (path / CONFIG).is_file():
+            raise RunFolderError(f"{path}: not an evo run folder (no {CONFIG})")
+        return cls(path)
+
+    # ---------------------------------------------------------------- writing
+
+    def write_config(self, text: str) -> None:
+        """Save the resolved config."""
+        atomic_write_text(self.path / CONFIG, text)
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """Append one generation's metrics."""
+        self._append(METRICS, record)
+
+    def append_event(self, event: str, **fields: Any) -> None:
+        """Append an event with a wall-clock timestamp."""
+        self._append(EVENTS, {"time": round(time.time(), 3), "event": event, **fields})
+
+    def _append(self, name: str, record: dict[str, Any]) -> None:
+        with open(self.path / name, "a", encoding="utf-8") as handle:
+            handle.write(dumps(record) + "\n")
+            handle.flush()
+
+    def save_checkpoint(
+        self, generation: int, arrays: dict[str, np.ndarray], meta: dict[str, Any], keep: int
+    ) -> Path:
+        """Save the state after ``generation`` generations; keep the newest ``keep``."""
+        folder = self.path / CHECKPOINTS
+        stem = f"gen-{generation:06d}"
+        atomic_write_bytes(folder / f"{stem}.npz", npz_bytes(arrays))
+        # The JSON goes last: a checkpoint exists once its metadata does.
+        atomic_write_text(folder / f"{stem}.json", dumps({"generation": generation, **meta}))
+        for old in self.checkpoints()[:-keep]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".npz").unlink(missing_ok=True)
+        return folder / f"{stem}.json"
+
+    def write_best(self, params: np.ndarray, spec_json: str, fitness: float) -> None:
+        """Save the recommended parameters with the spec needed to rebuild the policy."""
+        arrays = {
+            "params": np.asarray(params, dtype=np.float32),
+            "policy_spec": np.array(spec_json),
+            "fitness": np.float64(fitness),
+        }
+        atomic_write_bytes(self.path / BEST, npz_bytes(arrays))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        """Save the end-of-run summary."""
+        atomic_write_text(self.path / SUMMARY, json.dumps(json_safe(summary), indent=2) + "\n")
+
+    # ---------------------------------------------------------------- reading
+
+    def checkpoints(self) -> list[Path]:
+        """Complete checkpoints (their JSON exists), oldest first."""
+        return sorted((self.path / CHECKPOINTS).glob("gen-*.json"))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Every generation's metrics (a torn last line, from a crash, is skipped)."""
+        return _read_jsonl(self.path / METRICS)
+
+    def read_events(self) -> list[dict[str, Any]]:
+        """Every event."""
+        return _read_jsonl(self.path / EVENTS)
+
+    def read_summary(self) -> dict[str, Any] | None:
+        """The summary, or None if the run has not finished."""
+        path = self.path / SUMMARY
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RunFolderError(f"{path}: not valid JSON: {exc}") from None
+
+    def read_best(self) -> dict[str, np.ndarray]:
+        """Arrays of ``best.npz``."""
+        if not (self.path / BEST).exists():
+            raise RunFolderError(f"{self.path}: no {BEST} (has the run finished a generation?)")
+        return load_npz(self.path / BEST)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # the last line was being written when the run stopped
+            raise RunFolderError(f"{path}:{number}: not valid JSON") from None
+    return records

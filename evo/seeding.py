@@ -1,0 +1,59 @@
+"""Every random draw of a run derives from the run seed through ``numpy.random.SeedSequence``.
+
+Streams are told apart by the first word of the spawn key, so the strategy's
+draws, the training episodes, the final evaluation and the initial parameters
+never share randomness, and nothing depends on worker identity, task order or
+time. Episode seeds for training have the top bit clear and those for the final
+evaluation have it set: the two sets are disjoint by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STRATEGY_STREAM = 1
+EPISODE_STREAM = 2
+FINAL_STREAM = 3
+INIT_STREAM = 4
+
+_HIGH_BIT = np.uint32(0x8000_0000)
+
+
+def strategy_rng(seed: int, generation: int) -> np.random.Generator:
+    """The strategy's random generator for one generation (ask draws from it)."""
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(STRATEGY_STREAM, generation)))
+    )
+
+
+def init_rng(seed: int) -> np.random.Generator:
+    """The generator for the initial parameters."""
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(INIT_STREAM,)))
+    )
+
+
+def _seed32(seed: int, key: tuple[int, ...]) -> np.uint32:
+    return np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint32)[0]
+
+
+def episode_seeds(seed: int, generation: int, members: np.ndarray, episodes: int) -> np.ndarray:
+    """Training episode seeds, shape ``(len(members), episodes)``, from (seed, generation, member, episode)."""
+    out = np.empty((len(members), episodes), dtype=np.uint32)
+    for row, member in enumerate(np.asarray(members, dtype=np.int64)):
+        for episode in range(episodes):
+            out[row, episode] = _seed32(seed, (EPISODE_STREAM, generation, int(member), episode))
+    return out & ~_HIGH_BIT
+
+
+def final_seeds(seed: int, episodes: int) -> np.ndarray:
+    """Seeds of the final evaluation's episodes, disjoint from every training seed."""
+    out = np.array([_seed32(seed, (FINAL_STREAM, e)) for e in range(episodes)], dtype=np.uint32)
+    return out | _HIGH_BIT
+
+
+def noise(noise_seed: int, num_params: int) -> np.ndarray:
+    """The standard-normal float32 perturbation named by ``noise_seed`` (same on every machine)."""
+    return np.random.Generator(np.random.PCG64(int(noise_seed))).standard_normal(
+        num_params, dtype=np.float32
+    )

@@ -1,0 +1,18 @@
+"""Search strategies, one a file, looked up by the config's ``algorithm.name``."""
+
+from __future__ import annotations
+
+from evo.config import AlgorithmConfig
+from evo.strategies.base import State, Strategy
+from evo.strategies.ga import GA
+from evo.strategies.openai_es import OpenAIES
+
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA)}
+
+
+def make_strategy(config: AlgorithmConfig) -> Strategy:
+    """The strategy named by ``config.name``, configured by ``config``."""
+    return REGISTRY[config.name](config)
+
+
+__all__ = ["REGISTRY", "State", "Strategy", "make_strategy"]

@@ -1,0 +1,110 @@
+"""The strategy protocol: hyper-parameters in the object, the evolving state explicit.
+
+``init(rng, params) -> state``, ``ask(rng, state) -> (population, state)``,
+``tell(state, population, fitness) -> (state, metrics)``. A state is a frozen
+dataclass, replaced and never mutated. The public methods do the shared work
+(best-so-far, failed evaluations) and call a small private hook that each
+algorithm implements in its own file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from evo.config import AlgorithmConfig
+from evo.population import Population
+
+
+@dataclass(frozen=True)
+class State:
+    """What every strategy tracks: a generation counter and the best member seen."""
+
+    generation: int
+    best_params: np.ndarray  # (num_params,) float32
+    best_fitness: float  # -inf until a member succeeds
+
+
+S = TypeVar("S", bound=State)
+C = TypeVar("C", bound=AlgorithmConfig)
+
+
+class Strategy(Generic[C, S]):
+    """Base class: subclasses set ``name``, ``config_class``, ``state_class`` and the hooks."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[AlgorithmConfig]]
+    state_class: ClassVar[type[State]]
+
+    def __init__(self, config: C) -> None:
+        self.config = config
+
+    def init(self, rng: np.random.Generator, params: np.ndarray) -> S:
+        """The initial state around the initial parameter vector ``params``."""
+        params = np.asarray(params, dtype=np.float32)
+        return self._init(rng, params.copy())
+
+    def ask(self, rng: np.random.Generator, state: S) -> tuple[Population, S]:
+        """The next generation's candidates (all randomness from ``rng``)."""
+        return self._ask(rng, state)
+
+    def tell(self, state: S, population: Population, fitness: np.ndarray) -> tuple[S, dict[str, Any]]:
+        """Update the state with the fitness of every member (NaN = failed evaluation)."""
+        fitness = np.asarray(fitness, dtype=np.float64)
+        if fitness.shape != (population.size,):
+            raise ValueError(f"expected {population.size} fitness values, got shape {fitness.shape}")
+        # A failed evaluation ranks below every real one and can never become the best.
+        fitness = np.where(np.isnan(fitness), -np.inf, fitness)
+        best = int(np.argmax(fitness))
+        if fitness[best] > state.best_fitness:
+            state = dataclasses.replace(
+                state, best_params=population.params([best])[0], best_fitness=float(fitness[best])
+            )
+        state, metrics = self._tell(state, population, fitness)
+        return dataclasses.replace(state, generation=state.generation + 1), metrics
+
+    def solution(self, state: S) -> np.ndarray:
+        """The parameters this strategy recommends now (ES: the centre; GA: the top parent)."""
+        raise NotImplementedError
+
+    def _init(self, rng: np.random.Generator, params: np.ndarray) -> S:
+        raise NotImplementedError
+
+    def _ask(self, rng: np.random.Generator, state: S) -> tuple[Population, S]:
+        raise NotImplementedError
+
+    def _tell(self, state: S, population: Population, fitness: np.ndarray) -> tuple[S, dict[str, Any]]:
+        raise NotImplementedError
+
+
+def draw_noise_seeds(rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` noise seeds (uint64) from the strategy's generator."""
+    return rng.integers(0, 2**63, size=count, dtype=np.uint64)
+
+
+def centered_ranks(fitness: np.ndarray) -> np.ndarray:
+    """Fitness shaping of Salimans et al. (2017): ranks scaled to [-0.5, 0.5].
+
+    Ties are broken by member index, so the result is deterministic.
+    """
+    n = len(fitness)
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[np.argsort(fitness, kind="stable")] = np.arange(n, dtype=np.float64)
+    return ranks / max(n - 1, 1) - 0.5 if n > 1 else np.zeros(1)
+
+
+def state_arrays(state: State) -> dict[str, np.ndarray]:
+    """A state as named arrays (scalars as 0-d arrays) for an ``.npz`` checkpoint."""
+    return {f.name: np.asarray(getattr(state, f.name)) for f in dataclasses.fields(state)}
+
+
+def state_from_arrays(state_class: type[S], arrays: dict[str, np.ndarray]) -> S:
+    """Inverse of :func:`state_arrays`."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(state_class):
+        array = arrays[f.name]
+        values[f.name] = array.item() if array.ndim == 0 else array
+    return state_class(**values)

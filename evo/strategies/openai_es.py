@@ -1,0 +1,119 @@
+"""OpenAI-ES (Salimans, Ho, Chen, Sidor & Sutskever 2017, "Evolution Strategies as a
+Scalable Alternative to Reinforcement Learning").
+
+Search distribution N(centre, sigma^2 I). Antithetic pairs (eps, -eps) from one
+noise seed; centered-rank fitness shaping; the gradient estimate
+g = 1/(n sigma) sum_i u_i eps_i (Algorithm 2) is followed with Adam on
+-g + weight_decay * centre, as in the authors' code. Member 0 is the centre
+itself, evaluated on fresh episodes each generation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evo.config import AlgorithmConfig, ConfigError, option
+from evo.population import Members, Population
+from evo.seeding import noise
+from evo.strategies.base import State, Strategy, centered_ranks, draw_noise_seeds
+
+
+@dataclass(frozen=True)
+class OpenAIESConfig(AlgorithmConfig):
+    """OpenAI-ES hyper-parameters."""
+
+    name: str = option("openai_es", "the strategy")
+    population_size: int = option(64, "perturbed members per generation (the centre is extra)", ge=1)
+    sigma: float = option(0.05, "standard deviation of the perturbations", gt=0)
+    learning_rate: float = option(0.03, "Adam step size", gt=0)
+    weight_decay: float = option(0.005, "L2 coefficient added to the update", ge=0)
+    antithetic: bool = option(True, "mirrored pairs (eps, -eps): population must be even")
+    beta1: float = option(0.9, "Adam first-moment decay", ge=0, lt=1)
+    beta2: float = option(0.999, "Adam second-moment decay", ge=0, lt=1)
+    epsilon: float = option(1e-8, "Adam denominator floor", gt=0)
+
+    def check(self, path: str) -> None:
+        if self.antithetic and self.population_size % 2:
+            raise ConfigError(
+                f"{path}.population_size: expected an even integer (antithetic sampling pairs "
+                f"members), found {self.population_size}"
+            )
+
+
+@dataclass(frozen=True)
+class OpenAIESState(State):
+    """Centre of the search distribution and Adam's moments."""
+
+    centre: np.ndarray  # (num_params,) float32
+    adam_m: np.ndarray  # (num_params,) float64
+    adam_v: np.ndarray  # (num_params,) float64
+    adam_step: int
+
+
+class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
+    """OpenAI-ES with antithetic sampling, centered ranks, Adam and weight decay."""
+
+    name = "openai_es"
+    config_class = OpenAIESConfig
+    state_class = OpenAIESState
+
+    def _init(self, rng: np.random.Generator, params: np.ndarray) -> OpenAIESState:
+        zeros = np.zeros(params.shape, dtype=np.float64)
+        return OpenAIESState(
+            generation=0, best_params=params.copy(), best_fitness=-np.inf,
+            centre=params, adam_m=zeros, adam_v=zeros.copy(), adam_step=0,
+        )
+
+    def _ask(self, rng: np.random.Generator, state: OpenAIESState) -> tuple[Population, OpenAIESState]:
+        n = self.config.population_size
+        if self.config.antithetic:
+            seeds = np.repeat(draw_noise_seeds(rng, n // 2), 2)
+            signs = np.tile(np.array([1, -1], dtype=np.int8), n // 2)
+        else:
+            seeds, signs = draw_noise_seeds(rng, n), np.ones(n, dtype=np.int8)
+        members = Members.build(
+            base_index=np.zeros(n + 1, dtype=np.int32),
+            noise_seed=np.concatenate([[0], seeds]),
+            scale=np.concatenate([[0.0], np.full(n, self.config.sigma)]),
+            sign=np.concatenate([[1], signs]),
+        )
+        return Population(bases=state.centre[None, :], members=members, incumbent=True), state
+
+    def _tell(
+        self, state: OpenAIESState, population: Population, fitness: np.ndarray
+    ) -> tuple[OpenAIESState, dict[str, Any]]:
+        config = self.config
+        shaped = centered_ranks(fitness[1:])  # member 0 (the centre) does not vote
+        perturbed = population.members.take(np.arange(1, population.size))
+        if config.antithetic:
+            weights, seeds = shaped[0::2] - shaped[1::2], perturbed.noise_seed[0::2]
+        else:
+            weights, seeds = shaped * perturbed.sign, perturbed.noise_seed
+        gradient = np.zeros(population.num_params, dtype=np.float64)
+        for weight, seed in zip(weights, seeds, strict=True):
+            if weight != 0.0:
+                gradient += weight * noise(int(seed), population.num_params)
+        gradient /= len(shaped) * config.sigma
+
+        # Adam on the loss -g + wd * theta (ascent on fitness).
+        step = -gradient + config.weight_decay * state.centre
+        t = state.adam_step + 1
+        adam_m = config.beta1 * state.adam_m + (1 - config.beta1) * step
+        adam_v = config.beta2 * state.adam_v + (1 - config.beta2) * step * step
+        rate = config.learning_rate * np.sqrt(1 - config.beta2**t) / (1 - config.beta1**t)
+        update = -rate * adam_m / (np.sqrt(adam_v) + config.epsilon)
+        centre = (state.centre + update).astype(np.float32)
+        state = dataclasses.replace(state, centre=centre, adam_m=adam_m, adam_v=adam_v, adam_step=t)
+        return state, {
+            "gradient_norm": float(np.linalg.norm(gradient)),
+            "update_norm": float(np.linalg.norm(update)),
+            "param_norm": float(np.linalg.norm(centre)),
+        }
+
+    def solution(self, state: OpenAIESState) -> np.ndarray:
+        """The centre of the search distribution."""
+        return state.centre
