@@ -32,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run an experiment from a YAML config")
     run.add_argument("config", help="YAML experiment file (or a run's config.yaml)")
     run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set algorithm.sigma=0.05 (repeatable)",
     )
     run.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")

@@ -104,7 +104,12 @@ class StopConfig(Section):
     """Conditions that end a run before ``generations`` is reached."""
 
     target_fitness: float | None = option(
-        None, "stop when the strategy's solution scores at least this"
+        None, "stop when the strategy's solution scores at least this (see confirm_episodes)"
+    )
+    confirm_episodes: int = option(
+        20,
+        "fresh episodes the solution must also average target_fitness on (0: trust training)",
+        ge=0,
     )
     max_time_s: float | None = option(None, "stop after this many seconds of wall time", gt=0)
 
@@ -122,6 +127,9 @@ class FinalEvalConfig(Section):
     """Evaluation of the final solution on fresh episodes (seeds disjoint from training)."""
 
     episodes: int = option(20, "fresh episodes; 0 skips the final evaluation", ge=0)
+    threshold: float | None = option(
+        None, "mean return that counts as solved (null: the env's reward_threshold)"
+    )
 
 
 @dataclass(frozen=True)
@@ -157,7 +165,9 @@ def default_algorithm() -> AlgorithmConfig:
 # --------------------------------------------------------------------------- loading
 
 
-def load_config(path: str | os.PathLike[str], overrides: typing.Sequence[str] = ()) -> ExperimentConfig:
+def load_config(
+    path: str | os.PathLike[str], overrides: typing.Sequence[str] = ()
+) -> ExperimentConfig:
     """Read a YAML experiment file, apply ``KEY=VALUE`` overrides, validate everything."""
     raw = read_yaml_mapping(path)
     apply_overrides(raw, overrides)
@@ -195,7 +205,9 @@ def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> Non
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted KEY like algorithm.sigma=0.05")
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE with a dotted KEY like algorithm.sigma=0.05"
+            )
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
@@ -255,9 +267,8 @@ def build(cls: type, data: Any, path: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
-            raise ConfigError(
-                f"{join(path, str(key))}: unknown key{suggest(str(key), list(fields), listing=True)}"
-            )
+            hint = suggest(str(key), list(fields), listing=True)
+            raise ConfigError(f"{join(path, str(key))}: unknown key{hint}")
     hints = typing.get_type_hints(cls)
     values = {
         name: convert(hints[name], data[name], join(path, name), fields[name].metadata)
@@ -274,9 +285,10 @@ def _algorithm_class(data: Any, path: str) -> type:
 
     name = data.get("name", "openai_es") if isinstance(data, dict) else None
     if not isinstance(name, str) or name not in REGISTRY:
+        hint = suggest(name, list(REGISTRY)) if isinstance(name, str) else ""
         raise ConfigError(
             f"{join(path, 'name')}: expected one of {', '.join(map(repr, REGISTRY))}, "
-            f"found {describe(name)}{suggest(name, list(REGISTRY)) if isinstance(name, str) else ''}"
+            f"found {describe(name)}{hint}"
         )
     return REGISTRY[name].config_class
 
@@ -293,10 +305,12 @@ def convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> A
                 continue
             try:
                 return convert(arm, value, path, meta)
-            except ConfigError as exc:
-                if _same_kind(arm, value):
+            except ConfigError:
+                if typing.get_origin(arm) is not Literal and _same_kind(arm, value):
                     raise  # the right type, a wrong value: that arm's message is the precise one
-        raise ConfigError(f"{path}: expected {expected(tp)}, found {describe(value)}")
+        choices = [c for a in arms if typing.get_origin(a) is Literal for c in typing.get_args(a)]
+        hint = suggest(value, [str(c) for c in choices]) if isinstance(value, str) else ""
+        raise ConfigError(f"{path}: expected {expected(tp)}, found {describe(value)}{hint}")
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices or isinstance(value, bool):
@@ -354,8 +368,12 @@ def _same_kind(tp: Any, value: Any) -> bool:
     return isinstance(value, tp) and not (tp is int and isinstance(value, bool))
 
 
-_BOUNDS = (("gt", ">", operator.gt), ("ge", ">=", operator.ge),
-           ("lt", "<", operator.lt), ("le", "<=", operator.le))
+_BOUNDS = (
+    ("gt", ">", operator.gt),
+    ("ge", ">=", operator.ge),
+    ("lt", "<", operator.lt),
+    ("le", "<=", operator.le),
+)
 
 
 def _bounded(value: float, path: str, meta: typing.Mapping[str, Any], what: str) -> Any:
@@ -384,8 +402,13 @@ def expected(tp: Any) -> str:
         return f"a list of {expected(typing.get_args(tp)[0])}s".replace("an integers", "integers")
     if origin is dict:
         return "a mapping"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-            type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        type(None): "null",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def describe(value: Any) -> str:

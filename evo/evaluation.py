@@ -39,8 +39,10 @@ class Problem:
         env = make_env(config.env)
         try:
             policy = spec_for_spaces(
-                env.observation_space, env.action_space,
-                config.policy.hidden_sizes, config.policy.activation,
+                env.observation_space,
+                env.action_space,
+                config.policy.hidden_sizes,
+                config.policy.activation,
             )
             threshold = env.spec.reward_threshold if env.spec is not None else None
         finally:
@@ -169,6 +171,4 @@ def _guarded(chunk: Chunk | None, row: int, call: Any) -> Any:
             if chunk is not None
             else f"row {row}"
         )
-        raise EvaluationError(
-            f"evaluation failed at {where}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise EvaluationError(f"evaluation failed at {where}: {type(exc).__name__}: {exc}") from exc

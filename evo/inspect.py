@@ -42,7 +42,9 @@ def format_table(metrics: list[dict[str, Any]], max_rows: int = 60) -> str:
     if not metrics:
         return "(no generations recorded)"
     widths = [len(fmt.format(0) if "f" not in fmt else fmt.format(0.0)) for _, _, fmt in _COLUMNS]
-    header = "  ".join(name.rjust(width) for (name, _, _), width in zip(_COLUMNS, widths, strict=True))
+    header = "  ".join(
+        name.rjust(width) for (name, _, _), width in zip(_COLUMNS, widths, strict=True)
+    )
     rows = metrics
     if len(metrics) > max_rows:
         half = max_rows // 2

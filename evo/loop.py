@@ -20,7 +20,7 @@ from evo.evaluation import Problem
 from evo.population import Members, Population
 from evo.reporting import Reporter
 from evo.runlog import RunFolder
-from evo.seeding import episode_seeds, final_seeds, init_rng, strategy_rng
+from evo.seeding import confirm_seeds, episode_seeds, final_seeds, init_rng, strategy_rng
 from evo.strategies import Strategy, make_strategy
 from evo.strategies.base import State, state_arrays
 
@@ -108,7 +108,9 @@ class Experiment:
                 incumbent = strategy.solution(state)
                 clock = [time.perf_counter()]
                 population, state = strategy.ask(strategy_rng(seed, generation), state)
-                seeds = episode_seeds(seed, generation, np.arange(population.size), config.env.episodes)
+                seeds = episode_seeds(
+                    seed, generation, np.arange(population.size), config.env.episodes
+                )
                 clock.append(time.perf_counter())
                 evaluation = self.backend.evaluate(population, seeds, generation)
                 clock.append(time.perf_counter())
@@ -121,7 +123,7 @@ class Experiment:
                 record = self.metrics(generation, population, evaluation, state, info, clock, start)
                 self.folder.append_metrics(record)
                 self.reporter.generation(record, config.generations)
-                early = self.stop_reason(record)
+                early = self.stop_reason(record, incumbent)
                 if early:
                     reason = early
                     final_params = incumbent if early == "target_fitness" else None
@@ -176,13 +178,28 @@ class Experiment:
             **info,
         }
 
-    def stop_reason(self, record: dict[str, Any]) -> str | None:
-        """Why to stop after this generation, if at all."""
+    def stop_reason(self, record: dict[str, Any], incumbent: np.ndarray) -> str | None:
+        """Why to stop after this generation, if at all.
+
+        A training score is a few episodes and easily lucky: when the solution
+        reaches the target it must also reach it on fresh confirmation episodes.
+        """
         stop = self.config.stop
-        if stop.target_fitness is not None:
-            score = record["solution_fitness"]
-            score = record["fitness_max"] if score is None else score
-            if score is not None and score >= stop.target_fitness:
+        score = record["solution_fitness"]
+        score = record["fitness_max"] if score is None else score
+        if stop.target_fitness is not None and score is not None and score >= stop.target_fitness:
+            if not stop.confirm_episodes:
+                return "target_fitness"
+            seeds = confirm_seeds(self.seed, record["generation"], stop.confirm_episodes)
+            confirmed = float(self.evaluate_params(incumbent, seeds).mean())
+            self.folder.append_event(
+                "confirm",
+                generation=record["generation"],
+                mean=confirmed,
+                episodes=stop.confirm_episodes,
+                passed=confirmed >= stop.target_fitness,
+            )
+            if confirmed >= stop.target_fitness:
                 return "target_fitness"
         if stop.max_time_s is not None and record["time_s"] >= stop.max_time_s:
             return "max_time_s"
@@ -198,26 +215,32 @@ class Experiment:
             "env_steps": self.tally.env_steps,
             "elapsed_s": elapsed,
         }
-        path = self.folder.save_checkpoint(state.generation, arrays, meta, self.config.checkpoint.keep)
+        path = self.folder.save_checkpoint(
+            state.generation, arrays, meta, self.config.checkpoint.keep
+        )
         self.folder.append_event("checkpoint", generation=state.generation, path=path.name)
 
-    def final_evaluation(self, params: np.ndarray) -> np.ndarray:
-        """Returns of ``params`` on fresh episodes (seeds disjoint from training), one per task row."""
-        episodes = self.config.final_eval.episodes
-        if episodes == 0:
+    def evaluate_params(self, params: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """Return of ``params`` on each seed's episode, spread over the backend like members."""
+        if len(seeds) == 0:
             return np.zeros(0)
-        members = Members.build(np.zeros(episodes, dtype=np.int32), 0, 0.0)
-        population = Population(bases=np.asarray(params, dtype=np.float32)[None, :], members=members)
-        seeds = final_seeds(self.seed, episodes)[:, None]
-        return self.backend.evaluate(population, seeds, generation=-1).fitness
+        members = Members.build(np.zeros(len(seeds), dtype=np.int32), 0, 0.0)
+        population = Population(
+            bases=np.asarray(params, dtype=np.float32)[None, :], members=members
+        )
+        evaluation = self.backend.evaluate(population, seeds[:, None], generation=-1)
+        self.tally.env_steps += int(evaluation.steps.sum())
+        return evaluation.fitness
 
     def finish(
         self, state: State, params: np.ndarray, reason: str, training_s: float
     ) -> dict[str, Any]:
         """Final evaluation, ``best.npz`` and ``summary.json``."""
-        returns = self.final_evaluation(params)
+        returns = self.evaluate_params(
+            params, final_seeds(self.seed, self.config.final_eval.episodes)
+        )
         mean = float(returns.mean()) if returns.size else float("nan")
-        threshold = self.config.stop.target_fitness
+        threshold = self.config.final_eval.threshold
         threshold = self.problem.reward_threshold if threshold is None else threshold
         self.folder.write_best(params, self.problem.policy.to_json(), mean)
         self.folder.append_event("final_eval", episodes=int(returns.size), mean=mean)

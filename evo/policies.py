@@ -10,6 +10,7 @@ a member's output does not depend on which other members share its chunk.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -42,7 +43,7 @@ class MLPSpec:
     def layer_sizes(self) -> list[tuple[int, int]]:
         """``(fan_in, fan_out)`` of every layer."""
         widths = [self.obs_dim, *self.hidden_sizes, self.out_dim]
-        return list(zip(widths[:-1], widths[1:], strict=True))
+        return list(itertools.pairwise(widths))
 
     @property
     def num_params(self) -> int:
@@ -127,7 +128,9 @@ def spec_for_spaces(
     common = dict(obs_dim=obs_dim, hidden_sizes=tuple(hidden_sizes), activation=activation)
     if isinstance(action_space, spaces.Discrete):
         return MLPSpec(
-            out_dim=int(action_space.n), action="discrete", action_start=int(action_space.start),
+            out_dim=int(action_space.n),
+            action="discrete",
+            action_start=int(action_space.start),
             **common,
         )
     if isinstance(action_space, spaces.Box):

@@ -48,7 +48,10 @@ class Members:
     def take(self, indices: np.ndarray) -> Members:
         """The records of the members at ``indices``."""
         return Members(
-            self.base_index[indices], self.noise_seed[indices], self.scale[indices], self.sign[indices]
+            self.base_index[indices],
+            self.noise_seed[indices],
+            self.scale[indices],
+            self.sign[indices],
         )
 
     @property

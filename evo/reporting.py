@@ -24,7 +24,8 @@ class Reporter:
         algorithm = config.algorithm
         self._print(
             f"{config.name}: {algorithm.name} on {config.env.id}, population "
-            f"{algorithm.population_size}, up to {config.generations} generations, seed {config.seed}"
+            f"{algorithm.population_size}, up to {config.generations} generations, "
+            f"seed {config.seed}"
         )
 
     def generation(self, record: dict[str, Any], total: int) -> None:

@@ -3,8 +3,9 @@
 Streams are told apart by the first word of the spawn key, so the strategy's
 draws, the training episodes, the final evaluation and the initial parameters
 never share randomness, and nothing depends on worker identity, task order or
-time. Episode seeds for training have the top bit clear and those for the final
-evaluation have it set: the two sets are disjoint by construction.
+time. Episode seeds are 32-bit and their top two bits say what they are for:
+training ``0x``, confirmation of a stop ``10``, final evaluation ``11``, so the
+three sets are disjoint by construction.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ STRATEGY_STREAM = 1
 EPISODE_STREAM = 2
 FINAL_STREAM = 3
 INIT_STREAM = 4
+CONFIRM_STREAM = 5
 
-_HIGH_BIT = np.uint32(0x8000_0000)
+_TRAINING_MASK = np.uint32(0x7FFF_FFFF)
+_LOW_30_BITS = np.uint32(0x3FFF_FFFF)
+_CONFIRM_TAG = np.uint32(0x8000_0000)
+_FINAL_TAG = np.uint32(0xC000_0000)
 
 
 def strategy_rng(seed: int, generation: int) -> np.random.Generator:
@@ -38,18 +43,26 @@ def _seed32(seed: int, key: tuple[int, ...]) -> np.uint32:
 
 
 def episode_seeds(seed: int, generation: int, members: np.ndarray, episodes: int) -> np.ndarray:
-    """Training episode seeds, shape ``(len(members), episodes)``, from (seed, generation, member, episode)."""
+    """Training episode seeds, ``(members, episodes)``, from (seed, generation, member, episode)."""
     out = np.empty((len(members), episodes), dtype=np.uint32)
     for row, member in enumerate(np.asarray(members, dtype=np.int64)):
         for episode in range(episodes):
             out[row, episode] = _seed32(seed, (EPISODE_STREAM, generation, int(member), episode))
-    return out & ~_HIGH_BIT
+    return out & _TRAINING_MASK
 
 
 def final_seeds(seed: int, episodes: int) -> np.ndarray:
     """Seeds of the final evaluation's episodes, disjoint from every training seed."""
     out = np.array([_seed32(seed, (FINAL_STREAM, e)) for e in range(episodes)], dtype=np.uint32)
-    return out | _HIGH_BIT
+    return (out & _LOW_30_BITS) | _FINAL_TAG
+
+
+def confirm_seeds(seed: int, generation: int, episodes: int) -> np.ndarray:
+    """Seeds for confirming a stop at ``generation``: disjoint from training and final ones."""
+    out = np.array(
+        [_seed32(seed, (CONFIRM_STREAM, generation, e)) for e in range(episodes)], dtype=np.uint32
+    )
+    return (out & _LOW_30_BITS) | _CONFIRM_TAG
 
 
 def noise(noise_seed: int, num_params: int) -> np.ndarray:

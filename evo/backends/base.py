@@ -47,10 +47,7 @@ def plan_chunks(size: int, chunk_size: Literal["auto"] | int, slots: int) -> lis
     ``auto`` makes a few tasks per worker slot so a slow task does not hold the
     generation back; a number is a fixed count of members per task.
     """
-    if chunk_size == "auto":
-        count = min(size, 2 * max(slots, 1))
-    else:
-        count = math.ceil(size / chunk_size)
+    count = min(size, 2 * max(slots, 1)) if chunk_size == "auto" else math.ceil(size / chunk_size)
     count = max(1, min(count, size))
     return [np.arange(start, size, count) for start in range(count)]
 

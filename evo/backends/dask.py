@@ -9,9 +9,13 @@ released at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import signal
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -32,6 +36,45 @@ def generation_bases(bases: np.ndarray) -> np.ndarray:
 def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str | None:
     """Scheduler address: ``--scheduler``, then the config, then ``DASK_SCHEDULER_ADDRESS``."""
     return scheduler or config.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start processes that ignore SIGINT (they inherit it), so a terminal's Ctrl-C,
+    sent to the whole process group, reaches only the orchestrator, which then
+    closes the cluster in order."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def wait_interruptibly(futures: list) -> None:
+    """Block until every future is done (finished, failed or cancelled).
+
+    Waiting on our own event rather than inside ``Client.gather`` means Ctrl-C
+    lands in this function, not in distributed's event-loop bridge, which logs
+    spurious tracebacks when interrupted.
+    """
+    done = threading.Event()
+    lock = threading.Lock()
+    remaining = [len(futures)]
+
+    def finished(_: object) -> None:
+        with lock:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done.set()
+
+    if not futures:
+        return
+    for future in futures:
+        future.add_done_callback(finished)
+    done.wait()
 
 
 class DaskBackend:
@@ -62,14 +105,15 @@ class DaskBackend:
                 ) from None
         else:
             workers = config.workers or os.cpu_count() or 1
-            self.cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR,
-            )
+            with _workers_ignore_sigint():
+                self.cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0",
+                    silence_logs=logging.ERROR,
+                )
             try:
                 self.client = Client(self.cluster)
                 self.client.wait_for_workers(workers)
@@ -107,7 +151,11 @@ class DaskBackend:
             evaluate_chunk, [self.problem] * len(chunks), [bases] * len(chunks), chunks, pure=False
         )
         try:
+            wait_interruptibly(futures)
             results = self.client.gather(futures)
+        except BaseException:
+            self.client.cancel([*futures, bases])  # interrupted or failed: stop the rest
+            raise
         finally:
             for future in (*futures, bases):
                 future.release()

@@ -28,8 +28,13 @@ class SerialBackend:
         results = [evaluate_chunk(self.problem, population.bases, chunk) for chunk in chunks]
         fitness, steps = assemble(population.size, results)
         return Evaluation(
-            fitness=fitness, steps=steps, compute_s=sum(r.seconds for r in results),
-            tasks=len(chunks), bytes_sent=0, bytes_received=0, workers=1,
+            fitness=fitness,
+            steps=steps,
+            compute_s=sum(r.seconds for r in results),
+            tasks=len(chunks),
+            bytes_sent=0,
+            bytes_received=0,
+            workers=1,
         )
 
     def describe(self) -> str:

@@ -51,11 +51,15 @@ class Strategy(Generic[C, S]):
         """The next generation's candidates (all randomness from ``rng``)."""
         return self._ask(rng, state)
 
-    def tell(self, state: S, population: Population, fitness: np.ndarray) -> tuple[S, dict[str, Any]]:
+    def tell(
+        self, state: S, population: Population, fitness: np.ndarray
+    ) -> tuple[S, dict[str, Any]]:
         """Update the state with the fitness of every member (NaN = failed evaluation)."""
         fitness = np.asarray(fitness, dtype=np.float64)
         if fitness.shape != (population.size,):
-            raise ValueError(f"expected {population.size} fitness values, got shape {fitness.shape}")
+            raise ValueError(
+                f"expected {population.size} fitness values, got shape {fitness.shape}"
+            )
         # A failed evaluation ranks below every real one and can never become the best.
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         best = int(np.argmax(fitness))
@@ -76,7 +80,9 @@ class Strategy(Generic[C, S]):
     def _ask(self, rng: np.random.Generator, state: S) -> tuple[Population, S]:
         raise NotImplementedError
 
-    def _tell(self, state: S, population: Population, fitness: np.ndarray) -> tuple[S, dict[str, Any]]:
+    def _tell(
+        self, state: S, population: Population, fitness: np.ndarray
+    ) -> tuple[S, dict[str, Any]]:
         raise NotImplementedError
 
 

@@ -64,8 +64,11 @@ class GA(Strategy[GAConfig, GAState]):
 
     def _init(self, rng: np.random.Generator, params: np.ndarray) -> GAState:
         return GAState(
-            generation=0, best_params=params.copy(), best_fitness=-np.inf,
-            parents=params[None, :], parent_fitness=np.array([np.nan]),
+            generation=0,
+            best_params=params.copy(),
+            best_fitness=-np.inf,
+            parents=params[None, :],
+            parent_fitness=np.array([np.nan]),
         )
 
     def _elite_count(self, state: GAState) -> int:

@@ -27,7 +27,9 @@ class OpenAIESConfig(AlgorithmConfig):
     """OpenAI-ES hyper-parameters."""
 
     name: str = option("openai_es", "the strategy")
-    population_size: int = option(64, "perturbed members per generation (the centre is extra)", ge=1)
+    population_size: int = option(
+        64, "perturbed members per generation (the centre is extra)", ge=1
+    )
     sigma: float = option(0.05, "standard deviation of the perturbations", gt=0)
     learning_rate: float = option(0.03, "Adam step size", gt=0)
     weight_decay: float = option(0.005, "L2 coefficient added to the update", ge=0)
@@ -64,11 +66,18 @@ class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
     def _init(self, rng: np.random.Generator, params: np.ndarray) -> OpenAIESState:
         zeros = np.zeros(params.shape, dtype=np.float64)
         return OpenAIESState(
-            generation=0, best_params=params.copy(), best_fitness=-np.inf,
-            centre=params, adam_m=zeros, adam_v=zeros.copy(), adam_step=0,
+            generation=0,
+            best_params=params.copy(),
+            best_fitness=-np.inf,
+            centre=params,
+            adam_m=zeros,
+            adam_v=zeros.copy(),
+            adam_step=0,
         )
 
-    def _ask(self, rng: np.random.Generator, state: OpenAIESState) -> tuple[Population, OpenAIESState]:
+    def _ask(
+        self, rng: np.random.Generator, state: OpenAIESState
+    ) -> tuple[Population, OpenAIESState]:
         n = self.config.population_size
         if self.config.antithetic:
             seeds = np.repeat(draw_noise_seeds(rng, n // 2), 2)
