@@ -47,20 +47,31 @@ class Section:
 class EnvConfig(Section):
     """The fitness evaluation: a registered gymnasium environment."""
 
-    id: str = option("CartPole-v1", "a registered gymnasium env id")
+    id: str = option("CartPole-v1", "a registered gymnasium env id, or module:EnvId")
     kwargs: dict[str, Any] = option({}, "keyword arguments for gymnasium.make")
     episodes: int = option(1, "episodes per member; fitness is their mean return", ge=1)
     max_steps: int | None = option(None, "step limit per episode (null: the env's own)", ge=1)
 
     def check(self, path: str) -> None:
+        import importlib
+
         import gymnasium
 
         import envs  # noqa: F401  (registers the project's own environments)
 
-        if self.id not in gymnasium.registry:
+        # gymnasium's "module:EnvId" form imports the module that registers the env.
+        module, _, env_id = self.id.rpartition(":")
+        if module:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ConfigError(
+                    f"{join(path, 'id')}: cannot import module {module!r} for {self.id!r}: {exc}"
+                ) from None
+        if env_id not in gymnasium.registry:
             raise ConfigError(
                 f"{join(path, 'id')}: expected a registered gymnasium env id, "
-                f"found {self.id!r}{suggest(self.id, list(gymnasium.registry))}"
+                f"found {self.id!r}{suggest(env_id, list(gymnasium.registry))}"
             )
 
 

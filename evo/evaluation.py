@@ -20,8 +20,8 @@ import gymnasium
 import numpy as np
 
 from evo.config import EnvConfig, ExperimentConfig
-from evo.errors import ConfigError, EvaluationError
-from evo.policies import MLPSpec, flatten_observation, flatten_observations, spec_for_spaces
+from evo.errors import ConfigError
+from evo.policies import MLPSpec, flatten_observation, spec_for_spaces
 from evo.population import Members, materialize
 
 
@@ -72,6 +72,7 @@ class ChunkResult:
     indices: np.ndarray  # (m,)
     fitness: np.ndarray  # (m,) float64
     steps: np.ndarray  # (m,) int64, summed over the member's episodes
+    errors: dict[int, str] = field(default_factory=dict)  # member index -> what its env raised
     seconds: float = field(default=0.0, compare=False)
 
     @property
@@ -111,26 +112,35 @@ def cached_envs(env: EnvConfig, count: int) -> list[gymnasium.Env]:
 
 
 def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkResult:
-    """Evaluate a chunk of members: fitness = mean return over each member's episodes."""
+    """Evaluate a chunk of members: fitness = mean return over each member's episodes.
+
+    A member whose env raises gets NaN fitness and its error message in
+    ``errors``; the chunk's other members are still evaluated.
+    """
     start = time.perf_counter()
     params = materialize(bases, chunk.members)
-    returns, steps = run_episodes(problem, params, chunk.episode_seeds, chunk)
+    returns, steps, errors = run_episodes(problem, params, chunk.episode_seeds)
+    fitness = returns.mean(axis=1)
+    fitness[list(errors)] = np.nan
     return ChunkResult(
         indices=chunk.indices,
-        fitness=returns.mean(axis=1),
+        fitness=fitness,
         steps=steps.sum(axis=1),
+        errors={int(chunk.indices[row]): message for row, message in errors.items()},
         seconds=time.perf_counter() - start,
     )
 
 
 def run_episodes(
-    problem: Problem, params: np.ndarray, seeds: np.ndarray, chunk: Chunk | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``seeds.shape[1]`` episodes per member in lockstep; returns (returns, steps).
+    problem: Problem, params: np.ndarray, seeds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Run ``seeds.shape[1]`` episodes per member in lockstep.
 
-    The forward pass always sees the full ``(members, episodes, obs_dim)`` block
-    (finished episodes keep their last observation), so each member's numbers
-    do not depend on the other members of the chunk.
+    Returns per-episode returns and steps, and ``{row: message}`` for members
+    whose env raised (their episodes stop there). The forward pass always sees
+    the full ``(members, episodes, obs_dim)`` block (finished episodes keep
+    their last observation), so each member's numbers do not depend on the
+    other members of the chunk.
     """
     num_members, episodes = seeds.shape
     spec = problem.policy
@@ -139,36 +149,35 @@ def run_episodes(
     returns = np.zeros((num_members, episodes), dtype=np.float64)
     steps = np.zeros((num_members, episodes), dtype=np.int64)
     alive = np.ones((num_members, episodes), dtype=bool)
-    first = [
-        _guarded(chunk, k // episodes, lambda e=envs[k], s=seeds.flat[k]: e.reset(seed=int(s))[0])
-        for k in range(num_members * episodes)
-    ]
-    obs = flatten_observations(space, first).reshape(num_members, episodes, -1)
+    obs = np.zeros((num_members, episodes, spec.obs_dim), dtype=np.float32)
+    errors: dict[int, str] = {}
+
+    def fail(member: int, exc: Exception) -> None:
+        errors.setdefault(member, f"{type(exc).__name__}: {exc}")
+        alive[member] = False
+
+    for member, episode in np.ndindex(num_members, episodes):
+        try:
+            first, _ = envs[member * episodes + episode].reset(seed=int(seeds[member, episode]))
+            obs[member, episode] = flatten_observation(space, first)
+        except Exception as exc:
+            fail(member, exc)
     while alive.any():
         actions = spec.act(params, obs)
         for member, episode in zip(*np.nonzero(alive), strict=True):
-            env = envs[member * episodes + episode]
+            if not alive[member, episode]:
+                continue  # its member failed earlier in this step
             action = actions[member, episode]
-            observation, reward, terminated, truncated, _ = _guarded(
-                chunk, member, lambda env=env, a=action: env.step(a if a.ndim else a.item())
-            )
+            try:
+                observation, reward, terminated, truncated, _ = envs[
+                    member * episodes + episode
+                ].step(action if action.ndim else action.item())
+            except Exception as exc:
+                fail(member, exc)
+                continue
             returns[member, episode] += float(reward)
             steps[member, episode] += 1
             obs[member, episode] = flatten_observation(space, observation)
             if terminated or truncated:
                 alive[member, episode] = False
-    return returns, steps
-
-
-def _guarded(chunk: Chunk | None, row: int, call: Any) -> Any:
-    try:
-        return call()
-    except EvaluationError:
-        raise
-    except Exception as exc:
-        where = (
-            f"generation {chunk.generation}, member {int(chunk.indices[row])}"
-            if chunk is not None
-            else f"row {row}"
-        )
-        raise EvaluationError(f"evaluation failed at {where}: {type(exc).__name__}: {exc}") from exc
+    return returns, steps, errors

@@ -16,6 +16,7 @@ import numpy as np
 
 from evo.backends import Backend, Evaluation, make_backend
 from evo.config import ExperimentConfig, dump_yaml
+from evo.errors import EvaluationError
 from evo.evaluation import Problem
 from evo.population import Members, Population
 from evo.reporting import Reporter
@@ -113,6 +114,7 @@ class Experiment:
                 )
                 clock.append(time.perf_counter())
                 evaluation = self.backend.evaluate(population, seeds, generation)
+                evaluation.raise_for_errors(generation)
                 clock.append(time.perf_counter())
                 state, info = strategy.tell(state, population, evaluation.fitness)
                 clock.append(time.perf_counter())
@@ -130,6 +132,11 @@ class Experiment:
                     break
         except KeyboardInterrupt:
             self.folder.append_event("stop", reason="interrupted", generations=state.generation)
+            raise
+        except EvaluationError as exc:
+            self.folder.append_event(
+                "stop", reason="error", generations=state.generation, message=str(exc)
+            )
             raise
         if state.generation % config.checkpoint.every:
             self.checkpoint(state, time.perf_counter() - start)
@@ -229,6 +236,7 @@ class Experiment:
             bases=np.asarray(params, dtype=np.float32)[None, :], members=members
         )
         evaluation = self.backend.evaluate(population, seeds[:, None], generation=-1)
+        evaluation.raise_for_errors(-1)
         self.tally.env_steps += int(evaluation.steps.sum())
         return evaluation.fitness
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
 
+from evo.errors import EvaluationError
 from evo.evaluation import Chunk, ChunkResult
 from evo.population import Population
 
@@ -23,6 +24,17 @@ class Evaluation:
     bytes_sent: int  # payload the orchestrator serialised for this generation
     bytes_received: int
     workers: int
+    errors: dict[int, str] = field(default_factory=dict)  # failed members -> message
+
+    def raise_for_errors(self, generation: int) -> None:
+        """Raise :class:`EvaluationError` naming the first failed member, if any."""
+        if self.errors:
+            member = min(self.errors)
+            where = "the final evaluation" if generation < 0 else f"generation {generation}"
+            raise EvaluationError(
+                f"evaluation failed at {where}, member {member}: {self.errors[member]}"
+                + (f" (and {len(self.errors) - 1} more members)" if len(self.errors) > 1 else "")
+            )
 
 
 class Backend(Protocol):
@@ -62,11 +74,15 @@ def make_chunks(
     ]
 
 
-def assemble(size: int, results: list[ChunkResult]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-member fitness and steps placed back in member order."""
+def assemble(
+    size: int, results: list[ChunkResult]
+) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Per-member fitness, steps and errors placed back in member order."""
     fitness = np.full(size, np.nan)
     steps = np.zeros(size, dtype=np.int64)
+    errors: dict[int, str] = {}
     for result in results:
         fitness[result.indices] = result.fitness
         steps[result.indices] = result.steps
-    return fitness, steps
+        errors.update(result.errors)
+    return fitness, steps, dict(sorted(errors.items()))

@@ -160,7 +160,7 @@ class DaskBackend:
             for future in (*futures, bases):
                 future.release()
             del futures, bases
-        fitness, steps = assemble(population.size, results)
+        fitness, steps, errors = assemble(population.size, results)
         return Evaluation(
             fitness=fitness,
             steps=steps,
@@ -170,6 +170,7 @@ class DaskBackend:
             + sum(c.nbytes + self._problem_bytes for c in chunks),
             bytes_received=sum(r.nbytes for r in results),
             workers=self.workers,
+            errors=errors,
         )
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ class SerialBackend:
         plan = plan_chunks(population.size, self.config.chunk_size, slots=0)
         chunks = make_chunks(population, episode_seeds, generation, plan)
         results = [evaluate_chunk(self.problem, population.bases, chunk) for chunk in chunks]
-        fitness, steps = assemble(population.size, results)
+        fitness, steps, errors = assemble(population.size, results)
         return Evaluation(
             fitness=fitness,
             steps=steps,
@@ -35,6 +35,7 @@ class SerialBackend:
             bytes_sent=0,
             bytes_received=0,
             workers=1,
+            errors=errors,
         )
 
     def describe(self) -> str:

@@ -1,0 +1,35 @@
+"""Test-only environments, importable by Dask workers as ``tests.helpers:EnvId``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+
+class ExplodingEnv(gymnasium.Env):
+    """A 2-D point that raises ``ValueError("boom")`` on its ``explode_at``-th step."""
+
+    observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, explode_at: int = 5) -> None:
+        self.explode_at = explode_at
+        self.steps = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        self.steps = 0
+        return self.np_random.uniform(-1, 1, size=2).astype(np.float32), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        self.steps += 1
+        if self.steps >= self.explode_at:
+            raise ValueError("boom")
+        obs = self.np_random.uniform(-1, 1, size=2).astype(np.float32)
+        return obs, float(action), False, False, {}
+
+
+gymnasium.register(id="Exploding-v0", entry_point=ExplodingEnv, max_episode_steps=50)

@@ -1,0 +1,113 @@
+"""Evaluation on workers: lockstep episodes, seeds, chunk independence, failures named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evo.config import from_dict
+from evo.errors import EvaluationError
+from evo.evaluation import Chunk, Problem, evaluate_chunk, run_episodes
+from evo.loop import run
+from evo.population import Members
+from evo.reporting import Reporter
+from evo.seeding import confirm_seeds, episode_seeds, final_seeds
+from tests.conftest import run_cli, tiny_config, write_config
+
+
+def problem_and_params(members: int = 6, env_id: str = "CartPole-v1", **env):
+    config = from_dict(tiny_config(**{"env.id": env_id, **{f"env.{k}": v for k, v in env.items()}}))
+    problem = Problem.from_config(config)
+    rng = np.random.default_rng(0)
+    params = rng.standard_normal((members, problem.policy.num_params)).astype(np.float32)
+    return problem, params
+
+
+def chunk_of(
+    params: np.ndarray, indices: np.ndarray, seeds: np.ndarray, generation: int = 0
+) -> Chunk:
+    members = Members.build(indices, 0, 0.0)  # base i is member i: a dense population
+    return Chunk(generation, indices, members, seeds[indices])
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "LunarLander-v3"])
+def test_member_results_do_not_depend_on_chunk_company(env_id: str) -> None:
+    problem, params = problem_and_params(members=6, env_id=env_id, max_steps=60)
+    seeds = episode_seeds(3, 0, np.arange(6), 2)
+    whole = evaluate_chunk(problem, params, chunk_of(params, np.arange(6), seeds))
+    for part in (np.array([0, 3]), np.array([5]), np.array([1, 2, 4])):
+        alone = evaluate_chunk(problem, params, chunk_of(params, part, seeds))
+        np.testing.assert_array_equal(alone.fitness, whole.fitness[part])
+        np.testing.assert_array_equal(alone.steps, whole.steps[part])
+    assert np.unique(whole.fitness).size > 1
+
+
+def test_lockstep_matches_one_episode_at_a_time() -> None:
+    problem, params = problem_and_params(members=3)
+    seeds = episode_seeds(5, 2, np.arange(3), 3)
+    returns, steps, _ = run_episodes(problem, params, seeds)
+    for member in range(3):
+        for episode in range(3):
+            single = seeds[member : member + 1, episode : episode + 1]
+            r, s, _ = run_episodes(problem, params[member : member + 1], single)
+            assert r[0, 0] == returns[member, episode] and s[0, 0] == steps[member, episode]
+
+
+def test_fitness_is_mean_episode_return() -> None:
+    problem, params = problem_and_params(members=2)
+    seeds = episode_seeds(1, 0, np.arange(2), 3)
+    returns, steps, _ = run_episodes(problem, params, seeds)
+    result = evaluate_chunk(problem, params, chunk_of(params, np.arange(2), seeds))
+    np.testing.assert_array_equal(result.fitness, returns.mean(axis=1))
+    np.testing.assert_array_equal(result.steps, steps.sum(axis=1))
+
+
+def test_seed_streams_are_deterministic_and_disjoint() -> None:
+    training = episode_seeds(0, 0, np.arange(50), 4)
+    np.testing.assert_array_equal(training, episode_seeds(0, 0, np.arange(50), 4))
+    assert len(np.unique(training)) == training.size
+    # Member 7's seeds do not depend on which other members are asked for.
+    np.testing.assert_array_equal(episode_seeds(0, 0, np.array([7]), 4)[0], training[7])
+    assert not np.array_equal(training, episode_seeds(0, 1, np.arange(50), 4))
+    final, confirm = final_seeds(0, 1000), confirm_seeds(0, 3, 1000)
+    assert (training < 2**31).all()
+    assert ((final >> 30) == 3).all() and ((confirm >> 30) == 2).all()
+    np.testing.assert_array_equal(final[:10], final_seeds(0, 10))
+
+
+def test_a_failing_member_is_reported_and_the_others_still_evaluated() -> None:
+    problem, params = problem_and_params(members=4, env_id="tests.helpers:Exploding-v0")
+    seeds = episode_seeds(0, 0, np.arange(4), 2)
+    result = evaluate_chunk(problem, params, chunk_of(params, np.array([2, 3]), seeds))
+    assert result.errors == {2: "ValueError: boom", 3: "ValueError: boom"}
+    assert np.isnan(result.fitness).all()
+    healthy, _ = problem_and_params(
+        members=4, env_id="tests.helpers:Exploding-v0", kwargs={"explode_at": 10**6}
+    )
+    result = evaluate_chunk(healthy, params, chunk_of(params, np.array([2, 3]), seeds))
+    assert result.errors == {} and np.isfinite(result.fitness).all()
+
+
+def test_failed_evaluation_stops_the_run_with_an_event(tmp_path: Path) -> None:
+    config = from_dict(tiny_config(**{"env.id": "tests.helpers:Exploding-v0"}))
+    with pytest.raises(EvaluationError, match="generation 0, member 0"):
+        run(config, tmp_path, reporter=Reporter(quiet=True))
+    (run_dir,) = tmp_path.iterdir()
+    last = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
+    assert last["event"] == "stop" and last["reason"] == "error" and "boom" in last["message"]
+
+
+def test_failed_evaluation_on_dask_workers_is_one_line(tmp_path: Path) -> None:
+    config = tiny_config(
+        **{"env.id": "tests.helpers:Exploding-v0"}, backend={"kind": "dask", "workers": 2}
+    )
+    path = write_config(tmp_path / "exploding.yaml", config)
+    result = run_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "evo: error: evaluation failed at generation 0, member 0: ValueError: boom "
+        "(and 10 more members)"  # all 11 members (10 perturbed + the centre) failed
+    ]
