@@ -101,6 +101,7 @@ class BackendConfig(Section):
         None, "address of an existing Dask scheduler (else DASK_SCHEDULER_ADDRESS, else local)"
     )
     chunk_size: Literal["auto"] | int = option("auto", "members per task, or auto", ge=1)
+    connect_timeout_s: float = option(10.0, "how long to try reaching a scheduler", gt=0)
 
     def check(self, path: str) -> None:
         if self.scheduler is not None and not re.match(r"^[a-z+]+://\S+$", self.scheduler):

@@ -25,8 +25,6 @@ from evo.errors import ConfigError
 from evo.evaluation import Problem, evaluate_chunk
 from evo.population import Population
 
-CONNECT_TIMEOUT_S = 10
-
 
 def generation_bases(bases: np.ndarray) -> np.ndarray:
     """Identity task: makes the generation's base vectors a recomputable Dask value."""
@@ -98,7 +96,7 @@ class DaskBackend:
             self.client = client
         elif address := resolve_address(config, scheduler):
             try:
-                self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
+                self.client = Client(address, timeout=config.connect_timeout_s)
             except (OSError, TimeoutError) as exc:
                 raise ConfigError(
                     f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}"
@@ -125,13 +123,12 @@ class DaskBackend:
     @property
     def workers(self) -> int:
         """Workers the scheduler knows now."""
-        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+        return self.cluster_size()[0]
 
-    @property
-    def slots(self) -> int:
-        """Worker threads available for tasks."""
+    def cluster_size(self) -> tuple[int, int]:
+        """(workers, worker threads) the scheduler knows now: one round trip."""
         info = self.client.scheduler_info(n_workers=-1)["workers"]
-        return sum(worker.get("nthreads", 1) for worker in info.values())
+        return len(info), sum(worker.get("nthreads", 1) for worker in info.values())
 
     def describe(self) -> str:
         """One line for the console: where the scheduler and its dashboard are."""
@@ -144,7 +141,8 @@ class DaskBackend:
         self, population: Population, episode_seeds: np.ndarray, generation: int
     ) -> Evaluation:
         """Fitness of every member, in member order."""
-        plan = plan_chunks(population.size, self.config.chunk_size, self.slots)
+        workers, slots = self.cluster_size()
+        plan = plan_chunks(population.size, self.config.chunk_size, slots)
         chunks = make_chunks(population, episode_seeds, generation, plan)
         bases = self.client.submit(generation_bases, population.bases, pure=False)
         futures = self.client.map(
@@ -169,7 +167,7 @@ class DaskBackend:
             bytes_sent=population.bases.nbytes
             + sum(c.nbytes + self._problem_bytes for c in chunks),
             bytes_received=sum(r.nbytes for r in results),
-            workers=self.workers,
+            workers=workers,
             errors=errors,
         )
 
