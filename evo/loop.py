@@ -104,10 +104,11 @@ class Experiment:
         state = strategy.init(rng, self.problem.policy.initial_params(rng))
         start, reason, final_params = time.perf_counter(), "generations", None
         self.reporter.start(config)
+        clock = [start]  # end of the previous generation's writes
         try:
             for generation in range(config.generations):
                 incumbent = strategy.solution(state)
-                clock = [time.perf_counter()]
+                clock = [clock[-1], time.perf_counter()]
                 population, state = strategy.ask(strategy_rng(seed, generation), state)
                 seeds = episode_seeds(
                     seed, generation, np.arange(population.size), config.env.episodes
@@ -119,11 +120,12 @@ class Experiment:
                 state, info = strategy.tell(state, population, evaluation.fitness)
                 clock.append(time.perf_counter())
                 self.tally.add(evaluation)
+                record = self.metrics(generation, population, evaluation, state, info, clock, start)
+                # The log line first, then the checkpoint: a checkpoint never runs ahead of the log.
+                self.folder.append_metrics(record)
                 if state.generation % config.checkpoint.every == 0:
                     self.checkpoint(state, time.perf_counter() - start)
                 clock.append(time.perf_counter())
-                record = self.metrics(generation, population, evaluation, state, info, clock, start)
-                self.folder.append_metrics(record)
                 self.reporter.generation(record, config.generations)
                 early = self.stop_reason(record, incumbent)
                 if early:
@@ -172,11 +174,13 @@ class Experiment:
             "failed": int(np.sum(~np.isfinite(fitness))),
             "solution_fitness": float(fitness[0]) if population.incumbent else None,
             "best_so_far": state.best_fitness,
-            "time_s": clock[-1] - start,
-            "ask_s": clock[1] - clock[0],
-            "evaluate_s": clock[2] - clock[1],
-            "tell_s": clock[3] - clock[2],
-            "write_s": clock[4] - clock[3],
+            "time_s": clock[4] - start,
+            # The splits partition the time since the previous record: that record's
+            # writes (its line and checkpoint), then this generation's ask, evaluate, tell.
+            "write_s": clock[1] - clock[0],
+            "ask_s": clock[2] - clock[1],
+            "evaluate_s": clock[3] - clock[2],
+            "tell_s": clock[4] - clock[3],
             "compute_s": evaluation.compute_s,
             "tasks": evaluation.tasks,
             "workers": evaluation.workers,
