@@ -1,0 +1,54 @@
+"""The shipped experiment configs: all valid, and the ones that should solve do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evo.config import load_config
+from tests.conftest import REPO, run_cli
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_config_is_valid(path: Path) -> None:
+    config = load_config(path)
+    assert config.name == path.stem
+
+
+def _solve(name: str, tmp_path: Path, *overrides: str) -> dict:
+    args = [f"--set={o}" for o in overrides]
+    result = run_cli(
+        "run",
+        str(REPO / "configs" / f"{name}.yaml"),
+        "--runs-dir",
+        str(tmp_path),
+        *args,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((Path(result.stdout.splitlines()[-1]) / "summary.json").read_text())
+    assert summary["final_eval_episodes"] == 100
+    return summary
+
+
+@pytest.mark.parametrize("name", ["cartpole-es", "cartpole-ga"])
+def test_cartpole_configs_solve(name: str, tmp_path: Path) -> None:
+    """The README's main command: >= 475 over 100 fresh episodes on the embedded cluster."""
+    summary = _solve(name, tmp_path)
+    assert summary["solved"] and summary["final_eval_mean"] >= 475
+
+
+@pytest.mark.slow
+def test_lunarlander_config_solves(tmp_path: Path) -> None:
+    summary = _solve("lunarlander-es", tmp_path)
+    assert summary["final_eval_mean"] >= 200
+
+
+@pytest.mark.slow
+def test_pendulum_config_reaches_its_threshold(tmp_path: Path) -> None:
+    summary = _solve("pendulum-es", tmp_path)
+    assert summary["final_eval_mean"] >= -200
