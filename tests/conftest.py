@@ -14,6 +14,20 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The columns of metrics.jsonl that must be identical wherever evaluation runs.
+FITNESS_COLUMNS = [
+    "generation",
+    "evaluations",
+    "env_steps",
+    "fitness_max",
+    "fitness_mean",
+    "fitness_median",
+    "fitness_min",
+    "fitness_std",
+    "solution_fitness",
+    "best_so_far",
+]
+
 
 def tiny_config(**overrides: Any) -> dict[str, Any]:
     """A CartPole experiment small enough for a test (a few seconds at most)."""

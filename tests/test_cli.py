@@ -19,26 +19,12 @@ import yaml
 from evo.config import load_config
 from evo.policies import MLPSpec
 from evo.runlog import load_npz
-from tests.conftest import run_cli, tiny_config, write_config
+from tests.conftest import FITNESS_COLUMNS, run_cli, tiny_config, write_config
 
 METRIC_KEYS = {
-    "generation",
-    "evaluations",
-    "env_steps",
-    "fitness_max",
-    "fitness_mean",
-    "fitness_median",
-    "fitness_min",
-    "fitness_std",
-    "best_so_far",
-    "time_s",
-    "ask_s",
-    "evaluate_s",
-    "tell_s",
-    "write_s",
-    "bytes_sent",
-    "bytes_received",
-    "workers",
+    *FITNESS_COLUMNS,
+    *("time_s", "ask_s", "evaluate_s", "tell_s", "write_s"),
+    *("bytes_sent", "bytes_received", "workers", "tasks", "compute_s"),
 }
 SUMMARY_KEYS = {
     "generations",

@@ -12,20 +12,7 @@ from evo.config import from_dict
 from evo.loop import run
 from evo.reporting import Reporter
 from evo.runlog import RunFolder, load_npz
-from tests.conftest import tiny_config
-
-FITNESS_COLUMNS = [
-    "generation",
-    "evaluations",
-    "env_steps",
-    "fitness_max",
-    "fitness_mean",
-    "fitness_median",
-    "fitness_min",
-    "fitness_std",
-    "solution_fitness",
-    "best_so_far",
-]
+from tests.conftest import FITNESS_COLUMNS, tiny_config
 
 ALGORITHMS = {
     "openai_es": {"name": "openai_es", "population_size": 12, "sigma": 0.1},

@@ -84,9 +84,14 @@ def make_chunks(
 
 
 def assemble(
-    size: int, results: list[ChunkResult]
-) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """Per-member fitness, steps and errors placed back in member order."""
+    size: int,
+    results: list[ChunkResult],
+    *,
+    workers: int,
+    bytes_sent: int = 0,
+    bytes_received: int = 0,
+) -> Evaluation:
+    """The chunks' results placed back in member order, with their cost."""
     fitness = np.full(size, np.nan)
     steps = np.zeros(size, dtype=np.int64)
     errors: dict[int, str] = {}
@@ -94,4 +99,13 @@ def assemble(
         fitness[result.indices] = result.fitness
         steps[result.indices] = result.steps
         errors.update(result.errors)
-    return fitness, steps, dict(sorted(errors.items()))
+    return Evaluation(
+        fitness=fitness,
+        steps=steps,
+        compute_s=sum(r.seconds for r in results),
+        tasks=len(results),
+        bytes_sent=bytes_sent,
+        bytes_received=bytes_received,
+        workers=workers,
+        errors=dict(sorted(errors.items())),
+    )

@@ -158,17 +158,10 @@ class DaskBackend:
             for future in (*futures, bases):
                 future.release()
             del futures, bases
-        fitness, steps, errors = assemble(population.size, results)
-        return Evaluation(
-            fitness=fitness,
-            steps=steps,
-            compute_s=sum(r.seconds for r in results),
-            tasks=len(chunks),
-            bytes_sent=population.bases.nbytes
-            + sum(c.nbytes + self._problem_bytes for c in chunks),
-            bytes_received=sum(r.nbytes for r in results),
-            workers=workers,
-            errors=errors,
+        payload = population.bases.nbytes + sum(c.nbytes + self._problem_bytes for c in chunks)
+        received = sum(r.nbytes for r in results)
+        return assemble(
+            population.size, results, workers=workers, bytes_sent=payload, bytes_received=received
         )
 
     def close(self) -> None:

@@ -26,17 +26,7 @@ class SerialBackend:
         plan = plan_chunks(population.size, self.config.chunk_size, slots=0)
         chunks = make_chunks(population, episode_seeds, generation, plan)
         results = [evaluate_chunk(self.problem, population.bases, chunk) for chunk in chunks]
-        fitness, steps, errors = assemble(population.size, results)
-        return Evaluation(
-            fitness=fitness,
-            steps=steps,
-            compute_s=sum(r.seconds for r in results),
-            tasks=len(chunks),
-            bytes_sent=0,
-            bytes_received=0,
-            workers=1,
-            errors=errors,
-        )
+        return assemble(population.size, results, workers=1)
 
     def describe(self) -> str:
         """One line for the console."""
