@@ -50,6 +50,9 @@ class EnvConfig(Section):
     id: str = option("CartPole-v1", "a registered gymnasium env id, or module:EnvId")
     kwargs: dict[str, Any] = option({}, "keyword arguments for gymnasium.make")
     episodes: int = option(1, "episodes per member; fitness is their mean return", ge=1)
+    common_seeds: bool = option(
+        False, "all members of a generation play the same episodes (common random numbers)"
+    )
     max_steps: int | None = option(None, "step limit per episode (null: the env's own)", ge=1)
 
     def check(self, path: str) -> None:

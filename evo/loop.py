@@ -111,7 +111,11 @@ class Experiment:
                 clock = [clock[-1], time.perf_counter()]
                 population, state = strategy.ask(strategy_rng(seed, generation), state)
                 seeds = episode_seeds(
-                    seed, generation, np.arange(population.size), config.env.episodes
+                    seed,
+                    generation,
+                    np.arange(population.size),
+                    config.env.episodes,
+                    common=config.env.common_seeds,
                 )
                 clock.append(time.perf_counter())
                 evaluation = self.backend.evaluate(population, seeds, generation)

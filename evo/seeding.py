@@ -18,6 +18,8 @@ FINAL_STREAM = 3
 INIT_STREAM = 4
 CONFIRM_STREAM = 5
 
+_COMMON = 2**32  # in place of a member index: no member has it
+
 _TRAINING_MASK = np.uint32(0x7FFF_FFFF)
 _LOW_30_BITS = np.uint32(0x3FFF_FFFF)
 _CONFIRM_TAG = np.uint32(0x8000_0000)
@@ -42,10 +44,21 @@ def _seed32(seed: int, key: tuple[int, ...]) -> np.uint32:
     return np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint32)[0]
 
 
-def episode_seeds(seed: int, generation: int, members: np.ndarray, episodes: int) -> np.ndarray:
-    """Training episode seeds, ``(members, episodes)``, from (seed, generation, member, episode)."""
+def episode_seeds(
+    seed: int, generation: int, members: np.ndarray, episodes: int, common: bool = False
+) -> np.ndarray:
+    """Training episode seeds, ``(members, episodes)``, from (seed, generation, member, episode).
+
+    With ``common``, every member gets the generation's same episodes (common
+    random numbers: members are ranked on equal terms), from (seed, generation, episode).
+    """
+    members = np.asarray(members, dtype=np.int64)
+    if common:
+        row = [_seed32(seed, (EPISODE_STREAM, generation, _COMMON, e)) for e in range(episodes)]
+        out = np.tile(np.array(row, dtype=np.uint32), (len(members), 1))
+        return out & _TRAINING_MASK
     out = np.empty((len(members), episodes), dtype=np.uint32)
-    for row, member in enumerate(np.asarray(members, dtype=np.int64)):
+    for row, member in enumerate(members):
         for episode in range(episodes):
             out[row, episode] = _seed32(seed, (EPISODE_STREAM, generation, int(member), episode))
     return out & _TRAINING_MASK

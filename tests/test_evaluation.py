@@ -72,6 +72,10 @@ def test_seed_streams_are_deterministic_and_disjoint() -> None:
     # Member 7's seeds do not depend on which other members are asked for.
     np.testing.assert_array_equal(episode_seeds(0, 0, np.array([7]), 4)[0], training[7])
     assert not np.array_equal(training, episode_seeds(0, 1, np.arange(50), 4))
+    common = episode_seeds(0, 0, np.arange(50), 4, common=True)
+    assert (common == common[0]).all() and len(np.unique(common[0])) == 4
+    assert not np.isin(common[0], training).any()
+    assert not np.array_equal(common, episode_seeds(0, 1, np.arange(50), 4, common=True))
     final, confirm = final_seeds(0, 1000), confirm_seeds(0, 3, 1000)
     assert (training < 2**31).all()
     assert ((final >> 30) == 3).all() and ((confirm >> 30) == 2).all()
