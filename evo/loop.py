@@ -253,7 +253,7 @@ class Experiment:
     ) -> dict[str, Any]:
         """Final evaluation, ``best.npz`` and ``summary.json``."""
         returns = self.evaluate_params(
-            params, final_seeds(self.seed, self.config.final_eval.episodes)
+            params, final_seeds(self.config.final_eval.episodes)
         )
         mean = float(returns.mean()) if returns.size else float("nan")
         threshold = self.config.final_eval.threshold

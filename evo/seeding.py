@@ -5,7 +5,8 @@ draws, the training episodes, the final evaluation and the initial parameters
 never share randomness, and nothing depends on worker identity, task order or
 time. Episode seeds are 32-bit and their top two bits say what they are for:
 training ``0x``, confirmation of a stop ``10``, final evaluation ``11``, so the
-three sets are disjoint by construction.
+three sets are disjoint by construction. The final evaluation's seeds are a
+fixed held-out range, independent of the run seed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import numpy as np
 
 STRATEGY_STREAM = 1
 EPISODE_STREAM = 2
-FINAL_STREAM = 3
 INIT_STREAM = 4
 CONFIRM_STREAM = 5
 
@@ -64,10 +64,11 @@ def episode_seeds(
     return out & _TRAINING_MASK
 
 
-def final_seeds(seed: int, episodes: int) -> np.ndarray:
-    """Seeds of the final evaluation's episodes, disjoint from every training seed."""
-    out = np.array([_seed32(seed, (FINAL_STREAM, e)) for e in range(episodes)], dtype=np.uint32)
-    return (out & _LOW_30_BITS) | _FINAL_TAG
+def final_seeds(episodes: int) -> np.ndarray:
+    """The held-out episodes of the final evaluation: the same for every run, so runs
+    (of any seed, strategy or config) are compared on the same episodes; disjoint
+    from every training and confirmation seed."""
+    return np.arange(episodes, dtype=np.uint32) | _FINAL_TAG
 
 
 def confirm_seeds(seed: int, generation: int, episodes: int) -> np.ndarray:

@@ -76,10 +76,11 @@ def test_seed_streams_are_deterministic_and_disjoint() -> None:
     assert (common == common[0]).all() and len(np.unique(common[0])) == 4
     assert not np.isin(common[0], training).any()
     assert not np.array_equal(common, episode_seeds(0, 1, np.arange(50), 4, common=True))
-    final, confirm = final_seeds(0, 1000), confirm_seeds(0, 3, 1000)
+    final, confirm = final_seeds(1000), confirm_seeds(0, 3, 1000)
     assert (training < 2**31).all()
     assert ((final >> 30) == 3).all() and ((confirm >> 30) == 2).all()
-    np.testing.assert_array_equal(final[:10], final_seeds(0, 10))
+    np.testing.assert_array_equal(final[:10], final_seeds(10))
+    assert len(np.unique(final)) == 1000
 
 
 def test_a_failing_member_is_reported_and_the_others_still_evaluated() -> None:
