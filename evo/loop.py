@@ -252,9 +252,7 @@ class Experiment:
         self, state: State, params: np.ndarray, reason: str, training_s: float
     ) -> dict[str, Any]:
         """Final evaluation, ``best.npz`` and ``summary.json``."""
-        returns = self.evaluate_params(
-            params, final_seeds(self.config.final_eval.episodes)
-        )
+        returns = self.evaluate_params(params, final_seeds(self.config.final_eval.episodes))
         mean = float(returns.mean()) if returns.size else float("nan")
         threshold = self.config.final_eval.threshold
         threshold = self.problem.reward_threshold if threshold is None else threshold

@@ -1,0 +1,136 @@
+"""gymnasium interfaces to the race track: one car (``RaceTrackEnv``) or many in lockstep
+(``RaceTrackVectorEnv``, for ``gymnasium.make_vec``).
+
+The track of an episode is the procedural track of the reset seed, unless a fixed
+``track`` (a name or a seed) is given. Observations: the 9 rangefinder distances
+(divided by the range), the speed (divided by top speed) and the steering; actions:
+steering and throttle/brake in [-1, 1]. Reward: 1000 per lap of progress along the
+centreline, minus 0.1 per step; the episode ends on leaving the track or finishing
+the laps, and is truncated at the step limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from envs.racetrack.sim import NUM_RAYS, RaceSim, TrackSet
+from envs.racetrack.track import Track, get_track
+
+OBSERVATION_SPACE = spaces.Box(-1.0, 1.0, shape=(NUM_RAYS + 2,), dtype=np.float32)
+ACTION_SPACE = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+MAX_EPISODE_STEPS = 1000
+
+
+def _track_for(track: str | int | None, seed: int | None, rng: np.random.Generator) -> Track:
+    if track is not None:
+        return get_track(track)
+    return get_track(int(seed) if seed is not None else int(rng.integers(2**31)))
+
+
+class RaceTrackEnv(gymnasium.Env):
+    """One car on a race track."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    observation_space = OBSERVATION_SPACE
+    action_space = ACTION_SPACE
+
+    def __init__(
+        self, track: str | int | None = None, laps: int = 1, render_mode: str | None = None
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.track_key, self.laps, self.render_mode = track, laps, render_mode
+        self.sim: RaceSim | None = None
+
+    @property
+    def track(self) -> Track:
+        """The current episode's track."""
+        assert self.sim is not None, "call reset() first"
+        return self.sim.tracks.tracks[0]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        track = _track_for(self.track_key, seed, self.np_random)
+        self.sim = RaceSim(TrackSet.of([track]), np.zeros(1, dtype=np.int64), laps=self.laps)
+        return self.sim.reset()[0], {"track": track.name}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        assert self.sim is not None, "call reset() first"
+        obs, reward, done = self.sim.step(np.asarray(action, dtype=np.float64).reshape(1, 2))
+        info = {"progress": float(self.sim.progress[0]), "crashed": bool(self.sim.crashed[0])}
+        return obs[0], float(reward[0]), bool(done[0]), False, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array" or self.sim is None:
+            return None
+        from envs.racetrack.render import render_frame
+
+        return render_frame(self.sim, car=0)
+
+
+class RaceTrackVectorEnv(VectorEnv):
+    """Many cars in lockstep, car ``i`` on the track of its own reset seed.
+
+    Autoreset is disabled: a car that finished or left the track stays frozen
+    (reward 0, same observation) until the next ``reset``, which is what an
+    evaluation wants (every car drives exactly one episode).
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.DISABLED}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        track: str | int | None = None,
+        laps: int = 1,
+        max_episode_steps: int = MAX_EPISODE_STEPS,
+    ) -> None:
+        self.num_envs = num_envs
+        self.track_key, self.laps, self.max_episode_steps = track, laps, max_episode_steps
+        self.single_observation_space = OBSERVATION_SPACE
+        self.single_action_space = ACTION_SPACE
+        self.observation_space = gymnasium.vector.utils.batch_space(OBSERVATION_SPACE, num_envs)
+        self.action_space = gymnasium.vector.utils.batch_space(ACTION_SPACE, num_envs)
+        self.sim: RaceSim | None = None
+        self.steps = np.zeros(num_envs, dtype=np.int64)
+
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if isinstance(seed, int):
+            seeds: list[int | None] = [seed + i for i in range(self.num_envs)]
+        elif seed is None:
+            seeds = [None] * self.num_envs
+        else:
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        super().reset(seed=seeds[0])
+        # Cars on the same track share its geometry.
+        tracks: dict[str, tuple[int, Track]] = {}
+        track_of = np.empty(self.num_envs, dtype=np.int64)
+        for car, car_seed in enumerate(seeds):
+            track = _track_for(self.track_key, car_seed, self.np_random)
+            track_of[car] = tracks.setdefault(track.name, (len(tracks), track))[0]
+        self.sim = RaceSim(TrackSet.of([t for _, t in tracks.values()]), track_of, laps=self.laps)
+        self.steps[:] = 0
+        return self.sim.reset(), {}
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        assert self.sim is not None, "call reset() first"
+        was_alive = self.sim.alive.copy()
+        obs, rewards, _ = self.sim.step(actions)
+        self.steps[was_alive] += 1
+        terminated = self.sim.crashed | self.sim.finished
+        truncated = ~terminated & (self.steps >= self.max_episode_steps)
+        self.sim.alive &= ~truncated
+        return obs, rewards, terminated, truncated, {}

@@ -1,0 +1,313 @@
+"""The batched race-car simulator: N cars, each on its own track, stepped in lockstep.
+
+Car: a kinematic bicycle (x, y, heading, speed) with steering and throttle/brake
+in [-1, 1], quadratic drag, a speed limit, and a lateral-grip limit: the path
+curvature is capped at ``grip / speed^2``, so a car too fast for a bend
+understeers towards the outside and must brake for hairpins.
+
+Geometry is one operation, :func:`walk`: follow straight lines through the quad
+strip of a track (see :mod:`envs.racetrack.track`) until each line leaves through
+a boundary edge or reaches its length. Rangefinder rays are lines of the sensor's
+range from the car; a move is a line from the old position to the new one, which
+either stays on the track (and lands in a known quad) or crosses the boundary (the
+car is off the track). Cars that finished are frozen and cost nothing more.
+
+Every operation is elementwise over cars (or over each car's own rays), so a car's
+trajectory does not depend on which other cars share the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.racetrack.track import BACK, FRONT, LEFT, RIGHT, Track
+
+DT = 0.1  # s per step
+WHEELBASE = 2.5  # m
+MAX_STEER = 0.45  # rad
+MAX_ACCEL = 6.0  # m/s^2 at full throttle
+MAX_BRAKE = 12.0  # m/s^2 at full brake
+MAX_SPEED = 30.0  # m/s
+DRAG = MAX_ACCEL / MAX_SPEED**2  # full throttle just holds top speed
+GRIP = 9.0  # m/s^2 of lateral acceleration before the tyres slide
+RAY_RANGE = 50.0  # m
+NUM_RAYS = 9
+RAY_SPREAD = np.pi / 2  # rays from -90 to +90 degrees around the heading
+LAP_REWARD = 1000.0
+TIME_PENALTY = 0.1  # per step
+
+
+def ray_angles(num_rays: int = NUM_RAYS) -> np.ndarray:
+    """Ray directions relative to the heading, left (+) to right (-)."""
+    return np.linspace(RAY_SPREAD, -RAY_SPREAD, num_rays)
+
+
+@dataclass(frozen=True, eq=False)
+class TrackSet:
+    """Several tracks' quad strips in one flat array (a car's quad is a global index)."""
+
+    tracks: tuple[Track, ...]
+    planes: np.ndarray  # (3, 4, Q): (nx, ny, c) of each quad's edges LEFT, RIGHT, FRONT, BACK
+    following: np.ndarray  # (Q,) global index of the next quad around the lap
+    preceding: np.ndarray  # (Q,)
+    vertex: np.ndarray  # (Q, 2) centreline vertex at the start of each quad
+    direction: np.ndarray  # (Q, 2) unit centreline direction along each quad
+    arc_start: np.ndarray  # (Q,) distance along the lap to the quad's start
+    arc_length: np.ndarray  # (Q,) centreline length of the quad
+    first: np.ndarray  # (T,) global index of each track's quad 0
+
+    @classmethod
+    def of(cls, tracks: list[Track] | tuple[Track, ...]) -> TrackSet:
+        """Stack the tracks' strips."""
+        tracks = tuple(tracks)
+        sizes = np.array([t.num_quads for t in tracks])
+        first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        planes = np.concatenate([t.planes for t in tracks])
+        local = np.concatenate([np.arange(n) for n in sizes])
+        start = np.repeat(first, sizes)
+        size = np.repeat(sizes, sizes)
+        vertex = np.concatenate([t.centre for t in tracks])
+        following_vertex = np.concatenate([np.roll(t.centre, -1, axis=0) for t in tracks])
+        direction = following_vertex - vertex
+        arc_length = np.linalg.norm(direction, axis=1)
+        direction /= arc_length[:, None]
+        return cls(
+            tracks=tracks,
+            planes=np.ascontiguousarray(planes.transpose(2, 1, 0)),
+            following=start + (local + 1) % size,
+            preceding=start + (local - 1) % size,
+            vertex=vertex,
+            direction=direction,
+            arc_start=np.concatenate([t.arc[:-1] for t in tracks]),
+            arc_length=arc_length,
+            first=first,
+        )
+
+
+def walk(
+    tracks: TrackSet,
+    x: np.ndarray,
+    y: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    quad: np.ndarray,
+    length: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Follow lines from points ``(x, y)`` (shape ``(n,)``) in directions ``(dx, dy)``.
+
+    ``dx, dy`` are unit vectors of shape ``(n, k)``: ``k`` lines per point, all
+    starting in the point's ``quad``; each line runs for ``length`` at most.
+    Returns ``(t, hit, quad)``, each ``(n, k)``: where the line stopped, whether
+    it stopped on a boundary (left or right edge) rather than at its length, and
+    the quad it stopped in. A line leaves a convex quad through the
+    outward-facing edge whose supporting line it meets first.
+    """
+    n, k = dx.shape
+    q = np.asarray(quad)
+    length = np.broadcast_to(np.asarray(length, dtype=np.float64).reshape(-1, 1), (n, k))
+    # First quad: shared by a point's lines, so its planes are gathered once per point.
+    nx, ny, c = tracks.planes[:, :, q]  # each (4, n)
+    inside = (c - nx * x - ny * y)[:, :, None]
+    facing = nx[:, :, None] * dx + ny[:, :, None] * dy  # (4, n, k)
+    t, boundary, front = _exit(inside, facing)
+    reached = t >= length
+    hit = boundary & ~reached
+    t_out = np.where(reached, length, t)
+    quad_out = np.repeat(q[:, None], k, axis=1)
+    moving = ~(reached | hit)
+    if moving.any():
+        # Lines that crossed into a neighbouring quad continue one by one.
+        rows, cols = np.nonzero(moving)
+        q_next = np.where(front[rows, cols], tracks.following[q[rows]], tracks.preceding[q[rows]])
+        t_rest, hit_rest, quad_rest = _walk_lines(
+            tracks, x[rows], y[rows], dx[rows, cols], dy[rows, cols], q_next, length[rows, cols]
+        )
+        t_out[rows, cols], hit[rows, cols], quad_out[rows, cols] = t_rest, hit_rest, quad_rest
+    return t_out, hit, quad_out
+
+
+def _exit(inside: np.ndarray, facing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a line leaves a convex quad: ``(t, through_boundary, through_front)``.
+
+    The first axis holds the edges (LEFT, RIGHT, FRONT, BACK); ``inside`` is
+    ``offset - n . origin`` and ``facing`` is ``n . direction``. Only edges the
+    line moves towards (``facing > 0``) can be its exit; ties go to the lower
+    edge, as an argmin would.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = inside / facing
+    np.copyto(t, np.inf, where=facing <= 1e-12)
+    boundary_t = np.minimum(t[LEFT], t[RIGHT])
+    t_min = np.minimum(boundary_t, np.minimum(t[FRONT], t[BACK]))
+    boundary = boundary_t == t_min
+    front = ~boundary & (t[FRONT] == t_min)
+    return t_min, boundary, front
+
+
+def _walk_lines(
+    tracks: TrackSet,
+    x: np.ndarray,
+    y: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    quad: np.ndarray,
+    length: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`walk` for single lines already past their first quad, shrinking as lines stop."""
+    count = x.size
+    t_out, hit, quad_out = length.copy(), np.zeros(count, dtype=bool), quad.copy()
+    active, q = np.arange(count), quad
+    for _ in range(tracks.following.size):  # a line crosses each quad at most once
+        if active.size == 0:
+            break
+        nx, ny, c = tracks.planes[:, :, q]  # each (4, m)
+        px, py, pdx, pdy = x[active], y[active], dx[active], dy[active]
+        t, boundary, front = _exit(c - nx * px - ny * py, nx * pdx + ny * pdy)
+        reached = t >= length[active]
+        stop = reached | boundary
+        stopped = active[stop]
+        t_out[stopped] = np.where(reached[stop], length[stopped], t[stop])
+        hit[stopped] = boundary[stop] & ~reached[stop]
+        quad_out[stopped] = q[stop]
+        moving = ~stop
+        q = np.where(front[moving], tracks.following[q[moving]], tracks.preceding[q[moving]])
+        active = active[moving]
+    return t_out, hit, quad_out
+
+
+class RaceSim:
+    """N cars, car ``i`` on ``tracks.tracks[track_of[i]]``, stepped together."""
+
+    def __init__(
+        self, tracks: TrackSet, track_of: np.ndarray, laps: int = 1, num_rays: int = NUM_RAYS
+    ):
+        self.tracks = tracks
+        self.track_of = np.asarray(track_of, dtype=np.int64)
+        self.laps = laps
+        self.angles = ray_angles(num_rays)
+        n = len(self.track_of)
+        self.lap_length = np.array([tracks.tracks[i].length for i in self.track_of])
+        self.x, self.y = np.zeros(n), np.zeros(n)
+        self.heading, self.speed, self.steer = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.quad = np.zeros(n, dtype=np.int64)
+        self.arc = np.zeros(n)  # position along the lap (m), in [0, lap)
+        self.progress = np.zeros(n)  # signed distance driven along the track (m)
+        self.alive = np.zeros(n, dtype=bool)
+        self.finished = np.zeros(n, dtype=bool)  # completed the laps
+        self.crashed = np.zeros(n, dtype=bool)  # left the track
+
+    @property
+    def num_cars(self) -> int:
+        """Cars in the batch."""
+        return len(self.track_of)
+
+    @property
+    def obs_dim(self) -> int:
+        """Rays, speed, steering."""
+        return len(self.angles) + 2
+
+    def reset(self, cars: np.ndarray | None = None) -> np.ndarray:
+        """Put cars (all by default) on their start line, at rest; return all observations."""
+        cars = np.arange(self.num_cars) if cars is None else np.asarray(cars)
+        first = self.tracks.first[self.track_of[cars]]
+        start = self.tracks.vertex[first] + 0.5 * (
+            self.tracks.arc_length[first, None] * self.tracks.direction[first]
+        )
+        self.x[cars], self.y[cars] = start[:, 0], start[:, 1]
+        self.heading[cars] = np.arctan2(
+            self.tracks.direction[first, 1], self.tracks.direction[first, 0]
+        )
+        self.speed[cars] = 0.0
+        self.steer[cars] = 0.0
+        self.quad[cars] = first
+        self.arc[cars] = self._arc(cars)
+        self.progress[cars] = 0.0
+        self.alive[cars] = True
+        self.finished[cars] = False
+        self.crashed[cars] = False
+        return self.observe()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every live car by one step; returns (observations, rewards, terminated).
+
+        Frozen cars (finished or off the track) get reward 0 and keep their state.
+        """
+        actions = np.asarray(actions, dtype=np.float64).reshape(self.num_cars, 2)
+        cars = np.flatnonzero(self.alive)
+        rewards = np.zeros(self.num_cars)
+        if cars.size:
+            rewards[cars] = self._advance(cars, actions[cars])
+        return self.observe(), rewards, ~self.alive
+
+    def _advance(self, cars: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        steer = np.clip(actions[:, 0], -1.0, 1.0)
+        throttle = np.clip(actions[:, 1], -1.0, 1.0)
+        speed = self.speed[cars]
+        accel = (
+            np.where(throttle >= 0, throttle * MAX_ACCEL, throttle * MAX_BRAKE) - DRAG * speed**2
+        )
+        speed = np.clip(speed + accel * DT, 0.0, MAX_SPEED)
+        curvature = np.tan(steer * MAX_STEER) / WHEELBASE
+        grip_limit = GRIP / np.maximum(speed * speed, 1e-9)
+        curvature = np.clip(curvature, -grip_limit, grip_limit)  # understeer past the grip
+        heading = self.heading[cars] + speed * curvature * DT
+        distance = speed * DT
+        dx, dy = np.cos(heading), np.sin(heading)
+        x, y = self.x[cars], self.y[cars]
+        t, off_track, quad = walk(
+            self.tracks, x, y, dx[:, None], dy[:, None], self.quad[cars], distance
+        )
+        t, off_track, quad = t[:, 0], off_track[:, 0], quad[:, 0]
+        self.x[cars], self.y[cars] = x + t * dx, y + t * dy
+        self.heading[cars], self.speed[cars], self.steer[cars] = heading, speed, steer
+        self.quad[cars] = quad
+        arc = self._arc(cars)
+        lap = self.lap_length[cars]
+        delta = (arc - self.arc[cars] + 0.5 * lap) % lap - 0.5 * lap  # reversing is negative
+        self.arc[cars] = arc
+        self.progress[cars] += delta
+        finished = self.progress[cars] >= self.laps * lap
+        self.crashed[cars] = off_track
+        self.finished[cars] = finished & ~off_track
+        self.alive[cars] = ~(off_track | finished)
+        return LAP_REWARD * delta / lap - TIME_PENALTY
+
+    def _arc(self, cars: np.ndarray) -> np.ndarray:
+        """Position along the lap: the quad's start plus the projection onto its centreline."""
+        quad = self.quad[cars]
+        offset_x = self.x[cars] - self.tracks.vertex[quad, 0]
+        offset_y = self.y[cars] - self.tracks.vertex[quad, 1]
+        along = (
+            offset_x * self.tracks.direction[quad, 0] + offset_y * self.tracks.direction[quad, 1]
+        )
+        return self.tracks.arc_start[quad] + np.clip(along, 0.0, self.tracks.arc_length[quad])
+
+    def ranges(self, cars: np.ndarray | None = None) -> np.ndarray:
+        """Distances (m) along each car's rays to the track boundary, capped at the range."""
+        cars = np.arange(self.num_cars) if cars is None else np.asarray(cars)
+        angle = self.heading[cars, None] + self.angles[None, :]
+        t, _, _ = walk(
+            self.tracks,
+            self.x[cars],
+            self.y[cars],
+            np.cos(angle),
+            np.sin(angle),
+            self.quad[cars],
+            RAY_RANGE,
+        )
+        return t
+
+    def observe(self) -> np.ndarray:
+        """Observations of every car (frozen cars keep their last one), float32 in [-1, 1]."""
+        if not hasattr(self, "_obs"):
+            self._obs = np.zeros((self.num_cars, self.obs_dim), dtype=np.float32)
+        cars = np.flatnonzero(self.alive)
+        if cars.size:
+            obs = np.empty((cars.size, self.obs_dim))
+            obs[:, : len(self.angles)] = self.ranges(cars) / RAY_RANGE
+            obs[:, -2] = self.speed[cars] / MAX_SPEED
+            obs[:, -1] = self.steer[cars]
+            self._obs[cars] = obs
+        return self._obs.copy()
