@@ -11,7 +11,7 @@ the laps, and is truncated at the step limit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -35,7 +35,7 @@ def _track_for(track: str | int | None, seed: int | None, rng: np.random.Generat
 class RaceTrackEnv(gymnasium.Env):
     """One car on a race track."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
     observation_space = OBSERVATION_SPACE
     action_space = ACTION_SPACE
 
@@ -83,7 +83,10 @@ class RaceTrackVectorEnv(VectorEnv):
     evaluation wants (every car drives exactly one episode).
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.DISABLED}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": [],
+        "autoreset_mode": AutoresetMode.DISABLED,
+    }
 
     def __init__(
         self,
