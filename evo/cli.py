@@ -1,4 +1,4 @@
-"""The ``evo`` command line: ``evo run`` and ``evo inspect``.
+"""The ``evo`` command line: ``evo run``, ``evo inspect``, ``evo bench``.
 
 Errors a user can fix (bad config, bad override, missing run folder) print one
 line and exit with status 2; a failed evaluation exits 1; Ctrl-C exits 130
@@ -42,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
     run.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:PORT)")
     run.add_argument("--quiet", action="store_true", help="print only the run folder's path")
+
+    bench = commands.add_parser("bench", help="print performance figures")
+    bench.add_argument("target", choices=["env"], help="env: race-track car-steps per CPU-second")
+    bench.add_argument(
+        "--cars",
+        default="1,64,256,1024",
+        help="batch sizes, comma-separated (default: %(default)s)",
+    )
+    bench.add_argument("--repeats", type=int, default=5, help="runs per batch size (median shown)")
+    bench.add_argument("--steps", type=int, default=100, help="lockstep steps per run")
 
     inspect = commands.add_parser("inspect", help="summary and per-generation table of a run")
     inspect.add_argument("run_dir", help="a run folder")
@@ -91,11 +101,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``evo bench env``."""
+    from evo.bench import bench_env
+    from evo.errors import ConfigError
+
+    try:
+        cars = [int(c) for c in args.cars.split(",")]
+    except ValueError:
+        raise ConfigError(
+            f"--cars: expected comma-separated integers, found {args.cars!r}"
+        ) from None
+    if min(cars) < 1 or args.repeats < 1 or args.steps < 1:
+        raise ConfigError("--cars, --repeats and --steps: expected positive integers")
+    bench_env(cars, repeats=args.repeats, steps=args.steps)
+    return 0
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-_COMMANDS = {"run": cmd_run, "inspect": cmd_inspect}
+_COMMANDS = {"run": cmd_run, "inspect": cmd_inspect, "bench": cmd_bench}
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from evo.config import EnvConfig, ExperimentConfig
 from evo.errors import ConfigError
@@ -32,6 +33,7 @@ class Problem:
     env: EnvConfig
     policy: MLPSpec
     reward_threshold: float | None = None
+    vectorized: bool = False  # the env has a lockstep vector version (see run_episodes)
 
     @classmethod
     def from_config(cls, config: ExperimentConfig) -> Problem:
@@ -47,7 +49,8 @@ class Problem:
             threshold = env.spec.reward_threshold if env.spec is not None else None
         finally:
             env.close()
-        return cls(env=config.env, policy=policy, reward_threshold=threshold)
+        vectorized = _has_lockstep_vector_env(config.env)
+        return cls(config.env, policy, reward_threshold=threshold, vectorized=vectorized)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,35 @@ def make_env(env: EnvConfig) -> gymnasium.Env:
         raise ConfigError(f"env.id: cannot make {env.id!r}: {exc}") from None
 
 
+def _has_lockstep_vector_env(env: EnvConfig) -> bool:
+    """Whether the env's vector entry point runs sub-envs in lockstep, one seed each.
+
+    That is a vector env whose autoreset is disabled (a finished sub-env stays
+    finished), so every sub-env plays exactly the episode of its own reset seed.
+    """
+    spec = gymnasium.spec(env.id)
+    if spec.vector_entry_point is None:
+        return False
+    vector_env = make_vector_env(env, 1)
+    try:
+        return vector_env.metadata.get("autoreset_mode") == AutoresetMode.DISABLED
+    finally:
+        vector_env.close()
+
+
+def make_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
+    """The env's own vector version with ``count`` sub-envs."""
+    extra: dict[str, Any] = {}
+    if env.max_steps is not None:
+        extra["max_episode_steps"] = env.max_steps
+    try:
+        return gymnasium.make_vec(
+            env.id, num_envs=count, vectorization_mode="vector_entry_point", **env.kwargs, **extra
+        )
+    except TypeError as exc:
+        raise ConfigError(f"env.kwargs: {env.id!r} rejected them: {exc}") from None
+
+
 _cache = threading.local()
 
 
@@ -109,6 +141,15 @@ def cached_envs(env: EnvConfig, count: int) -> list[gymnasium.Env]:
     while len(pool) < count:
         pool.append(make_env(env))
     return pool[:count]
+
+
+def cached_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
+    """A vector env of ``count`` sub-envs for this config, reused on this thread."""
+    store: dict[str, gymnasium.vector.VectorEnv] = _cache.__dict__.setdefault("vector", {})
+    key = json.dumps([env.id, env.kwargs, env.max_steps, count], sort_keys=True, default=str)
+    if key not in store:
+        store[key] = make_vector_env(env, count)
+    return store[key]
 
 
 def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkResult:
@@ -142,6 +183,8 @@ def run_episodes(
     their last observation), so each member's numbers do not depend on the
     other members of the chunk.
     """
+    if problem.vectorized:
+        return run_vector_episodes(problem, params, seeds)
     num_members, episodes = seeds.shape
     spec = problem.policy
     envs = cached_envs(problem.env, num_members * episodes)
@@ -163,7 +206,7 @@ def run_episodes(
         except Exception as exc:
             fail(member, exc)
     while alive.any():
-        actions = spec.act(params, obs)
+        actions = _act(spec, params, obs, alive)
         for member, episode in zip(*np.nonzero(alive), strict=True):
             if not alive[member, episode]:
                 continue  # its member failed earlier in this step
@@ -181,3 +224,45 @@ def run_episodes(
             if terminated or truncated:
                 alive[member, episode] = False
     return returns, steps, errors
+
+
+def run_vector_episodes(
+    problem: Problem, params: np.ndarray, seeds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """:func:`run_episodes` on the env's lockstep vector version: one env step for all cars."""
+    num_members, episodes = seeds.shape
+    vector_env = cached_vector_env(problem.env, num_members * episodes)
+    returns = np.zeros((num_members, episodes), dtype=np.float64)
+    steps = np.zeros((num_members, episodes), dtype=np.int64)
+    alive = np.ones((num_members, episodes), dtype=bool)
+    try:
+        obs, _ = vector_env.reset(seed=[int(s) for s in seeds.ravel()])
+        while alive.any():
+            block = obs.reshape(num_members, episodes, -1)
+            actions = _act(problem.policy, params, block, alive)
+            obs, rewards, terminated, truncated, _ = vector_env.step(
+                actions.reshape(num_members * episodes, *actions.shape[2:])
+            )
+            returns += np.where(alive, rewards.reshape(num_members, episodes), 0.0)
+            steps += alive
+            alive &= ~(terminated | truncated).reshape(num_members, episodes)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        return returns, steps, dict.fromkeys(range(num_members), message)
+    return returns, steps, {}
+
+
+def _act(spec: MLPSpec, params: np.ndarray, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    """Actions for every row; the forward pass runs only for members with a live episode.
+
+    Each member still sees its whole ``(episodes, obs_dim)`` block, so its outputs
+    are the same bits whichever other members are computed with it.
+    """
+    live = np.flatnonzero(alive.any(axis=1))
+    if live.size == len(params):
+        return spec.act(params, obs)
+    actions = np.zeros((*obs.shape[:2], *spec.action_shape), dtype=np.float32)
+    if spec.action == "discrete":
+        actions = actions.astype(np.int64)
+    actions[live] = spec.act(params[live], obs[live])
+    return actions
