@@ -169,7 +169,8 @@ def turn_radii(centre: np.ndarray) -> np.ndarray:
     a = np.linalg.norm(centre - previous, axis=1)
     b = np.linalg.norm(following - centre, axis=1)
     c = np.linalg.norm(following - previous, axis=1)
-    cross = np.abs(np.cross(centre - previous, following - centre))
+    u, v = centre - previous, following - centre
+    cross = np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0])
     with np.errstate(divide="ignore"):
         return np.where(cross > 1e-12, a * b * c / (2 * cross), np.inf)
 
