@@ -1,4 +1,4 @@
-"""The ``evo`` command line: ``evo run``, ``evo inspect``, ``evo bench``.
+"""The ``evo`` command line: ``evo run``, ``evo inspect``, ``evo replay``, ``evo bench``.
 
 Errors a user can fix (bad config, bad override, missing run folder) print one
 line and exit with status 2; a failed evaluation exits 1; Ctrl-C exits 130
@@ -42,6 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
     run.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:PORT)")
     run.add_argument("--quiet", action="store_true", help="print only the run folder's path")
+
+    replay = commands.add_parser("replay", help="the best policy of a run as a GIF (or PNG)")
+    replay.add_argument("run_dir", help="a run folder")
+    replay.add_argument("--out", required=True, help="the GIF (or, with --png, PNG) to write")
+    replay.add_argument(
+        "--track",
+        "--seed",
+        dest="seed",
+        type=int,
+        default=None,
+        help="the episode's reset seed: for the race track, the track (default: a held-out one)",
+    )
+    replay.add_argument("--png", action="store_true", help="write a still of the end instead")
+    replay.add_argument("--every", type=int, default=2, help="keep every N-th frame (default: 2)")
+    replay.add_argument("--max-steps", type=int, default=None, help="stop the episode early")
 
     bench = commands.add_parser("bench", help="print performance figures")
     bench.add_argument("target", choices=["env"], help="env: race-track car-steps per CPU-second")
@@ -101,6 +116,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``evo replay RUN --out FILE``."""
+    from evo.errors import ConfigError
+    from evo.replay import replay
+
+    if args.every < 1:
+        raise ConfigError(f"--every: expected a positive integer, found {args.every}")
+    result = replay(args.run_dir, args.out, args.seed, args.png, args.every, args.max_steps)
+    ending = "ended (finished or off the track)" if result.terminated else "reached the step limit"
+    print(
+        f"{result.path}: {result.frames} frames, {result.steps} steps, return "
+        f"{result.episode_return:.1f}, episode {ending}"
+    )
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """``evo bench env``."""
     from evo.bench import bench_env
@@ -122,7 +153,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-_COMMANDS = {"run": cmd_run, "inspect": cmd_inspect, "bench": cmd_bench}
+_COMMANDS = {"run": cmd_run, "inspect": cmd_inspect, "replay": cmd_replay, "bench": cmd_bench}
 
 
 if __name__ == "__main__":

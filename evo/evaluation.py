@@ -84,11 +84,13 @@ class ChunkResult:
         return self.indices.nbytes + self.fitness.nbytes + self.steps.nbytes
 
 
-def make_env(env: EnvConfig) -> gymnasium.Env:
+def make_env(env: EnvConfig, render_mode: str | None = None) -> gymnasium.Env:
     """A fresh gymnasium env for this config (errors name the config key)."""
     import envs  # noqa: F401  (registers the project's own environments)
 
     extra: dict[str, Any] = {"disable_env_checker": True}
+    if render_mode is not None:
+        extra["render_mode"] = render_mode
     if env.max_steps is not None:
         extra["max_episode_steps"] = env.max_steps
     try:

@@ -46,6 +46,7 @@ class RaceTrackEnv(gymnasium.Env):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.track_key, self.laps, self.render_mode = track, laps, render_mode
         self.sim: RaceSim | None = None
+        self.trail: list[tuple[float, float]] = []
 
     @property
     def track(self) -> Track:
@@ -59,11 +60,14 @@ class RaceTrackEnv(gymnasium.Env):
         super().reset(seed=seed)
         track = _track_for(self.track_key, seed, self.np_random)
         self.sim = RaceSim(TrackSet.of([track]), np.zeros(1, dtype=np.int64), laps=self.laps)
-        return self.sim.reset()[0], {"track": track.name}
+        obs = self.sim.reset()[0]
+        self.trail = [(float(self.sim.x[0]), float(self.sim.y[0]))]
+        return obs, {"track": track.name}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         assert self.sim is not None, "call reset() first"
         obs, reward, done = self.sim.step(np.asarray(action, dtype=np.float64).reshape(1, 2))
+        self.trail.append((float(self.sim.x[0]), float(self.sim.y[0])))
         info = {"progress": float(self.sim.progress[0]), "crashed": bool(self.sim.crashed[0])}
         return obs[0], float(reward[0]), bool(done[0]), False, info
 
@@ -72,7 +76,7 @@ class RaceTrackEnv(gymnasium.Env):
             return None
         from envs.racetrack.render import render_frame
 
-        return render_frame(self.sim, car=0)
+        return render_frame(self.sim, car=0, trail=np.array(self.trail))
 
 
 class RaceTrackVectorEnv(VectorEnv):

@@ -8,12 +8,19 @@ from PIL import Image, ImageDraw
 from envs.racetrack.sim import RaceSim
 
 GRASS, ROAD, LINE = (76, 130, 64), (92, 92, 96), (235, 235, 235)
-CAR, RAY, START = (214, 48, 49), (255, 214, 10), (250, 250, 250)
+CAR, RAY, START, TRAIL = (214, 48, 49), (255, 214, 10), (250, 250, 250), (80, 160, 255)
 CAR_LENGTH, CAR_WIDTH = 4.5, 2.0  # m
 
 
-def render_frame(sim: RaceSim, car: int = 0, size: int = 480, margin: float = 8.0) -> np.ndarray:
-    """An RGB image ``(size, size, 3)`` of car ``car`` on its track, with its rays."""
+def render_frame(
+    sim: RaceSim,
+    car: int = 0,
+    size: int = 480,
+    margin: float = 8.0,
+    trail: np.ndarray | None = None,
+) -> np.ndarray:
+    """An RGB image ``(size, size, 3)`` of car ``car`` on its track, with its rays
+    (and the path it drove, ``trail``: positions ``(steps, 2)``)."""
     track = sim.tracks.tracks[sim.track_of[car]]
     points = np.vstack([track.left, track.right])
     low, high = points.min(axis=0) - margin, points.max(axis=0) + margin
@@ -40,6 +47,8 @@ def render_frame(sim: RaceSim, car: int = 0, size: int = 480, margin: float = 8.
     for boundary in (track.left, track.right):
         draw.line(pixels(np.vstack([boundary, boundary[:1]])), fill=LINE, width=1)
     draw.line(pixels(np.array([track.left[0], track.right[0]])), fill=START, width=2)
+    if trail is not None and len(trail) > 1:
+        draw.line(pixels(np.asarray(trail)), fill=TRAIL, width=2)
 
     position = np.array([sim.x[car], sim.y[car]])
     distances = sim.ranges(np.array([car]))[0]
