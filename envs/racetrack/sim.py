@@ -7,7 +7,10 @@ understeers towards the outside and must brake for hairpins.
 
 Geometry is one operation, :func:`walk`: follow straight lines through the quad
 strip of a track (see :mod:`envs.racetrack.track`) until each line leaves through
-a boundary edge or reaches its length. Rangefinder rays are lines of the sensor's
+a boundary edge or reaches its length. A line's work is proportional to the quads
+it actually crosses (one or two for most rays), and the walk is a small compiled
+loop (numba), since stepping lines quad by quad in numpy is bound by per-call
+overhead. Rangefinder rays are lines of the sensor's
 range from the car; a move is a line from the old position to the new one, which
 either stays on the track (and lands in a known quad) or crosses the boundary (the
 car is off the track). Cars that finished are frozen and cost nothing more.
@@ -20,9 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from envs.racetrack.track import BACK, FRONT, LEFT, RIGHT, Track
+from envs.racetrack.track import FRONT, Track
 
 DT = 0.1  # s per step
 WHEELBASE = 2.5  # m
@@ -98,83 +102,61 @@ def walk(
     """Follow lines from points ``(x, y)`` (shape ``(n,)``) in directions ``(dx, dy)``.
 
     ``dx, dy`` are unit vectors of shape ``(n, k)``: ``k`` lines per point, all
-    starting in the point's ``quad``; each line runs for ``length`` at most.
-    Returns ``(t, hit, quad)``, each ``(n, k)``: where the line stopped, whether
-    it stopped on a boundary (left or right edge) rather than at its length, and
-    the quad it stopped in. A line leaves a convex quad through the
-    outward-facing edge whose supporting line it meets first.
+    starting in the point's ``quad``; each line runs for ``length`` at most (a
+    number, or one per point). Returns ``(t, hit, quad)``, each ``(n, k)``: where
+    the line stopped, whether it stopped on a boundary (left or right edge) rather
+    than at its length, and the quad it stopped in.
     """
     n, k = dx.shape
-    q = np.asarray(quad)
-    length = np.broadcast_to(np.asarray(length, dtype=np.float64).reshape(-1, 1), (n, k))
-    # First quad: shared by a point's lines, so its planes are gathered once per point.
-    nx, ny, c = tracks.planes[:, :, q]  # each (4, n)
-    inside = (c - nx * x - ny * y)[:, :, None]
-    facing = nx[:, :, None] * dx + ny[:, :, None] * dy  # (4, n, k)
-    t, boundary, front = _exit(inside, facing)
-    reached = t >= length
-    hit = boundary & ~reached
-    t_out = np.where(reached, length, t)
-    quad_out = np.repeat(q[:, None], k, axis=1)
-    moving = ~(reached | hit)
-    if moving.any():
-        # Lines that crossed into a neighbouring quad continue one by one.
-        rows, cols = np.nonzero(moving)
-        q_next = np.where(front[rows, cols], tracks.following[q[rows]], tracks.preceding[q[rows]])
-        t_rest, hit_rest, quad_rest = _walk_lines(
-            tracks, x[rows], y[rows], dx[rows, cols], dy[rows, cols], q_next, length[rows, cols]
-        )
-        t_out[rows, cols], hit[rows, cols], quad_out[rows, cols] = t_rest, hit_rest, quad_rest
-    return t_out, hit, quad_out
+    length = np.broadcast_to(np.asarray(length, dtype=np.float64), (n,))
+    t = np.empty((n, k))
+    hit = np.empty((n, k), dtype=np.bool_)
+    stop = np.empty((n, k), dtype=np.int64)
+    _walk_kernel(
+        tracks.planes,
+        tracks.following,
+        tracks.preceding,
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.ascontiguousarray(dx, dtype=np.float64),
+        np.ascontiguousarray(dy, dtype=np.float64),
+        np.ascontiguousarray(quad, dtype=np.int64),
+        np.ascontiguousarray(length),
+        t,
+        hit,
+        stop,
+    )
+    return t, hit, stop
 
 
-def _exit(inside: np.ndarray, facing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where a line leaves a convex quad: ``(t, through_boundary, through_front)``.
-
-    The first axis holds the edges (LEFT, RIGHT, FRONT, BACK); ``inside`` is
-    ``offset - n . origin`` and ``facing`` is ``n . direction``. Only edges the
-    line moves towards (``facing > 0``) can be its exit; ties go to the lower
-    edge, as an argmin would.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = inside / facing
-    np.copyto(t, np.inf, where=facing <= 1e-12)
-    boundary_t = np.minimum(t[LEFT], t[RIGHT])
-    t_min = np.minimum(boundary_t, np.minimum(t[FRONT], t[BACK]))
-    boundary = boundary_t == t_min
-    front = ~boundary & (t[FRONT] == t_min)
-    return t_min, boundary, front
-
-
-def _walk_lines(
-    tracks: TrackSet,
-    x: np.ndarray,
-    y: np.ndarray,
-    dx: np.ndarray,
-    dy: np.ndarray,
-    quad: np.ndarray,
-    length: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`walk` for single lines already past their first quad, shrinking as lines stop."""
-    count = x.size
-    t_out, hit, quad_out = length.copy(), np.zeros(count, dtype=bool), quad.copy()
-    active, q = np.arange(count), quad
-    for _ in range(tracks.following.size):  # a line crosses each quad at most once
-        if active.size == 0:
-            break
-        nx, ny, c = tracks.planes[:, :, q]  # each (4, m)
-        px, py, pdx, pdy = x[active], y[active], dx[active], dy[active]
-        t, boundary, front = _exit(c - nx * px - ny * py, nx * pdx + ny * pdy)
-        reached = t >= length[active]
-        stop = reached | boundary
-        stopped = active[stop]
-        t_out[stopped] = np.where(reached[stop], length[stopped], t[stop])
-        hit[stopped] = boundary[stop] & ~reached[stop]
-        quad_out[stopped] = q[stop]
-        moving = ~stop
-        q = np.where(front[moving], tracks.following[q[moving]], tracks.preceding[q[moving]])
-        active = active[moving]
-    return t_out, hit, quad_out
+@numba.njit(cache=True, nogil=True)
+def _walk_kernel(
+    planes, following, preceding, x, y, dx, dy, quad, length, t_out, hit_out, quad_out
+):
+    """Each line leaves its convex quad through the outward-facing edge whose supporting
+    line it meets first (ties to the lower edge: left, right, front, back); through a
+    cross-edge it enters the neighbouring quad, through a side edge it hits the boundary."""
+    n, k = dx.shape
+    for i in range(n):
+        for j in range(k):
+            q, ddx, ddy = quad[i], dx[i, j], dy[i, j]
+            while True:
+                best, edge = np.inf, -1
+                for e in range(4):
+                    nx, ny = planes[0, e, q], planes[1, e, q]
+                    facing = nx * ddx + ny * ddy
+                    if facing > 1e-12:
+                        t = (planes[2, e, q] - nx * x[i] - ny * y[i]) / facing
+                        if t < best:
+                            best, edge = t, e
+                if best >= length[i]:
+                    t_out[i, j], hit_out[i, j] = length[i], False
+                    break
+                if edge < FRONT:  # LEFT or RIGHT
+                    t_out[i, j], hit_out[i, j] = best, True
+                    break
+                q = following[q] if edge == FRONT else preceding[q]
+            quad_out[i, j] = q
 
 
 class RaceSim:
