@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -89,13 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``evo run CONFIG``."""
+    from evo import interrupts
     from evo.config import load_config
     from evo.loop import run
     from evo.reporting import Reporter
 
     config = load_config(args.config, args.overrides)
-    # SIGTERM unwinds like Ctrl-C, so the cluster is closed and no worker is orphaned.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM unwinds like Ctrl-C, so the cluster is closed and no worker is orphaned;
+    # neither is raised inside a Dask call (see evo.interrupts).
+    interrupts.install()
     result = run(
         config, args.runs_dir, scheduler=args.scheduler, reporter=Reporter(quiet=args.quiet)
     )
@@ -124,10 +125,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.every < 1:
         raise ConfigError(f"--every: expected a positive integer, found {args.every}")
     result = replay(args.run_dir, args.out, args.seed, args.png, args.every, args.max_steps)
-    ending = "ended (finished or off the track)" if result.terminated else "reached the step limit"
+    ending = "terminated" if result.terminated else "reached the step limit"
+    details = "".join(
+        f", {key} {value:.4g}" if isinstance(value, float) else f", {key} {value}"
+        for key, value in result.info.items()
+    )
     print(
         f"{result.path}: {result.frames} frames, {result.steps} steps, return "
-        f"{result.episode_return:.1f}, episode {ending}"
+        f"{result.episode_return:.1f}, episode {ending}{details}"
     )
     return 0
 
@@ -147,10 +152,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError("--cars, --repeats and --steps: expected positive integers")
     bench_env(cars, repeats=args.repeats, steps=args.steps)
     return 0
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 _COMMANDS = {"run": cmd_run, "inspect": cmd_inspect, "replay": cmd_replay, "bench": cmd_bench}

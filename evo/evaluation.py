@@ -20,6 +20,7 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+import envs  # noqa: F401  (registers the project's own environments, on workers too)
 from evo.config import EnvConfig, ExperimentConfig
 from evo.errors import ConfigError
 from evo.policies import MLPSpec, flatten_observation, spec_for_spaces
@@ -47,9 +48,10 @@ class Problem:
                 config.policy.activation,
             )
             threshold = env.spec.reward_threshold if env.spec is not None else None
+            has_vector_version = env.spec is not None and env.spec.vector_entry_point is not None
         finally:
             env.close()
-        vectorized = _has_lockstep_vector_env(config.env)
+        vectorized = has_vector_version and _has_lockstep_vector_env(config.env)
         return cls(config.env, policy, reward_threshold=threshold, vectorized=vectorized)
 
 
@@ -86,8 +88,6 @@ class ChunkResult:
 
 def make_env(env: EnvConfig, render_mode: str | None = None) -> gymnasium.Env:
     """A fresh gymnasium env for this config (errors name the config key)."""
-    import envs  # noqa: F401  (registers the project's own environments)
-
     extra: dict[str, Any] = {"disable_env_checker": True}
     if render_mode is not None:
         extra["render_mode"] = render_mode
@@ -109,9 +109,6 @@ def _has_lockstep_vector_env(env: EnvConfig) -> bool:
     That is a vector env whose autoreset is disabled (a finished sub-env stays
     finished), so every sub-env plays exactly the episode of its own reset seed.
     """
-    spec = gymnasium.spec(env.id)
-    if spec.vector_entry_point is None:
-        return False
     vector_env = make_vector_env(env, 1)
     try:
         return vector_env.metadata.get("autoreset_mode") == AutoresetMode.DISABLED
@@ -162,7 +159,12 @@ def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkRe
     """
     start = time.perf_counter()
     params = materialize(bases, chunk.members)
-    returns, steps, errors = run_episodes(problem, params, chunk.episode_seeds)
+    try:
+        returns, steps, errors = run_episodes(problem, params, chunk.episode_seeds)
+    except Exception as exc:  # the envs could not even be built here: every member failed
+        shape = chunk.episode_seeds.shape
+        returns, steps = np.zeros(shape), np.zeros(shape, dtype=np.int64)
+        errors = dict.fromkeys(range(len(chunk.indices)), f"{type(exc).__name__}: {exc}")
     fitness = returns.mean(axis=1)
     fitness[list(errors)] = np.nan
     return ChunkResult(
@@ -189,8 +191,8 @@ def run_episodes(
         return run_vector_episodes(problem, params, seeds)
     num_members, episodes = seeds.shape
     spec = problem.policy
-    envs = cached_envs(problem.env, num_members * episodes)
-    space = envs[0].observation_space
+    pool = cached_envs(problem.env, num_members * episodes)
+    space = pool[0].observation_space
     returns = np.zeros((num_members, episodes), dtype=np.float64)
     steps = np.zeros((num_members, episodes), dtype=np.int64)
     alive = np.ones((num_members, episodes), dtype=bool)
@@ -203,7 +205,7 @@ def run_episodes(
 
     for member, episode in np.ndindex(num_members, episodes):
         try:
-            first, _ = envs[member * episodes + episode].reset(seed=int(seeds[member, episode]))
+            first, _ = pool[member * episodes + episode].reset(seed=int(seeds[member, episode]))
             obs[member, episode] = flatten_observation(space, first)
         except Exception as exc:
             fail(member, exc)
@@ -214,7 +216,7 @@ def run_episodes(
                 continue  # its member failed earlier in this step
             action = actions[member, episode]
             try:
-                observation, reward, terminated, truncated, _ = envs[
+                observation, reward, terminated, truncated, _ = pool[
                     member * episodes + episode
                 ].step(action if action.ndim else action.item())
             except Exception as exc:

@@ -25,6 +25,7 @@ class Replay:
     episode_return: float
     terminated: bool
     frames: int
+    info: dict[str, object]  # the env's last info (e.g. the race track's progress, crashed)
 
 
 def replay(
@@ -54,14 +55,16 @@ def replay(
         raise ConfigError(f"env.id: {config.env.id!r} cannot render images (no rgb_array mode)")
     seed = int(final_seeds(1)[0]) if seed is None else seed
     obs, _ = env.reset(seed=seed)
-    frames, total, steps, terminated = [], 0.0, 0, False
+    frames, total, steps, terminated, info = [], 0.0, 0, False, {}
     limit = max_steps or 10**9
     while steps < limit:
         if steps % every == 0 and not still:
             frames.append(env.render())
         flat = flatten_observation(env.observation_space, obs).astype(np.float32)
         action = spec.act(params, flat[None, None, :])[0, 0]
-        obs, reward, terminated, truncated, _ = env.step(action if action.ndim else action.item())
+        obs, reward, terminated, truncated, info = env.step(
+            action if action.ndim else action.item()
+        )
         total, steps = total + float(reward), steps + 1
         if terminated or truncated:
             break
@@ -85,4 +88,5 @@ def replay(
             loop=0,
             optimize=True,
         )
-    return Replay(out, steps, total, bool(terminated), len(images))
+    scalars = {k: v for k, v in info.items() if isinstance(v, (bool, int, float, np.generic))}
+    return Replay(out, steps, total, bool(terminated), len(images), scalars)

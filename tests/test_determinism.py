@@ -78,3 +78,24 @@ def test_different_seeds_differ(tmp_path: Path) -> None:
     a = run(from_dict(tiny_config(seed=1)), tmp_path / "a", reporter=Reporter(quiet=True)).path
     b = run(from_dict(tiny_config(seed=2)), tmp_path / "b", reporter=Reporter(quiet=True)).path
     assert fitness_columns(a) != fitness_columns(b)
+
+
+def test_race_track_runs_are_identical_serial_and_on_dask(tmp_path: Path, client_2workers) -> None:
+    """The lockstep (vector env) evaluation path keeps contract 1 too."""
+    overrides = {
+        "env": {"id": "envs/RaceTrack-v0", "episodes": 3, "common_seeds": True, "max_steps": 120},
+        "algorithm": {"name": "openai_es", "population_size": 8, "sigma": 0.1},
+        "generations": 2,
+    }
+    paths = []
+    for label, client, backend in [
+        ("serial", None, {"kind": "serial"}),
+        ("dask", client_2workers, {"kind": "dask", "chunk_size": 3}),
+    ]:
+        config = from_dict(tiny_config(**overrides, backend=backend))
+        paths.append(
+            run(config, tmp_path / label, client=client, reporter=Reporter(quiet=True)).path
+        )
+    assert fitness_columns(paths[0]) == fitness_columns(paths[1])
+    first, second = (RunFolder(p).read_summary() for p in paths)
+    assert first["final_eval_mean"] == second["final_eval_mean"]

@@ -23,6 +23,7 @@ from evo.backends.base import Evaluation, assemble, make_chunks, plan_chunks
 from evo.config import BackendConfig
 from evo.errors import ConfigError
 from evo.evaluation import Problem, evaluate_chunk
+from evo.interrupts import deferred
 from evo.population import Population
 
 
@@ -86,39 +87,41 @@ class DaskBackend:
         client: object | None = None,
         scheduler: str | None = None,
     ) -> None:
-        from distributed import Client, LocalCluster
-
         self.problem = problem
         self.config = config
         self.cluster = None
         self._owns_client = client is None
-        if client is not None:
-            self.client = client
-        elif address := resolve_address(config, scheduler):
+        with deferred():
+            self.client = client if client is not None else self._connect(config, scheduler)
+        self._problem_bytes = len(pickle.dumps(problem))
+
+    def _connect(self, config: BackendConfig, scheduler: str | None) -> object:
+        from distributed import Client, LocalCluster
+
+        if address := resolve_address(config, scheduler):
             try:
-                self.client = Client(address, timeout=config.connect_timeout_s)
+                return Client(address, timeout=config.connect_timeout_s)
             except (OSError, TimeoutError) as exc:
                 raise ConfigError(
                     f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}"
                 ) from None
-        else:
-            workers = config.workers or os.cpu_count() or 1
-            with _workers_ignore_sigint():
-                self.cluster = LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0",
-                    silence_logs=logging.ERROR,
-                )
-            try:
-                self.client = Client(self.cluster)
-                self.client.wait_for_workers(workers)
-            except BaseException:
-                self.cluster.close()
-                raise
-        self._problem_bytes = len(pickle.dumps(problem))
+        workers = config.workers or os.cpu_count() or 1
+        with _workers_ignore_sigint():
+            self.cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR,
+            )
+        try:
+            client = Client(self.cluster)
+            client.wait_for_workers(workers)
+            return client
+        except BaseException:
+            self.cluster.close()
+            raise
 
     @property
     def workers(self) -> int:
@@ -127,14 +130,16 @@ class DaskBackend:
 
     def cluster_size(self) -> tuple[int, int]:
         """(workers, worker threads) the scheduler knows now: one round trip."""
-        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        with deferred():
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
         return len(info), sum(worker.get("nthreads", 1) for worker in info.values())
 
     def describe(self) -> str:
         """One line for the console: where the scheduler and its dashboard are."""
         kind = "embedded LocalCluster" if self.cluster is not None else "scheduler"
+        workers = self.workers
         dashboard = self.client.dashboard_link if self.cluster is not None else None
-        text = f"dask backend: {kind} at {self.client.scheduler.address}, {self.workers} workers"
+        text = f"dask backend: {kind} at {self.client.scheduler.address}, {workers} workers"
         return f"{text}, dashboard {dashboard}" if dashboard else text
 
     def evaluate(
@@ -144,20 +149,31 @@ class DaskBackend:
         workers, slots = self.cluster_size()
         plan = plan_chunks(population.size, self.config.chunk_size, slots)
         chunks = make_chunks(population, episode_seeds, generation, plan)
-        bases = self.client.submit(generation_bases, population.bases, pure=False)
-        futures = self.client.map(
-            evaluate_chunk, [self.problem] * len(chunks), [bases] * len(chunks), chunks, pure=False
-        )
+        futures: list = []
         try:
-            wait_interruptibly(futures)
-            results = self.client.gather(futures)
+            with deferred():
+                bases = self.client.submit(generation_bases, population.bases, pure=False)
+                futures = [bases]
+                futures += self.client.map(
+                    evaluate_chunk,
+                    [self.problem] * len(chunks),
+                    [bases] * len(chunks),
+                    chunks,
+                    pure=False,
+                )
+            wait_interruptibly(futures[1:])  # Ctrl-C lands here, outside distributed
+            with deferred():
+                results = self.client.gather(futures[1:])
         except BaseException:
-            self.client.cancel([*futures, bases])  # interrupted or failed: stop the rest
+            with deferred():
+                if futures:
+                    self.client.cancel(futures)  # interrupted or failed: stop the rest
             raise
         finally:
-            for future in (*futures, bases):
-                future.release()
-            del futures, bases
+            with deferred():
+                for future in futures:
+                    future.release()
+            del futures
         payload = population.bases.nbytes + sum(c.nbytes + self._problem_bytes for c in chunks)
         received = sum(r.nbytes for r in results)
         return assemble(
@@ -166,7 +182,8 @@ class DaskBackend:
 
     def close(self) -> None:
         """Close the client and, if this backend started it, the cluster."""
-        if self._owns_client:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        with deferred():
+            if self._owns_client:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
