@@ -52,3 +52,15 @@ def test_lunarlander_config_solves(tmp_path: Path) -> None:
 def test_pendulum_config_reaches_its_threshold(tmp_path: Path) -> None:
     summary = _solve("pendulum-es", tmp_path)
     assert summary["final_eval_mean"] >= -200
+
+
+def test_racetrack_ga_config_solves(tmp_path: Path) -> None:
+    """>= 900 over the 100 held-out tracks (the race track's solved bar)."""
+    summary = _solve("racetrack-ga", tmp_path)
+    assert summary["solved"] and summary["final_eval_mean"] >= 900
+
+
+@pytest.mark.slow
+def test_racetrack_es_config_solves(tmp_path: Path) -> None:
+    summary = _solve("racetrack-es", tmp_path)
+    assert summary["solved"] and summary["final_eval_mean"] >= 900

@@ -179,6 +179,7 @@ class RaceSim:
         self.alive = np.zeros(n, dtype=bool)
         self.finished = np.zeros(n, dtype=bool)  # completed the laps
         self.crashed = np.zeros(n, dtype=bool)  # left the track
+        self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)  # frozen cars keep theirs
 
     @property
     def num_cars(self) -> int:
@@ -283,8 +284,6 @@ class RaceSim:
 
     def observe(self) -> np.ndarray:
         """Observations of every car (frozen cars keep their last one), float32 in [-1, 1]."""
-        if not hasattr(self, "_obs"):
-            self._obs = np.zeros((self.num_cars, self.obs_dim), dtype=np.float32)
         cars = np.flatnonzero(self.alive)
         if cars.size:
             obs = np.empty((cars.size, self.obs_dim))
