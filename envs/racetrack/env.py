@@ -21,8 +21,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from envs.racetrack.sim import NUM_RAYS, RaceSim, TrackSet
 from envs.racetrack.track import Track, get_track
 
-OBSERVATION_SPACE = spaces.Box(-1.0, 1.0, shape=(NUM_RAYS + 2,), dtype=np.float32)
 ACTION_SPACE = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+
+
+def observation_space(num_rays: int) -> spaces.Box:
+    """Ray distances (fractions of the range), speed (fraction of top speed), steering."""
+    return spaces.Box(-1.0, 1.0, shape=(num_rays + 2,), dtype=np.float32)
+
+
 MAX_EPISODE_STEPS = 1000
 
 
@@ -36,15 +42,20 @@ class RaceTrackEnv(gymnasium.Env):
     """One car on a race track."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
-    observation_space = OBSERVATION_SPACE
     action_space = ACTION_SPACE
 
     def __init__(
-        self, track: str | int | None = None, laps: int = 1, render_mode: str | None = None
+        self,
+        track: str | int | None = None,
+        laps: int = 1,
+        num_rays: int = NUM_RAYS,
+        render_mode: str | None = None,
     ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.track_key, self.laps, self.render_mode = track, laps, render_mode
+        self.num_rays = num_rays
+        self.observation_space = observation_space(num_rays)
         self.sim: RaceSim | None = None
         self.trail: list[tuple[float, float]] = []
 
@@ -59,7 +70,9 @@ class RaceTrackEnv(gymnasium.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         track = _track_for(self.track_key, seed, self.np_random)
-        self.sim = RaceSim(TrackSet.of([track]), np.zeros(1, dtype=np.int64), laps=self.laps)
+        self.sim = RaceSim(
+            TrackSet.of([track]), np.zeros(1, dtype=np.int64), self.laps, self.num_rays
+        )
         obs = self.sim.reset()[0]
         self.trail = [(float(self.sim.x[0]), float(self.sim.y[0]))]
         return obs, {"track": track.name}
@@ -97,13 +110,17 @@ class RaceTrackVectorEnv(VectorEnv):
         num_envs: int = 1,
         track: str | int | None = None,
         laps: int = 1,
+        num_rays: int = NUM_RAYS,
         max_episode_steps: int = MAX_EPISODE_STEPS,
     ) -> None:
         self.num_envs = num_envs
         self.track_key, self.laps, self.max_episode_steps = track, laps, max_episode_steps
-        self.single_observation_space = OBSERVATION_SPACE
+        self.num_rays = num_rays
+        self.single_observation_space = observation_space(num_rays)
         self.single_action_space = ACTION_SPACE
-        self.observation_space = gymnasium.vector.utils.batch_space(OBSERVATION_SPACE, num_envs)
+        self.observation_space = gymnasium.vector.utils.batch_space(
+            self.single_observation_space, num_envs
+        )
         self.action_space = gymnasium.vector.utils.batch_space(ACTION_SPACE, num_envs)
         self.sim: RaceSim | None = None
         self.steps = np.zeros(num_envs, dtype=np.int64)
@@ -126,7 +143,8 @@ class RaceTrackVectorEnv(VectorEnv):
         for car, car_seed in enumerate(seeds):
             track = _track_for(self.track_key, car_seed, self.np_random)
             track_of[car] = tracks.setdefault(track.name, (len(tracks), track))[0]
-        self.sim = RaceSim(TrackSet.of([t for _, t in tracks.values()]), track_of, laps=self.laps)
+        tracks_used = TrackSet.of([t for _, t in tracks.values()])
+        self.sim = RaceSim(tracks_used, track_of, self.laps, self.num_rays)
         self.steps[:] = 0
         return self.sim.reset(), {}
 

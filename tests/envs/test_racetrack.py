@@ -216,3 +216,15 @@ def test_spline_passes_through_its_control_points() -> None:
     points = np.array(NAMED_CONTROL_POINTS["kidney"], dtype=float)
     dense = _periodic_spline(points, samples_per_span=16)
     np.testing.assert_allclose(dense[::16], points, atol=1e-9)
+
+
+def test_ray_count_is_configurable() -> None:
+    env = gymnasium.make("envs/RaceTrack-v0", num_rays=5)
+    obs, _ = env.reset(seed=1)
+    assert env.observation_space.shape == (7,) and obs.shape == (7,)
+    vector = gymnasium.make_vec(
+        "envs/RaceTrack-v0", num_envs=2, vectorization_mode="vector_entry_point", num_rays=5
+    )
+    obs, _ = vector.reset(seed=[1, 2])
+    assert obs.shape == (2, 7)
+    np.testing.assert_array_equal(obs[0], env.reset(seed=1)[0])
