@@ -7,11 +7,13 @@
 
 import gymnasium
 
+from envs.racetrack import MAX_EPISODE_STEPS
+
 if "envs/RaceTrack-v0" not in gymnasium.registry:
     gymnasium.register(
         id="envs/RaceTrack-v0",
         entry_point="envs.racetrack.env:RaceTrackEnv",
         vector_entry_point="envs.racetrack.env:RaceTrackVectorEnv",
-        max_episode_steps=1000,
+        max_episode_steps=MAX_EPISODE_STEPS,
         reward_threshold=900.0,
     )

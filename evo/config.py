@@ -107,7 +107,7 @@ class BackendConfig(Section):
     connect_timeout_s: float = option(10.0, "how long to try reaching a scheduler", gt=0)
 
     def check(self, path: str) -> None:
-        if self.scheduler is not None and not re.match(r"^[a-z+]+://\S+$", self.scheduler):
+        if self.scheduler is not None and not re.match(r"^[a-z+]+://\S+:\d+$", self.scheduler):
             raise ConfigError(
                 f"{join(path, 'scheduler')}: expected an address like tcp://HOST:PORT, "
                 f"found {self.scheduler!r}"

@@ -41,6 +41,13 @@ class Problem:
         """Build the env once to learn its spaces; env errors become config errors."""
         env = make_env(config.env)
         try:
+            try:  # a first episode, so kwargs that fail only at reset fail here, as bad input
+                env.reset(seed=0)
+            except Exception as exc:
+                raise ConfigError(
+                    f"env.kwargs: {config.env.id!r} cannot start an episode with them: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
             policy = spec_for_spaces(
                 env.observation_space,
                 env.action_space,
@@ -59,7 +66,6 @@ class Problem:
 class Chunk:
     """Some members of one generation: their indices, records and episode seeds."""
 
-    generation: int
     indices: np.ndarray  # (m,) member indices in the population
     members: Members
     episode_seeds: np.ndarray  # (m, episodes) uint32
@@ -97,10 +103,10 @@ def make_env(env: EnvConfig, render_mode: str | None = None) -> gymnasium.Env:
         return gymnasium.make(env.id, **env.kwargs, **extra)
     except gymnasium.error.DependencyNotInstalled as exc:
         raise ConfigError(f"env.id: {env.id!r} needs an optional dependency: {exc}") from None
-    except TypeError as exc:
-        raise ConfigError(f"env.kwargs: {env.id!r} rejected them: {exc}") from None
     except gymnasium.error.Error as exc:
         raise ConfigError(f"env.id: cannot make {env.id!r}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"env.kwargs: {env.id!r} rejected them: {exc}") from None
 
 
 def _has_lockstep_vector_env(env: EnvConfig) -> bool:

@@ -56,10 +56,12 @@ def run(
     strategy = make_strategy(config.algorithm)
     backend = make_backend(problem, config.backend, client=client, scheduler=scheduler)
     try:
-        reporter.info(backend.describe())
+        where = backend.describe()
+        reporter.info(where)
+        versions = package_versions()
         folder = RunFolder.create(runs_dir, config.name)
-        folder.write_config(_provenance_header() + dump_yaml(config))
-        folder.append_event("start", versions=package_versions(), backend=backend.describe())
+        folder.write_config(_provenance_header(versions) + dump_yaml(config))
+        folder.append_event("start", versions=versions, backend=where)
         summary = Experiment(config, problem, strategy, backend, folder, reporter, started).run()
         return RunResult(folder.path, summary)
     finally:
@@ -131,10 +133,13 @@ class Experiment:
                     self.checkpoint(state, time.perf_counter() - start)
                 clock.append(time.perf_counter())
                 self.reporter.generation(record, config.generations)
-                early = self.stop_reason(record, incumbent)
+                # The member the target is judged on: the re-evaluated incumbent (member 0)
+                # or, for strategies that do not re-evaluate it, their new solution.
+                scored = incumbent if population.incumbent else strategy.solution(state)
+                early = self.stop_reason(record, scored)
                 if early:
                     reason = early
-                    final_params = incumbent if early == "target_fitness" else None
+                    final_params = scored if early == "target_fitness" else None
                     break
         except KeyboardInterrupt:
             self.folder.append_event("stop", reason="interrupted", generations=state.generation)
@@ -180,7 +185,8 @@ class Experiment:
             "best_so_far": state.best_fitness,
             "time_s": clock[4] - start,
             # The splits partition the time since the previous record: that record's
-            # writes (its line and checkpoint), then this generation's ask, evaluate, tell.
+            # writes (its line, checkpoint and stop check), then this generation's ask,
+            # evaluate, tell.
             "write_s": clock[1] - clock[0],
             "ask_s": clock[2] - clock[1],
             "evaluate_s": clock[3] - clock[2],
@@ -193,7 +199,7 @@ class Experiment:
             **info,
         }
 
-    def stop_reason(self, record: dict[str, Any], incumbent: np.ndarray) -> str | None:
+    def stop_reason(self, record: dict[str, Any], scored: np.ndarray) -> str | None:
         """Why to stop after this generation, if at all.
 
         A training score is a few episodes and easily lucky: when the solution
@@ -206,7 +212,7 @@ class Experiment:
             if not stop.confirm_episodes:
                 return "target_fitness"
             seeds = confirm_seeds(self.seed, record["generation"], stop.confirm_episodes)
-            confirmed = float(self.evaluate_params(incumbent, seeds).mean())
+            confirmed = float(self.evaluate_params(scored, seeds).mean())
             self.folder.append_event(
                 "confirm",
                 generation=record["generation"],
@@ -305,6 +311,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _provenance_header() -> str:
-    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
-    return f"# resolved by evo; rerun with: evo run <this file>\n# {versions}\n"
+def _provenance_header(versions: dict[str, str]) -> str:
+    listed = ", ".join(f"{k} {v}" for k, v in versions.items())
+    return f"# resolved by evo; rerun with: evo run <this file>\n# {listed}\n"

@@ -149,13 +149,6 @@ def spec_for_spaces(
     )
 
 
-def flatten_observations(space: gymnasium.Space, observations: list[Any]) -> np.ndarray:
-    """Stack observations into float32 rows ``(len(observations), flatdim)``."""
-    if isinstance(space, spaces.Box):
-        return np.asarray(observations, dtype=np.float32).reshape(len(observations), -1)
-    return np.stack([spaces.flatten(space, o) for o in observations]).astype(np.float32)
-
-
 def flatten_observation(space: gymnasium.Space, observation: Any) -> np.ndarray:
     """One observation as a flat row (float32 for Box spaces, the fast path)."""
     if isinstance(space, spaces.Box):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from evo.errors import ConfigError, RunFolderError
 from evo.evaluation import make_env
 from evo.policies import MLPSpec, flatten_observation
 from evo.runlog import RunFolder
+from evo.seeding import final_seeds
 
 FRAME_MS = 100  # one env step of the race track is 0.1 s
 
@@ -43,21 +45,65 @@ def replay(
     """
     from PIL import Image
 
-    from evo.seeding import final_seeds
-
+    if seed is not None and not 0 <= seed < 2**32:
+        raise ConfigError(f"--track: expected a seed in [0, 2**32), found {seed}")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"--max-steps: expected a positive integer, found {max_steps}")
     folder = RunFolder.open(run_dir)
     config = load_config(folder.path / "config.yaml")
     best = folder.read_best()
-    spec = MLPSpec.from_json(str(best["policy_spec"]))
-    params = best["params"][None, :]
-    env = make_env(config.env, render_mode="rgb_array")
-    if env.metadata.get("render_modes") and "rgb_array" not in env.metadata["render_modes"]:
-        raise ConfigError(f"env.id: {config.env.id!r} cannot render images (no rgb_array mode)")
+    try:
+        spec = MLPSpec.from_json(str(best["policy_spec"]))
+        params = best["params"][None, :].astype(np.float32)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RunFolderError(f"{folder.path / 'best.npz'}: not a policy: {exc}") from None
     seed = int(final_seeds(1)[0]) if seed is None else seed
+    env = make_env(config.env, render_mode="rgb_array")
+    try:
+        frames, steps, total, terminated, info = _drive(
+            env, spec, params, seed, still, every, max_steps
+        )
+    finally:
+        env.close()
+    if frames[-1] is None:
+        raise ConfigError(f"env.id: {config.env.id!r} cannot render images (no rgb_array mode)")
+    out = Path(out)
+    images = [Image.fromarray(np.asarray(frame)) for frame in frames]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if still:
+            images[-1].save(out, format="PNG")
+        else:
+            images = [image.quantize(colors=64, dither=Image.Dither.NONE) for image in images]
+            images[0].save(
+                out,
+                format="GIF",
+                save_all=True,
+                append_images=images[1:],
+                duration=FRAME_MS * every,
+                loop=0,
+                optimize=True,
+            )
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write it: {exc}") from None
+    scalars = {k: v for k, v in info.items() if isinstance(v, (bool, int, float, np.generic))}
+    return Replay(out, steps, total, terminated, len(images), scalars)
+
+
+def _drive(
+    env: Any,
+    spec: MLPSpec,
+    params: np.ndarray,
+    seed: int,
+    still: bool,
+    every: int,
+    max_steps: int | None,
+) -> tuple[list[Any], int, float, bool, dict[str, Any]]:
+    """One episode: the frames kept, steps, return, whether it terminated, the last info."""
     obs, _ = env.reset(seed=seed)
-    frames, total, steps, terminated, info = [], 0.0, 0, False, {}
-    limit = max_steps or 10**9
-    while steps < limit:
+    frames: list[Any] = []
+    total, steps, terminated, info = 0.0, 0, False, {}
+    while max_steps is None or steps < max_steps:
         if steps % every == 0 and not still:
             frames.append(env.render())
         flat = flatten_observation(env.observation_space, obs).astype(np.float32)
@@ -69,24 +115,4 @@ def replay(
         if terminated or truncated:
             break
     frames.append(env.render())
-    env.close()
-    if frames[-1] is None:
-        raise RunFolderError(f"{config.env.id!r} rendered no image")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(np.asarray(frame)) for frame in frames]
-    if still:
-        images[-1].save(out, format="PNG")
-    else:
-        images = [image.quantize(colors=64, dither=Image.Dither.NONE) for image in images]
-        images[0].save(
-            out,
-            format="GIF",
-            save_all=True,
-            append_images=images[1:],
-            duration=FRAME_MS * every,
-            loop=0,
-            optimize=True,
-        )
-    scalars = {k: v for k, v in info.items() if isinstance(v, (bool, int, float, np.generic))}
-    return Replay(out, steps, total, bool(terminated), len(images), scalars)
+    return frames, steps, total, bool(terminated), info

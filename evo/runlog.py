@@ -21,6 +21,7 @@ import math
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RunFolderError(f"{path}: not a readable .npz archive: {exc}") from None
 
 
@@ -105,7 +106,12 @@ class RunFolder:
     def create(cls, runs_dir: str | os.PathLike[str], name: str) -> RunFolder:
         """A new, empty folder ``<runs_dir>/<name>-<timestamp>`` (suffixed if taken)."""
         root = Path(runs_dir)
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunFolderError(f"--runs-dir {root}: cannot create it: {exc}") from None
+        if not os.access(root, os.W_OK):
+            raise RunFolderError(f"--runs-dir {root}: not writable")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for attempt in range(1, 1000):
             path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
@@ -182,10 +188,6 @@ class RunFolder:
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every generation's metrics (a torn last line, from a crash, is skipped)."""
         return _read_jsonl(self.path / METRICS)
-
-    def read_events(self) -> list[dict[str, Any]]:
-        """Every event."""
-        return _read_jsonl(self.path / EVENTS)
 
     def read_summary(self) -> dict[str, Any] | None:
         """The summary, or None if the run has not finished."""

@@ -1,7 +1,7 @@
 """Every random draw of a run derives from the run seed through ``numpy.random.SeedSequence``.
 
 Streams are told apart by the first word of the spawn key, so the strategy's
-draws, the training episodes, the final evaluation and the initial parameters
+draws, the training episodes, the stop confirmations and the initial parameters
 never share randomness, and nothing depends on worker identity, task order or
 time. Episode seeds are 32-bit and their top two bits say what they are for:
 training ``0x``, confirmation of a stop ``10``, final evaluation ``11``, so the

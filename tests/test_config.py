@@ -160,6 +160,24 @@ BAD_INPUTS = [
         ["--set", "final_eval.episodes=-3"],
         ["final_eval.episodes", ">= 0", "found -3"],
     ),
+    (
+        "scheduler without a port",
+        {},
+        ["--scheduler", "tcp://127.0.0.1"],
+        ["backend.scheduler", "tcp://HOST:PORT", "'tcp://127.0.0.1'"],
+    ),
+    (
+        "env kwargs the env rejects",
+        {"env": {"id": "envs/RaceTrack-v0", "kwargs": {"num_rays": -5}}},
+        [],
+        ["env.kwargs", "num_rays"],
+    ),
+    (
+        "unknown named track",
+        {"env": {"id": "envs/RaceTrack-v0", "kwargs": {"track": "moon"}}},
+        [],
+        ["env.kwargs", "unknown track 'moon'"],
+    ),
 ]
 
 
@@ -241,3 +259,13 @@ def test_schema_matches_saved_config(tmp_path: Path) -> None:
     data = yaml.safe_load(dump_yaml(from_dict({"algorithm": {"name": "ga"}})))
     assert set(data) == {f for f in ExperimentConfig.__dataclass_fields__}
     assert from_dict(data).algorithm.name == "ga"
+
+
+def test_runs_dir_that_is_a_file(tmp_path: Path, capsys) -> None:
+    path = write_config(tmp_path / "c.yaml", tiny_config())
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder")
+    code = main(["run", str(path), "--runs-dir", str(blocker)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "--runs-dir" in err
+    assert blocker.read_text() == "not a folder"

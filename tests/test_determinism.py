@@ -99,3 +99,19 @@ def test_race_track_runs_are_identical_serial_and_on_dask(tmp_path: Path, client
     assert fitness_columns(paths[0]) == fitness_columns(paths[1])
     first, second = (RunFolder(p).read_summary() for p in paths)
     assert first["final_eval_mean"] == second["final_eval_mean"]
+
+
+def test_a_strategy_without_an_incumbent_stops_on_the_member_it_scored(tmp_path: Path) -> None:
+    """GA with carried elites does not re-evaluate its solution: the saved policy must be the
+    member that reached the target, not the previous generation's solution."""
+    config = from_dict(
+        tiny_config(
+            algorithm={"name": "ga", "population_size": 12, "truncation": 3, "elite_mode": "carry"},
+            stop={"target_fitness": 0.0, "confirm_episodes": 0},
+        )
+    )
+    path = run(config, tmp_path, reporter=Reporter(quiet=True)).path
+    assert RunFolder(path).read_summary()["stop_reason"] == "target_fitness"
+    (checkpoint,) = sorted((path / "checkpoints").glob("*.npz"))
+    best_member = load_npz(checkpoint)["state.best_params"]
+    np.testing.assert_array_equal(load_npz(path / "best.npz")["params"], best_member)

@@ -26,11 +26,9 @@ def problem_and_params(members: int = 6, env_id: str = "CartPole-v1", **env):
     return problem, params
 
 
-def chunk_of(
-    params: np.ndarray, indices: np.ndarray, seeds: np.ndarray, generation: int = 0
-) -> Chunk:
+def chunk_of(params: np.ndarray, indices: np.ndarray, seeds: np.ndarray) -> Chunk:
     members = Members.build(indices, 0, 0.0)  # base i is member i: a dense population
-    return Chunk(generation, indices, members, seeds[indices])
+    return Chunk(indices, members, seeds[indices])
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "LunarLander-v3"])

@@ -59,3 +59,17 @@ def test_bench_env_prints_one_row_per_batch_size() -> None:
     assert all(float(row[1].replace(",", "")) > 0 for row in rows)
     bad = run_cli("bench", "env", "--cars", "a,b")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--max-steps", "0"], "--max-steps"),
+        (["--track", "-1"], "--track"),
+        (["--every", "0"], "--every"),
+    ],
+)
+def test_bad_replay_arguments_are_one_line(race_run: Path, tmp_path: Path, args, fragment) -> None:
+    result = run_cli("replay", str(race_run), "--out", str(tmp_path / "x.gif"), *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and fragment in result.stderr
+    assert not (tmp_path / "x.gif").exists()

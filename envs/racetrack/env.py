@@ -2,8 +2,9 @@
 (``RaceTrackVectorEnv``, for ``gymnasium.make_vec``).
 
 The track of an episode is the procedural track of the reset seed, unless a fixed
-``track`` (a name or a seed) is given. Observations: the 9 rangefinder distances
-(divided by the range), the speed (divided by top speed) and the steering; actions:
+``track`` (a name or a seed) is given. Observations: ``num_rays`` (default 9)
+rangefinder distances (divided by the range), the speed (divided by top speed) and
+the steering; actions:
 steering and throttle/brake in [-1, 1]. Reward: 1000 per lap of progress along the
 centreline, minus 0.1 per step; the episode ends on leaving the track or finishing
 the laps, and is truncated at the step limit.
@@ -18,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from envs.racetrack import MAX_EPISODE_STEPS
 from envs.racetrack.sim import NUM_RAYS, RaceSim, TrackSet
 from envs.racetrack.track import Track, get_track
 
@@ -29,7 +31,16 @@ def observation_space(num_rays: int) -> spaces.Box:
     return spaces.Box(-1.0, 1.0, shape=(num_rays + 2,), dtype=np.float32)
 
 
-MAX_EPISODE_STEPS = 1000
+def _check_arguments(track: str | int | None, laps: int, num_rays: int) -> None:
+    """Reject bad constructor arguments at once, not at the first reset."""
+    if isinstance(track, int) and not 0 <= track < 2**32:
+        raise ValueError(f"track: expected a name or a seed in [0, 2**32), got {track}")
+    if track is not None:
+        get_track(track)  # raises TrackError (a ValueError) for an unknown name
+    if not isinstance(laps, int) or laps < 1:
+        raise ValueError(f"laps: expected a positive integer, got {laps!r}")
+    if not isinstance(num_rays, int) or num_rays < 1:
+        raise ValueError(f"num_rays: expected a positive integer, got {num_rays!r}")
 
 
 def _track_for(track: str | int | None, seed: int | None, rng: np.random.Generator) -> Track:
@@ -53,6 +64,7 @@ class RaceTrackEnv(gymnasium.Env):
     ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        _check_arguments(track, laps, num_rays)
         self.track_key, self.laps, self.render_mode = track, laps, render_mode
         self.num_rays = num_rays
         self.observation_space = observation_space(num_rays)
@@ -113,6 +125,7 @@ class RaceTrackVectorEnv(VectorEnv):
         num_rays: int = NUM_RAYS,
         max_episode_steps: int = MAX_EPISODE_STEPS,
     ) -> None:
+        _check_arguments(track, laps, num_rays)
         self.num_envs = num_envs
         self.track_key, self.laps, self.max_episode_steps = track, laps, max_episode_steps
         self.num_rays = num_rays

@@ -44,7 +44,9 @@ TIME_PENALTY = 0.1  # per step
 
 
 def ray_angles(num_rays: int = NUM_RAYS) -> np.ndarray:
-    """Ray directions relative to the heading, left (+) to right (-)."""
+    """Ray directions relative to the heading, left (+) to right (-); one ray looks ahead."""
+    if num_rays == 1:
+        return np.zeros(1)
     return np.linspace(RAY_SPREAD, -RAY_SPREAD, num_rays)
 
 

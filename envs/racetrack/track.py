@@ -55,12 +55,6 @@ class Track:
         """Lap length along the centreline polyline (m)."""
         return float(self.arc[-1])
 
-    @property
-    def start_heading(self) -> float:
-        """Direction of travel at the start line (vertex 0)."""
-        tangent = self.centre[1] - self.centre[0]
-        return float(np.arctan2(tangent[1], tangent[0]))
-
     def inside(self, quad: int, point: np.ndarray) -> bool:
         """Whether ``point`` lies in quad ``quad`` (edges included)."""
         planes = self.planes[quad]
@@ -79,8 +73,9 @@ def from_control_points(
     if points.ndim != 2 or points.shape[1] != 2 or len(points) < 4:
         raise TrackError(f"{name}: expected at least 4 control points (x, y)")
     dense = _periodic_spline(points, samples_per_span=64)
-    check_geometry(name, dense, half_width, min_radius, min_gap)
-    return _build(name, _adaptive_vertices(dense), half_width)
+    radius = turn_radii(dense)
+    check_geometry(name, dense, half_width, min_radius, min_gap, radius)
+    return _build(name, _adaptive_vertices(dense, radius), half_width)
 
 
 def _periodic_spline(points: np.ndarray, samples_per_span: int) -> np.ndarray:
@@ -112,7 +107,7 @@ def _periodic_spline(points: np.ndarray, samples_per_span: int) -> np.ndarray:
     return curve.reshape(-1, 2)
 
 
-def _adaptive_vertices(dense: np.ndarray) -> np.ndarray:
+def _adaptive_vertices(dense: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """Centreline vertices along the closed polyline ``dense``, as far apart as the bend allows.
 
     A chord of length L on a circle of radius r strays L^2 / (8 r) from it, so
@@ -121,8 +116,8 @@ def _adaptive_vertices(dense: np.ndarray) -> np.ndarray:
     """
     closed = np.vstack([dense, dense[:1]])
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
-    radius = np.append(turn_radii(dense), turn_radii(dense)[0])
-    allowed = np.clip(np.sqrt(8 * radius * CHORD_TOLERANCE), MIN_SEGMENT, MAX_SEGMENT)
+    closed_radius = np.append(radius, radius[0])
+    allowed = np.clip(np.sqrt(8 * closed_radius * CHORD_TOLERANCE), MIN_SEGMENT, MAX_SEGMENT)
     stops, position = [0.0], 0.0
     while True:
         ahead = (arc >= position) & (arc <= position + MAX_SEGMENT)
@@ -136,14 +131,20 @@ def _adaptive_vertices(dense: np.ndarray) -> np.ndarray:
 
 
 def check_geometry(
-    name: str, dense: np.ndarray, half_width: float, min_radius: float, min_gap: float
+    name: str,
+    dense: np.ndarray,
+    half_width: float,
+    min_radius: float,
+    min_gap: float,
+    radius: np.ndarray | None = None,
 ) -> None:
     """Raise TrackError if a bend is too tight, the loop is not simple and counter-clockwise,
     or two parts of the track come too close (``dense``: the closely sampled centreline)."""
-    radius = turn_radii(dense)
+    radius = turn_radii(dense) if radius is None else radius
     if radius.min() < min_radius:
         raise TrackError(f"{name}: a bend of radius {radius.min():.1f} m < {min_radius} m")
-    turning = np.diff(np.unwrap(np.append(_headings(dense), _headings(dense)[0])))
+    headings = _headings(dense)
+    turning = np.diff(np.unwrap(np.append(headings, headings[0])))
     if not np.isclose(turning.sum(), 2 * np.pi, atol=0.1):
         raise TrackError(f"{name}: the centreline must loop once counter-clockwise")
     # Points farther apart along the lap than a half-circle of the clearance must be

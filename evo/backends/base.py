@@ -40,7 +40,9 @@ class Evaluation:
 class Backend(Protocol):
     """Evaluates populations; ``close()`` releases whatever it started."""
 
-    workers: int
+    def describe(self) -> str:
+        """One line for the console: where evaluation runs."""
+        ...
 
     def evaluate(
         self, population: Population, episode_seeds: np.ndarray, generation: int
@@ -63,10 +65,11 @@ def plan_chunks(size: int, chunk_size: Literal["auto"] | int, slots: int) -> lis
     crash ends early, a careful policy runs to the step limit), and with only
     one or two tasks a slot, workers sit idle waiting for the longest one
     (LunarLander: 49% of worker time busy with 2 tasks a slot, 85% with 4).
-    A number is a fixed count of members per task.
+    In process (``slots=0``) it is one task: the largest lockstep batch.
+    A number caps the members per task: ``ceil(size / chunk_size)`` strided tasks.
     """
     if chunk_size == "auto":
-        count = TASKS_PER_SLOT * max(slots, 1)
+        count = TASKS_PER_SLOT * slots if slots > 0 else 1
     else:
         count = math.ceil(size / chunk_size)
     count = max(1, min(count, size))
@@ -74,12 +77,11 @@ def plan_chunks(size: int, chunk_size: Literal["auto"] | int, slots: int) -> lis
 
 
 def make_chunks(
-    population: Population, episode_seeds: np.ndarray, generation: int, plan: list[np.ndarray]
+    population: Population, episode_seeds: np.ndarray, plan: list[np.ndarray]
 ) -> list[Chunk]:
     """The tasks' payloads for a chunk plan."""
     return [
-        Chunk(generation, indices, population.members.take(indices), episode_seeds[indices])
-        for indices in plan
+        Chunk(indices, population.members.take(indices), episode_seeds[indices]) for indices in plan
     ]
 
 

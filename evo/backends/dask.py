@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import pickle
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -21,10 +22,12 @@ import numpy as np
 
 from evo.backends.base import Evaluation, assemble, make_chunks, plan_chunks
 from evo.config import BackendConfig
-from evo.errors import ConfigError
+from evo.errors import ConfigError, EvaluationError
 from evo.evaluation import Problem, evaluate_chunk
 from evo.interrupts import deferred
 from evo.population import Population
+
+ADDRESS = re.compile(r"^[a-z+]+://\S+:\d+$")
 
 
 def generation_bases(bases: np.ndarray) -> np.ndarray:
@@ -90,18 +93,29 @@ class DaskBackend:
         self.problem = problem
         self.config = config
         self.cluster = None
+        self.client = client
         self._owns_client = client is None
-        with deferred():
-            self.client = client if client is not None else self._connect(config, scheduler)
+        try:
+            with deferred():
+                if client is None:
+                    self.client = self._connect(config, scheduler)
+        except BaseException:
+            self.close()  # an interrupt during start-up must not leave the cluster running
+            raise
         self._problem_bytes = len(pickle.dumps(problem))
 
     def _connect(self, config: BackendConfig, scheduler: str | None) -> object:
         from distributed import Client, LocalCluster
 
         if address := resolve_address(config, scheduler):
+            if not ADDRESS.match(address):
+                raise ConfigError(
+                    "backend.scheduler: expected an address like tcp://HOST:PORT, "
+                    f"found {address!r}"
+                )
             try:
                 return Client(address, timeout=config.connect_timeout_s)
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 raise ConfigError(
                     f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}"
                 ) from None
@@ -148,7 +162,7 @@ class DaskBackend:
         """Fitness of every member, in member order."""
         workers, slots = self.cluster_size()
         plan = plan_chunks(population.size, self.config.chunk_size, slots)
-        chunks = make_chunks(population, episode_seeds, generation, plan)
+        chunks = make_chunks(population, episode_seeds, plan)
         futures: list = []
         try:
             with deferred():
@@ -163,7 +177,14 @@ class DaskBackend:
                 )
             wait_interruptibly(futures[1:])  # Ctrl-C lands here, outside distributed
             with deferred():
-                results = self.client.gather(futures[1:])
+                try:
+                    results = self.client.gather(futures[1:])
+                except Exception as exc:  # a task failed as a whole (e.g. KilledWorker)
+                    where = "the final evaluation" if generation < 0 else f"generation {generation}"
+                    raise EvaluationError(
+                        f"evaluation failed at {where}: a task failed on the cluster: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
         except BaseException:
             with deferred():
                 if futures:
@@ -183,7 +204,7 @@ class DaskBackend:
     def close(self) -> None:
         """Close the client and, if this backend started it, the cluster."""
         with deferred():
-            if self._owns_client:
+            if self._owns_client and self.client is not None:
                 self.client.close()
             if self.cluster is not None:
                 self.cluster.close()

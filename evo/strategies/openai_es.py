@@ -86,7 +86,7 @@ class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
             seeds, signs = draw_noise_seeds(rng, n), np.ones(n, dtype=np.int8)
         members = Members.build(
             base_index=np.zeros(n + 1, dtype=np.int32),
-            noise_seed=np.concatenate([[0], seeds]),
+            noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), seeds]),
             scale=np.concatenate([[0.0], np.full(n, self.config.sigma)]),
             sign=np.concatenate([[1], signs]),
         )

@@ -228,3 +228,10 @@ def test_ray_count_is_configurable() -> None:
     obs, _ = vector.reset(seed=[1, 2])
     assert obs.shape == (2, 7)
     np.testing.assert_array_equal(obs[0], env.reset(seed=1)[0])
+
+
+def test_a_single_ray_looks_ahead() -> None:
+    from envs.racetrack.sim import ray_angles
+
+    assert ray_angles(1).tolist() == [0.0]
+    assert ray_angles(9)[[0, 4, 8]].tolist() == [np.pi / 2, 0.0, -np.pi / 2]

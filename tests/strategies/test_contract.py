@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from evo.strategies import REGISTRY, Strategy, make_strategy
-from evo.strategies.base import State
+from evo.strategies.base import State, state_arrays, state_from_arrays
 
 # Hyper-parameters for the benchmark functions; a strategy without an entry uses its defaults.
 BENCHMARK_SETTINGS = {
@@ -127,3 +127,12 @@ def test_progress_on_benchmark_functions(
     assert final < required_ratio * initial, f"{objective.__name__}: {initial:.1f} -> {final:.1f}"
     # The best member seen is at least as good as the start (which is evaluated too).
     assert -state.best_fitness <= initial
+
+
+def test_state_survives_a_checkpoint_round_trip(strategy: Strategy, tmp_path) -> None:
+    state = optimise(strategy, sphere, np.full(NUM_PARAMS, 0.5, np.float32), generations=3)
+    np.savez(tmp_path / "state.npz", **state_arrays(state))
+    with np.load(tmp_path / "state.npz", allow_pickle=False) as archive:
+        restored = state_from_arrays(type(state), {k: archive[k] for k in archive.files})
+    assert_same(snapshot(state), snapshot(restored))
+    assert type(restored.generation) is int and type(restored.best_fitness) is float
