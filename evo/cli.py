@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=5, help="runs per batch size (median shown)")
     bench.add_argument("--steps", type=int, default=100, help="lockstep steps per run")
 
+    resume = commands.add_parser("resume", help="continue a stopped run from its last checkpoint")
+    resume.add_argument("run_dir", help="a run folder")
+    resume.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    resume.add_argument("--quiet", action="store_true", help="print only the run folder's path")
+
     inspect = commands.add_parser("inspect", help="summary and per-generation table of a run")
     inspect.add_argument("run_dir", help="a run folder")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -100,6 +105,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run(
         config, args.runs_dir, scheduler=args.scheduler, reporter=Reporter(quiet=args.quiet)
     )
+    print(result.path)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """``evo resume RUN``."""
+    from evo import interrupts
+    from evo.loop import resume
+    from evo.reporting import Reporter
+
+    interrupts.install()
+    result = resume(args.run_dir, scheduler=args.scheduler, reporter=Reporter(quiet=args.quiet))
     print(result.path)
     return 0
 
@@ -154,7 +171,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": cmd_run, "inspect": cmd_inspect, "replay": cmd_replay, "bench": cmd_bench}
+_COMMANDS = {
+    "resume": cmd_resume,
+    "run": cmd_run,
+    "inspect": cmd_inspect,
+    "replay": cmd_replay,
+    "bench": cmd_bench,
+}
 
 
 if __name__ == "__main__":

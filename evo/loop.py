@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import os
 import platform
 import secrets
@@ -15,15 +16,15 @@ from typing import Any
 import numpy as np
 
 from evo.backends import Backend, Evaluation, make_backend
-from evo.config import ExperimentConfig, dump_yaml
-from evo.errors import EvaluationError
+from evo.config import ExperimentConfig, dump_yaml, load_config
+from evo.errors import EvaluationError, RunFolderError
 from evo.evaluation import Problem
 from evo.population import Members, Population
 from evo.reporting import Reporter
-from evo.runlog import RunFolder
+from evo.runlog import CONFIG, RunFolder, load_npz
 from evo.seeding import confirm_seeds, episode_seeds, final_seeds, init_rng, strategy_rng
 from evo.strategies import Strategy, make_strategy
-from evo.strategies.base import State, state_arrays
+from evo.strategies.base import State, state_arrays, state_from_arrays
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,71 @@ def run(
         backend.close()
 
 
+def resume(
+    run_dir: str | os.PathLike[str],
+    *,
+    client: object | None = None,
+    scheduler: str | None = None,
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Continue a run that stopped early (killed, crashed, interrupted) from its newest
+    checkpoint. The generations after the checkpoint are run again; being deterministic,
+    they give the numbers the first attempt would have, and their log lines replace any
+    the first attempt wrote."""
+    started = time.perf_counter()
+    folder = RunFolder.open(run_dir)
+    if folder.read_summary() is not None:
+        raise RunFolderError(f"{folder.path}: the run has finished (it has a summary.json)")
+    config = load_config(folder.path / CONFIG)
+    reporter = reporter or Reporter()
+    problem = Problem.from_config(config)
+    strategy = make_strategy(config.algorithm)
+    point = Checkpoint.latest(folder, strategy)
+    backend = make_backend(problem, config.backend, client=client, scheduler=scheduler)
+    try:
+        where = backend.describe()
+        reporter.info(f"resuming {folder.path} after generation {point.state.generation}")
+        reporter.info(where)
+        folder.truncate_metrics(point.state.generation)
+        folder.append_event("resume", generation=point.state.generation, backend=where)
+        experiment = Experiment(config, problem, strategy, backend, folder, reporter, started)
+        return RunResult(folder.path, experiment.run(point))
+    finally:
+        backend.close()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A saved point of a run: the strategy's state, the tallies, the time spent."""
+
+    state: State
+    tally: Tally
+    elapsed_s: float
+
+    @classmethod
+    def latest(cls, folder: RunFolder, strategy: Strategy) -> Checkpoint:
+        """The newest checkpoint the metrics log has caught up with."""
+        logged = len(folder.read_metrics())
+        for meta_path in reversed(folder.checkpoints()):
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta["generation"] > logged:
+                continue
+            if meta.get("strategy") != strategy.name:
+                raise RunFolderError(
+                    f"{meta_path}: a checkpoint of {meta.get('strategy')!r}, "
+                    f"but the config runs {strategy.name!r}"
+                )
+            arrays = load_npz(meta_path.with_suffix(".npz"))
+            fields = {k.removeprefix("state."): v for k, v in arrays.items()}
+            try:
+                state = state_from_arrays(strategy.state_class, fields)
+            except KeyError as exc:
+                raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
+            tally = Tally(meta["evaluations"], meta["env_steps"])
+            return cls(state, tally, float(meta["elapsed_s"]))
+        raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
+
+
 @dataclass
 class Tally:
     """Running totals over the generations."""
@@ -99,16 +165,19 @@ class Experiment:
         self.seed: int = config.seed  # type: ignore[assignment]  (resolved by run())
         self.tally = Tally()
 
-    def run(self) -> dict[str, Any]:
-        """The generation loop, then the final evaluation and summary."""
+    def run(self, resume: Checkpoint | None = None) -> dict[str, Any]:
+        """The generation loop (from the start or a checkpoint), then the final evaluation."""
         config, strategy, seed = self.config, self.strategy, self.seed
-        rng = init_rng(seed)
-        state = strategy.init(rng, self.problem.policy.initial_params(rng))
-        start, reason, final_params = time.perf_counter(), "generations", None
+        if resume is None:
+            rng = init_rng(seed)
+            state, elapsed = strategy.init(rng, self.problem.policy.initial_params(rng)), 0.0
+        else:
+            state, self.tally, elapsed = resume.state, resume.tally, resume.elapsed_s
+        start, reason, final_params = time.perf_counter() - elapsed, "generations", None
         self.reporter.start(config)
-        clock = [start]  # end of the previous generation's writes
+        clock = [time.perf_counter()]  # end of the previous generation's writes
         try:
-            for generation in range(config.generations):
+            for generation in range(state.generation, config.generations):
                 incumbent = strategy.solution(state)
                 clock = [clock[-1], time.perf_counter()]
                 population, state = strategy.ask(strategy_rng(seed, generation), state)
@@ -127,16 +196,17 @@ class Experiment:
                 clock.append(time.perf_counter())
                 self.tally.add(evaluation)
                 record = self.metrics(generation, population, evaluation, state, info, clock, start)
-                # The log line first, then the checkpoint: a checkpoint never runs ahead of the log.
                 self.folder.append_metrics(record)
-                if state.generation % config.checkpoint.every == 0:
-                    self.checkpoint(state, time.perf_counter() - start)
-                clock.append(time.perf_counter())
                 self.reporter.generation(record, config.generations)
                 # The member the target is judged on: the re-evaluated incumbent (member 0)
                 # or, for strategies that do not re-evaluate it, their new solution.
                 scored = incumbent if population.incumbent else strategy.solution(state)
                 early = self.stop_reason(record, scored)
+                # The checkpoint last: it never runs ahead of the log, and it counts the
+                # steps of a stop confirmation, so a resumed run counts what this one does.
+                if state.generation % config.checkpoint.every == 0:
+                    self.checkpoint(state, time.perf_counter() - start)
+                clock.append(time.perf_counter())
                 if early:
                     reason = early
                     final_params = scored if early == "target_fitness" else None

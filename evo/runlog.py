@@ -179,6 +179,14 @@ class RunFolder:
         """Save the end-of-run summary."""
         atomic_write_text(self.path / SUMMARY, json.dumps(json_safe(summary), indent=2) + "\n")
 
+    def truncate_metrics(self, generations: int) -> None:
+        """Keep the first ``generations`` lines of the metrics log (resuming reruns the rest)."""
+        path = self.path / METRICS
+        if not path.exists():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:generations]
+        atomic_write_text(path, "".join(line if line.endswith("\n") else "" for line in lines))
+
     # ---------------------------------------------------------------- reading
 
     def checkpoints(self) -> list[Path]:
