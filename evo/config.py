@@ -54,6 +54,9 @@ class EnvConfig(Section):
         False, "all members of a generation play the same episodes (common random numbers)"
     )
     max_steps: int | None = option(None, "step limit per episode (null: the env's own)", ge=1)
+    on_error: Literal["stop", "penalize"] = option(
+        "stop", "a member whose env raises: stop the run (after a checkpoint) or score -inf"
+    )
 
     def check(self, path: str) -> None:
         import importlib

@@ -190,7 +190,8 @@ class Experiment:
                 )
                 clock.append(time.perf_counter())
                 evaluation = self.backend.evaluate(population, seeds, generation)
-                evaluation.raise_for_errors(generation)
+                if evaluation.errors:
+                    self.handle_errors(evaluation, state, generation, time.perf_counter() - start)
                 clock.append(time.perf_counter())
                 state, info = strategy.tell(state, population, evaluation.fitness)
                 clock.append(time.perf_counter())
@@ -268,6 +269,22 @@ class Experiment:
             "bytes_received": evaluation.bytes_received,
             **info,
         }
+
+    def handle_errors(
+        self, evaluation: Evaluation, state: State, generation: int, elapsed: float
+    ) -> None:
+        """Members whose env raised: stop after a checkpoint (default) or score them -inf."""
+        if self.config.env.on_error == "stop":
+            self.checkpoint(state, elapsed)  # so `evo resume` can retry once the env is fixed
+            evaluation.raise_for_errors(generation)
+        first = min(evaluation.errors)
+        self.folder.append_event(
+            "members_failed",
+            generation=generation,
+            members=sorted(evaluation.errors),
+            first_error=evaluation.errors[first],
+        )
+        evaluation.fitness[list(evaluation.errors)] = -np.inf
 
     def stop_reason(self, record: dict[str, Any], scored: np.ndarray) -> str | None:
         """Why to stop after this generation, if at all.

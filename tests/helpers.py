@@ -10,23 +10,27 @@ from gymnasium import spaces
 
 
 class ExplodingEnv(gymnasium.Env):
-    """A 2-D point that raises ``ValueError("boom")`` on its ``explode_at``-th step."""
+    """A 2-D point that raises ``ValueError("boom")`` on its ``explode_at``-th step
+    (with ``odd_seeds_only``, only in episodes reset with an odd seed)."""
 
     observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
     action_space = spaces.Discrete(2)
 
-    def __init__(self, explode_at: int = 5) -> None:
+    def __init__(self, explode_at: int = 5, odd_seeds_only: bool = False) -> None:
         self.explode_at = explode_at
+        self.odd_seeds_only = odd_seeds_only
+        self.armed = True
         self.steps = 0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
         self.steps = 0
+        self.armed = not self.odd_seeds_only or (seed is not None and seed % 2 == 1)
         return self.np_random.uniform(-1, 1, size=2).astype(np.float32), {}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         self.steps += 1
-        if self.steps >= self.explode_at:
+        if self.armed and self.steps >= self.explode_at:
             raise ValueError("boom")
         obs = self.np_random.uniform(-1, 1, size=2).astype(np.float32)
         return obs, float(action), False, False, {}

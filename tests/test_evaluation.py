@@ -114,3 +114,39 @@ def test_failed_evaluation_on_dask_workers_is_one_line(tmp_path: Path) -> None:
         "evo: error: evaluation failed at generation 0, member 0: ValueError: boom "
         "(and 10 more members)"  # all 11 members (10 perturbed + the centre) failed
     ]
+
+
+def test_a_failed_evaluation_stops_after_a_checkpoint(tmp_path: Path) -> None:
+    config = from_dict(tiny_config(**{"env.id": "tests.helpers:Exploding-v0"}))
+    with pytest.raises(EvaluationError):
+        run(config, tmp_path, reporter=Reporter(quiet=True))
+    (run_dir,) = tmp_path.iterdir()
+    assert [p.name for p in sorted((run_dir / "checkpoints").iterdir())] == [
+        "gen-000000.json",
+        "gen-000000.npz",
+    ]
+
+
+def test_failed_members_can_score_minus_infinity_instead(tmp_path: Path) -> None:
+    config = from_dict(
+        tiny_config(
+            env={
+                "id": "tests.helpers:Exploding-v0",
+                "kwargs": {"odd_seeds_only": True},
+                "episodes": 1,
+                "on_error": "penalize",
+            },
+            algorithm={"name": "ga", "population_size": 12, "truncation": 3},
+            final_eval={"episodes": 0},
+        )
+    )
+    result = run(config, tmp_path, reporter=Reporter(quiet=True))
+    metrics = [
+        json.loads(line) for line in (result.path / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert len(metrics) == 3 and all(0 < m["failed"] < 12 for m in metrics)
+    assert all(m["fitness_max"] is not None for m in metrics)  # the healthy members still count
+    events = [json.loads(line) for line in (result.path / "events.jsonl").read_text().splitlines()]
+    failures = [e for e in events if e["event"] == "members_failed"]
+    assert len(failures) == 3 and failures[0]["first_error"] == "ValueError: boom"
+    assert len(failures[0]["members"]) == metrics[0]["failed"]
