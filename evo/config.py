@@ -108,6 +108,9 @@ class BackendConfig(Section):
     )
     chunk_size: Literal["auto"] | int = option("auto", "members per task, or auto", ge=1)
     connect_timeout_s: float = option(10.0, "how long to try reaching a scheduler", gt=0)
+    worker_timeout_s: float = option(
+        60.0, "how long to wait for a worker when the cluster has none, then stop", gt=0
+    )
 
     def check(self, path: str) -> None:
         if self.scheduler is not None and not re.match(r"^[a-z+]+://\S+:\d+$", self.scheduler):

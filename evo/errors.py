@@ -21,6 +21,12 @@ class RunFolderError(EvoError):
     exit_code = 2
 
 
+class WorkersLostError(EvoError):
+    """The cluster had no workers for longer than ``backend.worker_timeout_s``."""
+
+    exit_code = 1
+
+
 class EvaluationError(EvoError):
     """A fitness evaluation raised: names the member, the generation and the cause."""
 

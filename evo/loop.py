@@ -17,7 +17,7 @@ import numpy as np
 
 from evo.backends import Backend, Evaluation, make_backend
 from evo.config import ExperimentConfig, dump_yaml, load_config
-from evo.errors import EvaluationError, RunFolderError
+from evo.errors import EvaluationError, RunFolderError, WorkersLostError
 from evo.evaluation import Problem
 from evo.population import Members, Population
 from evo.reporting import Reporter
@@ -218,6 +218,12 @@ class Experiment:
         except EvaluationError as exc:
             self.folder.append_event(
                 "stop", reason="error", generations=state.generation, message=str(exc)
+            )
+            raise
+        except WorkersLostError as exc:
+            self.checkpoint(state, time.perf_counter() - start)  # for `evo resume`
+            self.folder.append_event(
+                "stop", reason="no_workers", generations=state.generation, message=str(exc)
             )
             raise
         if state.generation % config.checkpoint.every:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -141,3 +142,117 @@ def test_unreachable_scheduler_is_bad_input(tmp_path: Path) -> None:
         and len(result.stderr.splitlines()) == 1
     )
     assert not (tmp_path / "runs").exists()
+
+
+def _start_worker(address: str, folder: Path, logs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            *WORKER,
+            address,
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--local-directory",
+            str(folder),
+        ],
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        cwd=folder,
+        start_new_session=True,
+    )
+
+
+def test_all_workers_gone_stops_with_a_checkpoint_then_resumes(tmp_path: Path) -> None:
+    """The only worker dies mid-run: the run waits worker_timeout_s, checkpoints and stops
+    with one line; with a new worker, `evo resume` ends with the numbers of a serial run."""
+    scheduler_file = tmp_path / "scheduler.json"
+    logs = open(tmp_path / "cluster.log", "w")  # noqa: SIM115  (closed below)
+    scheduler = subprocess.Popen(
+        [
+            *SCHEDULER,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    workers: list[subprocess.Popen] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        workers.append(_start_worker(address, tmp_path, logs))
+        config = tiny_config(
+            generations=30,
+            env={"id": "Pendulum-v1", "episodes": 3},
+            algorithm={"name": "openai_es", "population_size": 16, "sigma": 0.1},
+            backend={"kind": "dask", "worker_timeout_s": 3},
+            checkpoint={"every": 50},
+        )
+        path = write_config(tmp_path / "c.yaml", config)
+        serial = run_cli(
+            "run",
+            str(path),
+            "--runs-dir",
+            str(tmp_path / "serial"),
+            "--quiet",
+            "--set",
+            "backend.kind=serial",
+        )
+        assert serial.returncode == 0, serial.stderr
+
+        runs = tmp_path / "runs"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "evo",
+                "run",
+                str(path),
+                "--runs-dir",
+                str(runs),
+                "--scheduler",
+                address,
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            logged = list(runs.glob("*/metrics.jsonl"))
+            if logged and len(logged[0].read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.05)
+        os.killpg(workers[0].pid, signal.SIGKILL)  # the worker and its nanny, no goodbye
+        workers[0].wait()
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 1, err
+        (line,) = err.splitlines()
+        assert line.startswith("evo: error: no Dask workers for 3 s")
+        (run_dir,) = runs.iterdir()
+        events = [json.loads(e) for e in (run_dir / "events.jsonl").read_text().splitlines()]
+        assert events[-1]["event"] == "stop" and events[-1]["reason"] == "no_workers"
+        assert events[-2]["event"] == "checkpoint"
+
+        workers.append(_start_worker(address, tmp_path, logs))
+        resumed = run_cli("resume", str(run_dir), "--scheduler", address)
+        assert resumed.returncode == 0, resumed.stderr
+        assert _fitness(run_dir) == _fitness(Path(serial.stdout.strip()))
+    finally:
+        for process_handle in workers:
+            if process_handle.poll() is None:
+                os.killpg(process_handle.pid, signal.SIGTERM)
+        _stop([*workers, scheduler])
+        logs.close()

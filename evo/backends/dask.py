@@ -16,13 +16,14 @@ import pickle
 import re
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from evo.backends.base import Evaluation, assemble, make_chunks, plan_chunks
 from evo.config import BackendConfig
-from evo.errors import ConfigError, EvaluationError
+from evo.errors import ConfigError, EvaluationError, WorkersLostError
 from evo.evaluation import Problem, evaluate_chunk
 from evo.interrupts import deferred
 from evo.population import Population
@@ -55,12 +56,13 @@ def _workers_ignore_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def wait_interruptibly(futures: list) -> None:
+def wait_interruptibly(futures: list, watch: Callable[[], None] | None = None) -> None:
     """Block until every future is done (finished, failed or cancelled).
 
     Waiting on our own event rather than inside ``Client.gather`` means Ctrl-C
     lands in this function, not in distributed's event-loop bridge, which logs
-    spurious tracebacks when interrupted.
+    spurious tracebacks when interrupted. ``watch`` is called every second while
+    waiting (it may raise to give up).
     """
     done = threading.Event()
     lock = threading.Lock()
@@ -76,7 +78,9 @@ def wait_interruptibly(futures: list) -> None:
         return
     for future in futures:
         future.add_done_callback(finished)
-    done.wait()
+    while not done.wait(timeout=1.0):
+        if watch is not None:
+            watch()
 
 
 class DaskBackend:
@@ -103,6 +107,7 @@ class DaskBackend:
             self.close()  # an interrupt during start-up must not leave the cluster running
             raise
         self._problem_bytes = len(pickle.dumps(problem))
+        self._workerless_since: float | None = None
 
     def _connect(self, config: BackendConfig, scheduler: str | None) -> object:
         from distributed import Client, LocalCluster
@@ -148,6 +153,20 @@ class DaskBackend:
             info = self.client.scheduler_info(n_workers=-1)["workers"]
         return len(info), sum(worker.get("nthreads", 1) for worker in info.values())
 
+    def _watch_workers(self) -> None:
+        """Give up on a generation when the cluster has had no worker for too long."""
+        if self.cluster_size()[0] > 0:
+            self._workerless_since = None
+            return
+        now = time.monotonic()
+        if self._workerless_since is None:
+            self._workerless_since = now
+        elif now - self._workerless_since > self.config.worker_timeout_s:
+            raise WorkersLostError(
+                f"no Dask workers for {self.config.worker_timeout_s:g} s "
+                f"(backend.worker_timeout_s); start workers and run `evo resume`"
+            )
+
     def describe(self) -> str:
         """One line for the console: where the scheduler and its dashboard are."""
         kind = "embedded LocalCluster" if self.cluster is not None else "scheduler"
@@ -175,7 +194,7 @@ class DaskBackend:
                     chunks,
                     pure=False,
                 )
-            wait_interruptibly(futures[1:])  # Ctrl-C lands here, outside distributed
+            wait_interruptibly(futures[1:], self._watch_workers)  # Ctrl-C lands here
             with deferred():
                 try:
                     results = self.client.gather(futures[1:])
