@@ -32,53 +32,62 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
+def _start_scheduler(folder: Path, logs) -> tuple[subprocess.Popen, str]:
+    """A `dask scheduler` on 127.0.0.1 (random port) and its address."""
+    scheduler_file = folder / "scheduler.json"
+    process = subprocess.Popen(
+        [
+            *SCHEDULER,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not scheduler_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return process, json.loads(scheduler_file.read_text())["address"]
+
+
+def _start_worker(address: str, folder: Path, logs) -> subprocess.Popen:
+    """A single-thread `dask worker` (with its nanny) in a process group of its own."""
+    return subprocess.Popen(
+        [
+            *WORKER,
+            address,
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--local-directory",
+            str(folder),
+        ],
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        cwd=folder,
+        start_new_session=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def scheduler_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A `dask scheduler` and two single-thread `dask worker` processes, stopped afterwards."""
     folder = tmp_path_factory.mktemp("cluster")
-    scheduler_file = folder / "scheduler.json"
     logs = open(folder / "cluster.log", "w")  # noqa: SIM115  (closed below)
-    processes = [
-        subprocess.Popen(
-            [
-                *SCHEDULER,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--dashboard-address",
-                "127.0.0.1:0",
-                "--scheduler-file",
-                str(scheduler_file),
-            ],
-            stdout=logs,
-            stderr=subprocess.STDOUT,
-        )
-    ]
+    processes: list[subprocess.Popen] = []
     try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
-        for _ in range(2):
-            processes.append(
-                subprocess.Popen(
-                    [
-                        *WORKER,
-                        address,
-                        "--nthreads",
-                        "1",
-                        "--host",
-                        "127.0.0.1",
-                        "--no-dashboard",
-                        "--local-directory",
-                        str(folder),
-                    ],
-                    stdout=logs,
-                    stderr=subprocess.STDOUT,
-                    cwd=folder,
-                )
-            )
+        scheduler, address = _start_scheduler(folder, logs)
+        processes.append(scheduler)
+        processes += [_start_worker(address, folder, logs) for _ in range(2)]
         from distributed import Client
 
         with Client(address, timeout=30) as client:
@@ -144,53 +153,13 @@ def test_unreachable_scheduler_is_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
-def _start_worker(address: str, folder: Path, logs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            *WORKER,
-            address,
-            "--nthreads",
-            "1",
-            "--host",
-            "127.0.0.1",
-            "--no-dashboard",
-            "--local-directory",
-            str(folder),
-        ],
-        stdout=logs,
-        stderr=subprocess.STDOUT,
-        cwd=folder,
-        start_new_session=True,
-    )
-
-
 def test_all_workers_gone_stops_with_a_checkpoint_then_resumes(tmp_path: Path) -> None:
     """The only worker dies mid-run: the run waits worker_timeout_s, checkpoints and stops
     with one line; with a new worker, `evo resume` ends with the numbers of a serial run."""
-    scheduler_file = tmp_path / "scheduler.json"
     logs = open(tmp_path / "cluster.log", "w")  # noqa: SIM115  (closed below)
-    scheduler = subprocess.Popen(
-        [
-            *SCHEDULER,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--dashboard-address",
-            "127.0.0.1:0",
-            "--scheduler-file",
-            str(scheduler_file),
-        ],
-        stdout=logs,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    scheduler, address = _start_scheduler(tmp_path, logs)
     workers: list[subprocess.Popen] = []
     try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
         workers.append(_start_worker(address, tmp_path, logs))
         config = tiny_config(
             generations=30,
