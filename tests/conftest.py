@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,17 @@ def run_cli(
         env=env,
         timeout=timeout,
     )
+
+
+def wait_for_generations(runs_dir: Path, count: int, timeout: float = 120) -> None:
+    """Block until the one run under ``runs_dir`` has logged ``count`` generations."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logged = list(runs_dir.glob("*/metrics.jsonl"))
+        if logged and len(logged[0].read_text().splitlines()) >= count:
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{runs_dir}: fewer than {count} generations after {timeout} s")
 
 
 def _local_client(workers: int) -> Iterator[Any]:

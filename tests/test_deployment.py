@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, tiny_config, write_config
+from tests.conftest import run_cli, tiny_config, wait_for_generations, write_config
 
 # `dask scheduler` and `dask worker`, from this interpreter (whatever is first on PATH).
 SCHEDULER = [sys.executable, "-m", "dask", "scheduler"]
@@ -198,12 +198,7 @@ def test_all_workers_gone_stops_with_a_checkpoint_then_resumes(tmp_path: Path) -
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            logged = list(runs.glob("*/metrics.jsonl"))
-            if logged and len(logged[0].read_text().splitlines()) >= 3:
-                break
-            time.sleep(0.05)
+        wait_for_generations(runs, 3)
         os.killpg(workers[0].pid, signal.SIGKILL)  # the worker and its nanny, no goodbye
         workers[0].wait()
         _, err = process.communicate(timeout=120)

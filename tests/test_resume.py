@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from evo.runlog import load_npz
-from tests.conftest import FITNESS_COLUMNS, run_cli, tiny_config, write_config
+from tests.conftest import FITNESS_COLUMNS, run_cli, tiny_config, wait_for_generations, write_config
 
 
 def _config(tmp_path: Path) -> Path:
@@ -46,12 +45,7 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            logs = list(killed.glob("*/metrics.jsonl"))
-            if logs and len(logs[0].read_text().splitlines()) >= 7:
-                break
-            time.sleep(0.02)
+        wait_for_generations(killed, 7)
         os.kill(process.pid, signal.SIGKILL)  # no clean-up of any kind
     finally:
         process.wait()
