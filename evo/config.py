@@ -98,6 +98,32 @@ class AlgorithmConfig(Section):
 
 
 @dataclass(frozen=True)
+class SecurityConfig(Section):
+    """TLS for the Dask backend: PEM files, relative paths from the current directory.
+
+    The same certificate and key serve every role (client, and the scheduler and
+    workers of an embedded cluster); peers must present a certificate signed by
+    the CA.
+    """
+
+    ca_file: str | None = option(None, "CA certificate (PEM) that signs every peer's certificate")
+    cert_file: str | None = option(None, "this side's certificate (PEM), signed by ca_file")
+    key_file: str | None = option(None, "the private key (PEM, unencrypted) of cert_file")
+
+    def check(self, path: str) -> None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(self, name)
+            if value is None:
+                raise ConfigError(
+                    f"{join(path, name)}: expected a file path (ca_file, cert_file and key_file "
+                    "go together), found null"
+                )
+            file = Path(value)
+            if not file.is_file() or not os.access(file, os.R_OK):
+                raise ConfigError(f"{join(path, name)}: expected a readable file, found {value!r}")
+
+
+@dataclass(frozen=True)
 class BackendConfig(Section):
     """Where evaluation runs: in-process or on a Dask cluster."""
 
@@ -110,6 +136,15 @@ class BackendConfig(Section):
     connect_timeout_s: float = option(10.0, "how long to try reaching a scheduler", gt=0)
     worker_timeout_s: float = option(
         60.0, "how long to wait for a worker when the cluster has none, then stop", gt=0
+    )
+    straggler_factor: float = option(
+        2.0,
+        "when nothing finishes for this many median task times, run the chunks still out "
+        "again on other workers (0: never)",
+        ge=0,
+    )
+    security: SecurityConfig | None = option(
+        None, "TLS certificates for tls:// schedulers and the embedded cluster (null: no TLS)"
     )
 
     def check(self, path: str) -> None:
@@ -384,6 +419,8 @@ def _same_kind(tp: Any, value: Any) -> bool:
         return any(type(c) is type(value) for c in typing.get_args(tp))
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if dataclasses.is_dataclass(tp):
+        return isinstance(value, dict)
     if not isinstance(tp, type):
         return False
     return isinstance(value, tp) and not (tp is int and isinstance(value, bool))
@@ -421,7 +458,7 @@ def expected(tp: Any) -> str:
         return "one of " + ", ".join(repr(c) for c in typing.get_args(tp))
     if origin is tuple:
         return f"a list of {expected(typing.get_args(tp)[0])}s".replace("an integers", "integers")
-    if origin is dict:
+    if origin is dict or dataclasses.is_dataclass(tp):
         return "a mapping"
     return {
         int: "an integer",

@@ -85,6 +85,8 @@ class ChunkResult:
     steps: np.ndarray  # (m,) int64, summed over the member's episodes
     errors: dict[int, str] = field(default_factory=dict)  # member index -> what its env raised
     seconds: float = field(default=0.0, compare=False)
+    worker: str = field(default="", compare=False)  # the Dask worker that ran it, if any
+    transfer_total: int = field(default=0, compare=False)  # its Dask outgoing-bytes counter then
 
     @property
     def nbytes(self) -> int:

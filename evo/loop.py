@@ -190,6 +190,7 @@ class Experiment:
                 )
                 clock.append(time.perf_counter())
                 evaluation = self.backend.evaluate(population, seeds, generation)
+                self.log_events(evaluation, generation)
                 if evaluation.errors:
                     self.handle_errors(evaluation, state, generation, time.perf_counter() - start)
                 clock.append(time.perf_counter())
@@ -273,8 +274,15 @@ class Experiment:
             "workers": evaluation.workers,
             "bytes_sent": evaluation.bytes_sent,
             "bytes_received": evaluation.bytes_received,
+            "transfer_bytes": evaluation.transfer_bytes,
+            "retried": evaluation.retried,
             **info,
         }
+
+    def log_events(self, evaluation: Evaluation, generation: int | None) -> None:
+        """What happened on the cluster during an evaluation (None: outside a generation)."""
+        for record in evaluation.events:
+            self.folder.append_event(**record, generation=generation)
 
     def handle_errors(
         self, evaluation: Evaluation, state: State, generation: int, elapsed: float
@@ -343,6 +351,7 @@ class Experiment:
             bases=np.asarray(params, dtype=np.float32)[None, :], members=members
         )
         evaluation = self.backend.evaluate(population, seeds[:, None], generation=-1)
+        self.log_events(evaluation, None)
         evaluation.raise_for_errors(-1)
         self.tally.env_steps += int(evaluation.steps.sum())
         return evaluation.fitness

@@ -96,7 +96,11 @@ def materialize(bases: np.ndarray, members: Members) -> np.ndarray:
     """
     out = bases[members.base_index].astype(np.float32, copy=True)
     num_params = bases.shape[1]
+    seed, vector = None, None
     for row in np.flatnonzero(members.scale):
+        if members.noise_seed[row] != seed:  # antithetic pairs sit together: one draw each
+            seed = members.noise_seed[row]
+            vector = noise(int(seed), num_params)
         coefficient = np.float32(members.scale[row]) * np.float32(members.sign[row])
-        out[row] += coefficient * noise(int(members.noise_seed[row]), num_params)
+        out[row] += coefficient * vector
     return out

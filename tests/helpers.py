@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 
 class ExplodingEnv(gymnasium.Env):
@@ -37,3 +40,26 @@ class ExplodingEnv(gymnasium.Env):
 
 
 gymnasium.register(id="Exploding-v0", entry_point=ExplodingEnv, max_episode_steps=50)
+
+
+class PoisonPendulumEnv(PendulumEnv):
+    """Pendulum whose episode with seed ``poison_seed`` kills the Dask worker running it
+    (SIGKILL, every time); outside a worker that episode raises ``RuntimeError`` instead."""
+
+    def __init__(self, poison_seed: int = -1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.poison_seed = poison_seed
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        if seed == self.poison_seed:
+            try:
+                from distributed import get_worker
+
+                get_worker()
+            except ValueError:
+                raise RuntimeError("poison") from None
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().reset(seed=seed, options=options)
+
+
+gymnasium.register(id="PoisonPendulum-v0", entry_point=PoisonPendulumEnv, max_episode_steps=200)

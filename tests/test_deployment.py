@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,8 +32,8 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
-def _start_scheduler(folder: Path, logs) -> tuple[subprocess.Popen, str]:
-    """A `dask scheduler` on 127.0.0.1 (random port) and its address."""
+def _start_scheduler(folder: Path, logs, extra: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
+    """A `dask scheduler` on 127.0.0.1 (random port) and its address; ``extra``: more flags."""
     scheduler_file = folder / "scheduler.json"
     process = subprocess.Popen(
         [
@@ -46,19 +46,25 @@ def _start_scheduler(folder: Path, logs) -> tuple[subprocess.Popen, str]:
             "127.0.0.1:0",
             "--scheduler-file",
             str(scheduler_file),
+            *extra,
         ],
         stdout=logs,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while not scheduler_file.exists() and time.monotonic() < deadline:
+    while not scheduler_file.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    return process, json.loads(scheduler_file.read_text())["address"]
+    try:
+        return process, json.loads(scheduler_file.read_text())["address"]
+    except BaseException:  # it died or never wrote its file: see the log
+        _stop([process])
+        raise
 
 
-def _start_worker(address: str, folder: Path, logs) -> subprocess.Popen:
-    """A single-thread `dask worker` (with its nanny) in a process group of its own."""
+def _start_worker(address: str, folder: Path, logs, extra: Sequence[str] = ()) -> subprocess.Popen:
+    """A single-thread `dask worker` (with its nanny) in a process group of its own;
+    ``extra``: more flags."""
     return subprocess.Popen(
         [
             *WORKER,
@@ -70,6 +76,7 @@ def _start_worker(address: str, folder: Path, logs) -> subprocess.Popen:
             "--no-dashboard",
             "--local-directory",
             str(folder),
+            *extra,
         ],
         stdout=logs,
         stderr=subprocess.STDOUT,

@@ -10,7 +10,7 @@ import numpy as np
 
 from evo.errors import EvaluationError
 from evo.evaluation import Chunk, ChunkResult
-from evo.population import Population
+from evo.population import Members, Population
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class Evaluation:
     bytes_received: int
     workers: int
     errors: dict[int, str] = field(default_factory=dict)  # failed members -> message
+    transfer_bytes: int = 0  # bytes Dask's workers served, by their own counters
+    retried: int = 0  # tasks submitted again (straggler backups, split chunks)
+    events: list[dict] = field(default_factory=list)  # what happened on the cluster
 
     def raise_for_errors(self, generation: int) -> None:
         """Raise :class:`EvaluationError` naming the first failed member, if any."""
@@ -55,25 +58,65 @@ class Backend(Protocol):
         ...
 
 
-TASKS_PER_SLOT = 4
+TASKS_PER_SLOT = 4  # at most this many tasks per worker thread and generation
+TARGET_TASK_S = 0.1  # below this much work a task is mostly scheduling overhead
+MIN_SPLIT_S = 0.01  # below this much work in a whole generation, one task does it all
 
 
-def plan_chunks(size: int, chunk_size: Literal["auto"] | int, slots: int) -> list[np.ndarray]:
-    """Member indices per task, strided (``members[i::n]``) so costly members spread out.
+def task_count(work_s: float | None, slots: int) -> int:
+    """How many tasks to cut a generation into, from its expected work in CPU-seconds.
 
-    ``auto`` makes four tasks per worker slot: episode lengths vary a lot (a
-    crash ends early, a careful policy runs to the step limit), and with only
-    one or two tasks a slot, workers sit idle waiting for the longest one
-    (LunarLander: 49% of worker time busy with 2 tasks a slot, 85% with 4).
-    In process (``slots=0``) it is one task: the largest lockstep batch.
-    A number caps the members per task: ``ceil(size / chunk_size)`` strided tasks.
+    Episode lengths vary a lot (a crash ends early, a careful policy runs to the
+    step limit), and with one task per worker thread, threads sit idle waiting
+    for the longest one (LunarLander: 49% of worker time busy with 2 tasks a
+    thread, 85% with 4). So up to four tasks per thread, as long as each holds
+    at least ~100 ms of work (a Dask task costs a few ms); at least one per
+    thread unless the whole generation is too small to be worth splitting.
+    Before anything is measured (``work_s`` None): four per thread.
     """
+    if slots <= 0:
+        return 1  # in process: one task, the largest lockstep batch
+    if work_s is None:
+        return TASKS_PER_SLOT * slots
+    if work_s < MIN_SPLIT_S:
+        return 1
+    per_slot = int(work_s / slots / TARGET_TASK_S)
+    return slots * max(1, min(TASKS_PER_SLOT, per_slot))
+
+
+def member_groups(members: Members) -> list[np.ndarray]:
+    """Members that share a noise vector (an antithetic pair), as runs of indices.
+
+    Kept in one task, the pair's noise is generated once there.
+    """
+    seeds, scaled = members.noise_seed, members.scale != 0
+    same = (seeds[1:] == seeds[:-1]) & scaled[1:] & scaled[:-1]
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    return np.split(np.arange(len(members)), starts[1:])
+
+
+def plan_chunks(
+    members: Members,
+    chunk_size: Literal["auto"] | int,
+    slots: int,
+    work_s: float | None = None,
+) -> list[np.ndarray]:
+    """Member indices per task, strided (groups ``i::n``) so costly members spread out.
+
+    ``auto`` sizes tasks from the expected work (:func:`task_count`); a number
+    caps the members per task: ``ceil(size / chunk_size)`` tasks. Members that
+    share a noise vector stay together, unless that would make too few tasks.
+    """
+    size = len(members)
     if chunk_size == "auto":
-        count = TASKS_PER_SLOT * slots if slots > 0 else 1
+        count = task_count(work_s, slots)
     else:
         count = math.ceil(size / chunk_size)
+    groups = member_groups(members)
     count = max(1, min(count, size))
-    return [np.arange(start, size, count) for start in range(count)]
+    if count > len(groups):  # more tasks asked for than pairs: split the pairs too
+        groups = [np.array([i]) for i in range(size)]
+    return [np.concatenate(groups[start::count]) for start in range(count)]
 
 
 def make_chunks(
@@ -92,6 +135,9 @@ def assemble(
     workers: int,
     bytes_sent: int = 0,
     bytes_received: int = 0,
+    transfer_bytes: int = 0,
+    retried: int = 0,
+    events: list[dict] | None = None,
 ) -> Evaluation:
     """The chunks' results placed back in member order, with their cost."""
     fitness = np.full(size, np.nan)
@@ -110,4 +156,7 @@ def assemble(
         bytes_received=bytes_received,
         workers=workers,
         errors=dict(sorted(errors.items())),
+        transfer_bytes=transfer_bytes,
+        retried=retried,
+        events=events or [],
     )

@@ -3,8 +3,9 @@
 Per generation the base vectors are submitted once as a task of their own (a
 value Dask can recompute if the worker holding it dies, unlike a ``scatter``
 copy) and every chunk task takes that future positionally. Chunk tasks are
-``pure=False``; results are gathered, placed in member order and their futures
-released at once.
+``pure=False``; each result is collected as soon as it is in and its future
+released. Faults (dead, hung and poisoned workers) are handled per generation
+by :class:`evo.backends.scheduling.GenerationRun`.
 """
 
 from __future__ import annotations
@@ -17,23 +18,22 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from evo.backends.base import Evaluation, assemble, make_chunks, plan_chunks
+from evo.backends.scheduling import GenerationRun, generation_bases
 from evo.config import BackendConfig
-from evo.errors import ConfigError, EvaluationError, WorkersLostError
-from evo.evaluation import Problem, evaluate_chunk
+from evo.errors import ConfigError, WorkersLostError
+from evo.evaluation import Problem
 from evo.interrupts import deferred
 from evo.population import Population
 
 ADDRESS = re.compile(r"^[a-z+]+://\S+:\d+$")
 
-
-def generation_bases(bases: np.ndarray) -> np.ndarray:
-    """Identity task: makes the generation's base vectors a recomputable Dask value."""
-    return bases
+__all__ = ["DaskBackend", "generation_bases", "resolve_address"]
 
 
 def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str | None:
@@ -54,33 +54,6 @@ def _workers_ignore_sigint() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def wait_interruptibly(futures: list, watch: Callable[[], None] | None = None) -> None:
-    """Block until every future is done (finished, failed or cancelled).
-
-    Waiting on our own event rather than inside ``Client.gather`` means Ctrl-C
-    lands in this function, not in distributed's event-loop bridge, which logs
-    spurious tracebacks when interrupted. ``watch`` is called every second while
-    waiting (it may raise to give up).
-    """
-    done = threading.Event()
-    lock = threading.Lock()
-    remaining = [len(futures)]
-
-    def finished(_: object) -> None:
-        with lock:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                done.set()
-
-    if not futures:
-        return
-    for future in futures:
-        future.add_done_callback(finished)
-    while not done.wait(timeout=1.0):
-        if watch is not None:
-            watch()
 
 
 class DaskBackend:
@@ -108,21 +81,37 @@ class DaskBackend:
             raise
         self._problem_bytes = len(pickle.dumps(problem))
         self._workerless_since: float | None = None
+        self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
+        self._suspects: set[str] = set()  # workers that held straggling chunks: no more work
+        self._transfer: dict[str, int] = {}  # worker -> its Dask outgoing-bytes counter
+        self._lock = threading.Lock()
+        self._cluster_events: list[dict[str, Any]] = []  # workers joining and leaving
+        with deferred():
+            self.client.subscribe_topic("all", self._on_scheduler_event)
 
     def _connect(self, config: BackendConfig, scheduler: str | None) -> object:
         from distributed import Client, LocalCluster
+        from distributed.comm.core import CommClosedError
 
+        from evo.backends.security import make_security, tls_mismatch
+
+        security = make_security(config.security)
         if address := resolve_address(config, scheduler):
             if not ADDRESS.match(address):
                 raise ConfigError(
                     "backend.scheduler: expected an address like tcp://HOST:PORT, "
                     f"found {address!r}"
                 )
+            if problem := tls_mismatch(address, config.security):
+                raise ConfigError(problem)
             try:
-                return Client(address, timeout=config.connect_timeout_s)
+                return Client(address, timeout=config.connect_timeout_s, security=security)
             except (OSError, TimeoutError, ValueError) as exc:
+                hint = ""
+                if isinstance(exc, CommClosedError) and security is None:
+                    hint = " (a TLS scheduler? use its tls:// address and backend.security)"
                 raise ConfigError(
-                    f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}"
+                    f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}{hint}"
                 ) from None
         workers = config.workers or os.cpu_count() or 1
         with _workers_ignore_sigint():
@@ -133,6 +122,8 @@ class DaskBackend:
                 host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
                 silence_logs=logging.ERROR,
+                protocol="tls://" if security is not None else None,
+                security=security,
             )
         try:
             client = Client(self.cluster)
@@ -175,54 +166,104 @@ class DaskBackend:
         text = f"dask backend: {kind} at {self.client.scheduler.address}, {workers} workers"
         return f"{text}, dashboard {dashboard}" if dashboard else text
 
+    def _on_scheduler_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        """Scheduler events (runs on the client's event loop): keep worker joins and losses."""
+        message = event[1] if isinstance(event, tuple) and len(event) == 2 else None
+        if not isinstance(message, dict):
+            return
+        action = message.get("action")
+        if action == "add-worker":
+            record = {"event": "worker_joined", "worker": message.get("worker")}
+        elif action == "remove-worker":
+            rerun = [*message.get("processing-tasks", ()), *message.get("lost-computed-tasks", ())]
+            record = {
+                "event": "worker_left",
+                "worker": message.get("worker"),
+                "expected": bool(message.get("expected")),  # retired, not lost
+                "tasks_to_rerun": len(rerun),
+            }
+        else:
+            return
+        with self._lock:
+            self._cluster_events.append(record)
+
+    def _take_cluster_events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            events, self._cluster_events = self._cluster_events, []
+        return events
+
+    def _healthy_workers(self) -> tuple[list[str] | None, int]:
+        """Workers to use (None: all) and their thread count, leaving out hung ones."""
+        with deferred():
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
+        self._suspects &= set(info)  # a suspect that left (or was removed) is forgotten
+        healthy = {a: w for a, w in info.items() if a not in self._suspects}
+        if not healthy:  # every worker is suspect: trust them all again
+            self._suspects.clear()
+            healthy = info
+        slots = sum(w.get("nthreads", 1) for w in healthy.values())
+        return (None if len(healthy) == len(info) else sorted(healthy)), slots
+
     def evaluate(
         self, population: Population, episode_seeds: np.ndarray, generation: int
     ) -> Evaluation:
         """Fitness of every member, in member order."""
-        workers, slots = self.cluster_size()
-        plan = plan_chunks(population.size, self.config.chunk_size, slots)
+        workers, slots = self._healthy_workers()
+        episodes = episode_seeds.shape[1]
+        work = None if self._episode_s is None else self._episode_s * population.size * episodes
+        plan = plan_chunks(population.members, self.config.chunk_size, slots, work)
         chunks = make_chunks(population, episode_seeds, plan)
-        futures: list = []
-        try:
-            with deferred():
-                bases = self.client.submit(generation_bases, population.bases, pure=False)
-                futures = [bases]
-                futures += self.client.map(
-                    evaluate_chunk,
-                    [self.problem] * len(chunks),
-                    [bases] * len(chunks),
-                    chunks,
-                    pure=False,
-                )
-            wait_interruptibly(futures[1:], self._watch_workers)  # Ctrl-C lands here
-            with deferred():
-                try:
-                    results = self.client.gather(futures[1:])
-                except Exception as exc:  # a task failed as a whole (e.g. KilledWorker)
-                    where = "the final evaluation" if generation < 0 else f"generation {generation}"
-                    raise EvaluationError(
-                        f"evaluation failed at {where}: a task failed on the cluster: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-        except BaseException:
-            with deferred():
-                if futures:
-                    self.client.cancel(futures)  # interrupted or failed: stop the rest
-            raise
-        finally:
-            with deferred():
-                for future in futures:
-                    future.release()
-            del futures
-        payload = population.bases.nbytes + sum(c.nbytes + self._problem_bytes for c in chunks)
-        received = sum(r.nbytes for r in results)
-        return assemble(
-            population.size, results, workers=workers, bytes_sent=payload, bytes_received=received
+        run = GenerationRun(
+            self.client,
+            self.problem,
+            population.bases,
+            chunks,
+            generation,
+            workers=workers,
+            straggler_factor=self.config.straggler_factor,
+            watch=self._watch_workers,
         )
+        outcome = run.run()
+        self._suspects |= outcome.suspects
+        results = outcome.results
+        compute = sum(r.seconds for r in results)
+        if compute > 0 and generation >= 0:
+            self._episode_s = compute / (population.size * episodes)
+        payload = sum(len(pickle.dumps(c, protocol=5)) + self._problem_bytes for c in run.chunks)
+        payload += population.bases.nbytes * run.bases_submitted
+        received = sum(r.nbytes for r in results)
+        events = self._take_cluster_events() + outcome.events
+        return assemble(
+            population.size,
+            results,
+            workers=len(workers) if workers is not None else self.cluster_size()[0],
+            bytes_sent=payload,
+            bytes_received=received,
+            transfer_bytes=self._transfer_delta(results),
+            retried=outcome.retried,
+            events=events,
+        )
+
+    def _transfer_delta(self, results: list) -> int:
+        """Bytes Dask's workers served (to each other and to this client) since last time,
+        from their own counters as the generation's tasks last saw them."""
+        seen: dict[str, int] = {}
+        for r in results:
+            if r.worker:
+                seen[r.worker] = max(seen.get(r.worker, 0), r.transfer_total)
+        delta = 0
+        for worker, total in seen.items():
+            before = self._transfer.get(worker, 0)
+            delta += total - before if total >= before else total  # a restarted worker
+            self._transfer[worker] = total
+        return delta
 
     def close(self) -> None:
         """Close the client and, if this backend started it, the cluster."""
         with deferred():
+            if self.client is not None:
+                with contextlib.suppress(Exception):
+                    self.client.unsubscribe_topic("all")
             if self._owns_client and self.client is not None:
                 self.client.close()
             if self.cluster is not None:

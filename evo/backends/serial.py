@@ -23,7 +23,7 @@ class SerialBackend:
         self, population: Population, episode_seeds: np.ndarray, generation: int
     ) -> Evaluation:
         """Fitness of every member, in member order."""
-        plan = plan_chunks(population.size, self.config.chunk_size, slots=0)
+        plan = plan_chunks(population.members, self.config.chunk_size, slots=0)
         chunks = make_chunks(population, episode_seeds, plan)
         results = [evaluate_chunk(self.problem, population.bases, chunk) for chunk in chunks]
         return assemble(population.size, results, workers=1)

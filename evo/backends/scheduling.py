@@ -1,0 +1,363 @@
+"""One generation on a Dask cluster: submit chunks, collect them, recover from faults.
+
+What can go wrong, and what happens (every recovery is safe because a task is a
+pure function of its inputs, so a re-run gives the same bits):
+
+- A worker dies: Dask re-runs its tasks elsewhere (the base vectors are a task
+  too, so they are recomputed if their only copy was lost). A result already
+  collected is never recomputed, because its future is released at once.
+- A worker hangs (stopped, swapping, wedged): Dask keeps waiting for it. When
+  nothing has finished for ``straggler_factor`` times the median task time, the
+  chunks still out are submitted again to the other workers (with a fresh copy
+  of the bases, in case the hung worker holds the only one); the first copy to
+  finish wins and the other is cancelled. The hung worker gets no more work
+  while it stays in the cluster.
+- A member kills every worker that evaluates it ("poison"): after Dask's
+  allowed failures its chunk fails with ``KilledWorker``; the chunk's members
+  are then submitted one per task, and a single member that still kills its
+  workers scores -inf, named in the events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from evo.errors import EvaluationError
+from evo.evaluation import Chunk, ChunkResult, Problem, evaluate_chunk
+from evo.interrupts import deferred
+
+TICK_S = 0.2  # how often the orchestrator looks at the cluster while a generation runs
+MIN_STALL_S = 0.5  # never call a chunk a straggler sooner than this
+
+
+def generation_bases(bases: np.ndarray) -> np.ndarray:
+    """Identity task: makes the generation's base vectors a recomputable Dask value."""
+    return bases
+
+
+def evaluate_on_worker(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkResult:
+    """:func:`evaluate_chunk`, plus which worker ran it and its Dask transfer counter."""
+    result = evaluate_chunk(problem, bases, chunk)
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except ValueError:  # not on a worker (e.g. the client's own thread pool)
+        return result
+    return replace(
+        result, worker=worker.address, transfer_total=int(worker.transfer_outgoing_bytes_total)
+    )
+
+
+@dataclass
+class Attempt:
+    """One submission of a chunk (a chunk may have a backup attempt running too)."""
+
+    chunk: int
+    future: Any
+    backup: bool = False
+
+
+@dataclass
+class Outcome:
+    """What the generation produced: results in chunk order, and what happened."""
+
+    results: list[ChunkResult]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    retried: int = 0  # tasks submitted again (backups of stragglers, split chunks)
+    suspects: set[str] = field(default_factory=set)  # workers that held straggling chunks
+
+
+class GenerationRun:
+    """Drives one generation's chunks to completion on ``client``."""
+
+    def __init__(
+        self,
+        client: Any,
+        problem: Problem,
+        bases: np.ndarray,
+        chunks: list[Chunk],
+        generation: int,
+        *,
+        workers: list[str] | None,
+        straggler_factor: float,
+        watch: Callable[[], None],
+    ) -> None:
+        self.client, self.problem, self.bases = client, problem, bases
+        self.chunks = list(chunks)
+        self.generation = generation
+        self.workers = workers  # None: any worker; else only these (hung ones left out)
+        self.straggler_factor = straggler_factor
+        self.watch = watch
+        self.done: queue.Queue = queue.Queue()
+        self.attempts: dict[Any, Attempt] = {}  # future key -> attempt
+        self.results: dict[int, ChunkResult] = {}
+        self.split: set[int] = set()  # chunks replaced by one task per member
+        self.on_trial: list[int] = []  # single-member chunks waiting to run alone
+        self.convicted: set[int] = set()  # chunks whose KilledWorker counts (they ran alone)
+        self.isolated: int | None = None  # the suspect running now
+        self.outcome = Outcome(results=[])
+        self.bases_futures: list[Any] = []
+        self.bases_submitted = 0  # copies of the bases sent (one, plus one per backup round)
+
+    # ------------------------------------------------------------------ submission
+
+    def _submit_bases(self, workers: list[str] | None) -> Any:
+        future = self.client.submit(
+            generation_bases, self.bases, pure=False, workers=workers, allow_other_workers=False
+        )
+        self.bases_futures.append(future)
+        self.bases_submitted += 1
+        return future
+
+    def _submit(self, chunk_ids: list[int], *, backup: bool, workers: list[str] | None) -> None:
+        if not chunk_ids:
+            return
+        with deferred():
+            # A backup gets fresh bases on its own workers: the hung one may hold the only copy.
+            if backup or not self.bases_futures:
+                bases = self._submit_bases(workers)
+            else:
+                bases = self.bases_futures[0]
+            futures = self.client.map(
+                evaluate_on_worker,
+                [self.problem] * len(chunk_ids),
+                [bases] * len(chunk_ids),
+                [self.chunks[i] for i in chunk_ids],
+                pure=False,
+                workers=workers,
+                allow_other_workers=False,
+            )
+        for chunk, future in zip(chunk_ids, futures, strict=True):
+            self.attempts[future.key] = Attempt(chunk, future, backup)
+            future.add_done_callback(self.done.put)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> Outcome:
+        """Submit every chunk and return when each has a result (or raise)."""
+        try:
+            self._submit(list(range(len(self.chunks))), backup=False, workers=self.workers)
+            last_progress = time.monotonic()
+            last_watch = last_progress
+            while len(self.results) + len(self.split) < len(self.chunks):
+                finished = self._drain()
+                if finished:
+                    self._collect(finished)
+                    last_progress = time.monotonic()
+                now = time.monotonic()
+                if now - last_watch >= 1.0:
+                    self.watch()  # may raise: no workers for too long
+                    last_watch = now
+                if self._stalled(now - last_progress):
+                    self._back_up_stragglers()
+                    last_progress = now
+        except BaseException:
+            with deferred():
+                self.client.cancel([a.future for a in self.attempts.values()] + self.bases_futures)
+            raise
+        finally:
+            with deferred():
+                for attempt in self.attempts.values():
+                    attempt.future.release()
+                for future in self.bases_futures:
+                    future.release()
+            self.attempts.clear()
+            self.bases_futures.clear()
+        self.outcome.results = [self.results[i] for i in sorted(self.results)]
+        return self.outcome
+
+    def _drain(self) -> list[Attempt]:
+        """Attempts that are done, waiting up to a tick for one.
+
+        The done-callbacks only wake this loop; what is done is read from the
+        futures themselves, because a result lost with its worker makes a future
+        pending again, and its callback does not fire a second time.
+        """
+        with contextlib.suppress(queue.Empty):
+            self.done.get(timeout=TICK_S)
+            while True:
+                self.done.get_nowait()
+        return [a for a in list(self.attempts.values()) if a.future.done()]
+
+    def _collect(self, finished: list[Attempt]) -> None:
+        ok = [a for a in finished if a.future.status == "finished" and a.chunk not in self.results]
+        if ok:
+            try:
+                with deferred():
+                    values = self.client.gather([a.future for a in ok])
+            except Exception:  # a result was lost and its re-run failed: take them one by one
+                values = [self._gather_one(a) for a in ok]
+            for attempt, value in zip(ok, values, strict=True):
+                if value is not None:
+                    self.results[attempt.chunk] = value
+        for attempt in finished:
+            if attempt.chunk in self.results:
+                self._retire_chunk(attempt.chunk)
+                if attempt.chunk == self.isolated:
+                    self.isolated = None
+                    self._next_suspect()
+            elif attempt.future.status == "error":
+                self._failed(attempt)
+            elif attempt.future.status == "cancelled":
+                self._forget(attempt)
+                if not self._pending(attempt.chunk):  # cancelled by someone else: run it again
+                    self._submit([attempt.chunk], backup=True, workers=self.workers)
+                    self.outcome.retried += 1
+
+    def _gather_one(self, attempt: Attempt) -> ChunkResult | None:
+        try:
+            with deferred():
+                return self.client.gather(attempt.future)
+        except Exception as exc:
+            self._failed(attempt, exc)
+            return None
+
+    def _pending(self, chunk: int) -> list[Attempt]:
+        return [a for a in self.attempts.values() if a.chunk == chunk]
+
+    def _forget(self, attempt: Attempt) -> None:
+        self.attempts.pop(attempt.future.key, None)
+        with deferred():
+            attempt.future.release()
+
+    def _retire_chunk(self, chunk: int) -> None:
+        """A chunk has its result: cancel any other attempt and release every future of it."""
+        others = self._pending(chunk)
+        with deferred():
+            running = [a.future for a in others if not a.future.done()]
+            if running:
+                self.client.cancel(running)
+        for attempt in others:
+            self._forget(attempt)
+
+    # ------------------------------------------------------------------ faults
+
+    def _failed(self, attempt: Attempt, exc: BaseException | None = None) -> None:
+        from distributed.scheduler import KilledWorker
+
+        if exc is None:
+            try:
+                with deferred():
+                    exc = attempt.future.exception(timeout=TICK_S)
+            except TimeoutError:
+                return  # it is being run again (its result was lost): look again later
+            if exc is None:
+                return  # it was run again and finished meanwhile: collected next time
+        self._forget(attempt)
+        if attempt.chunk == self.isolated:
+            self.isolated = None
+        if self._pending(attempt.chunk):
+            return  # another attempt of this chunk is still running: let it decide
+        if not isinstance(exc, KilledWorker):
+            where = (
+                f"generation {self.generation}" if self.generation >= 0 else "the final evaluation"
+            )
+            raise EvaluationError(
+                f"evaluation failed at {where}: a task failed on the cluster: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        chunk = self.chunks[attempt.chunk]
+        if len(chunk.indices) > 1:
+            self._split(attempt.chunk)
+            return
+        if attempt.chunk not in self.convicted:
+            # Dask blames every task a dying worker held, even queued ones: only a
+            # member that kills its workers while running alone is poison.
+            self.on_trial.append(attempt.chunk)
+            self.convicted.add(attempt.chunk)
+            self._next_suspect()
+            return
+        member = int(chunk.indices[0])
+        self.results[attempt.chunk] = ChunkResult(
+            indices=chunk.indices,
+            fitness=np.full(1, -np.inf),
+            steps=np.zeros(1, dtype=np.int64),
+        )
+        self.outcome.events.append(
+            {
+                "event": "member_killed_workers",
+                "member": member,
+                "message": f"evaluating member {member} killed its workers every time "
+                "(Dask's allowed failures); it scores -inf",
+            }
+        )
+        self._next_suspect()
+
+    def _split(self, chunk_id: int) -> None:
+        """A chunk killed its workers: evaluate its members one per task to find the culprit."""
+        chunk = self.chunks[chunk_id]
+        singles = []
+        for row in range(len(chunk.indices)):
+            singles.append(len(self.chunks))
+            self.chunks.append(
+                Chunk(
+                    chunk.indices[row : row + 1],
+                    chunk.members.take(np.array([row])),
+                    chunk.episode_seeds[row : row + 1],
+                )
+            )
+        self.outcome.events.append(
+            {
+                "event": "chunk_split",
+                "members": [int(i) for i in chunk.indices],
+                "reason": "its tasks killed their workers",
+            }
+        )
+        self.split.add(chunk_id)
+        self.outcome.retried += len(singles)
+        self.on_trial += singles
+        self.convicted.update(singles)
+        self._next_suspect()
+
+    def _next_suspect(self) -> None:
+        """Run the next member under suspicion, alone (none of ours beside it)."""
+        if self.isolated is not None or not self.on_trial:
+            return
+        self.isolated = self.on_trial.pop(0)
+        self._submit([self.isolated], backup=False, workers=self.workers)
+
+    def _stalled(self, idle_s: float) -> bool:
+        """Whether the chunks still out look stuck: nothing finished for too long."""
+        if self.straggler_factor <= 0 or not self.attempts:
+            return False
+        durations = [r.seconds for r in self.results.values()]
+        if not durations:
+            return False
+        threshold = max(self.straggler_factor * statistics.median(durations), MIN_STALL_S)
+        return idle_s > threshold
+
+    def _back_up_stragglers(self) -> None:
+        """Submit the straggling chunks again, on workers other than those holding them."""
+        waiting = sorted({a.chunk for a in self.attempts.values() if not a.backup})
+        waiting = [c for c in waiting if not any(a.backup for a in self._pending(c))]
+        if not waiting:
+            return
+        with deferred():
+            processing = self.client.processing()
+        keys = {a.future.key: a.chunk for a in self.attempts.values()}
+        holders = {w for w, ks in processing.items() for k in ks if keys.get(k) in waiting}
+        others = [w for w in processing if w not in holders]
+        if self.workers is not None:
+            others = [w for w in others if w in self.workers]
+        if not others:
+            return  # nowhere else to run them: keep waiting
+        self.outcome.suspects |= holders
+        self.outcome.retried += len(waiting)
+        self.outcome.events.append(
+            {
+                "event": "stragglers_resubmitted",
+                "chunks": len(waiting),
+                "members": int(sum(len(self.chunks[c].indices) for c in waiting)),
+                "slow_workers": sorted(holders),
+            }
+        )
+        self._submit(waiting, backup=True, workers=others)
