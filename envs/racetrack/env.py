@@ -165,10 +165,10 @@ class RaceTrackVectorEnv(VectorEnv):
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         assert self.sim is not None, "call reset() first"
-        was_alive = self.sim.alive.copy()
+        self.steps += self.sim.alive  # the cars this step moves; whole-array ops, no masks
         obs, rewards, _ = self.sim.step(actions)
-        self.steps[was_alive] += 1
         terminated = self.sim.crashed | self.sim.finished
-        truncated = ~terminated & (self.steps >= self.max_episode_steps)
+        truncated = self.steps >= self.max_episode_steps
+        truncated &= ~terminated
         self.sim.alive &= ~truncated
         return obs, rewards, terminated, truncated, {}

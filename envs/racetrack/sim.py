@@ -15,6 +15,10 @@ range from the car; a move is a line from the old position to the new one, which
 either stays on the track (and lands in a known quad) or crosses the boundary (the
 car is off the track). Cars that finished are frozen and cost nothing more.
 
+A step is one compiled pass over the cars (move, score, cast the rays), not a chain
+of small array operations: the fixed cost of stepping a batch is a few microseconds,
+so splitting a population into batches on several workers loses little.
+
 Every operation is elementwise over cars (or over each car's own rays), so a car's
 trajectory does not depend on which other cars share the batch.
 """
@@ -135,30 +139,153 @@ def walk(
 def _walk_kernel(
     planes, following, preceding, x, y, dx, dy, quad, length, t_out, hit_out, quad_out
 ):
-    """Each line leaves its convex quad through the outward-facing edge whose supporting
-    line it meets first (ties to the lower edge: left, right, front, back); through a
-    cross-edge it enters the neighbouring quad, through a side edge it hits the boundary."""
     n, k = dx.shape
     for i in range(n):
         for j in range(k):
-            q, ddx, ddy = quad[i], dx[i, j], dy[i, j]
-            while True:
-                best, edge = np.inf, -1
-                for e in range(4):
-                    nx, ny = planes[0, e, q], planes[1, e, q]
-                    facing = nx * ddx + ny * ddy
-                    if facing > 1e-12:
-                        t = (planes[2, e, q] - nx * x[i] - ny * y[i]) / facing
-                        if t < best:
-                            best, edge = t, e
-                if best >= length[i]:
-                    t_out[i, j], hit_out[i, j] = length[i], False
-                    break
-                if edge < FRONT:  # LEFT or RIGHT
-                    t_out[i, j], hit_out[i, j] = best, True
-                    break
-                q = following[q] if edge == FRONT else preceding[q]
-            quad_out[i, j] = q
+            t_out[i, j], hit_out[i, j], quad_out[i, j] = _walk_line(
+                planes, following, preceding, x[i], y[i], dx[i, j], dy[i, j], quad[i], length[i]
+            )
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk_line(planes, following, preceding, x, y, dx, dy, quad, length):
+    """One line: it leaves its convex quad through the outward-facing edge whose supporting
+    line it meets first (ties to the lower edge: left, right, front, back); through a
+    cross-edge it enters the neighbouring quad, through a side edge it hits the boundary."""
+    q = quad
+    while True:
+        best, edge = np.inf, -1
+        for e in range(4):
+            nx, ny = planes[0, e, q], planes[1, e, q]
+            facing = nx * dx + ny * dy
+            if facing > 1e-12:
+                t = (planes[2, e, q] - nx * x - ny * y) / facing
+                if t < best:
+                    best, edge = t, e
+        if best >= length:
+            return length, False, q
+        if edge < FRONT:  # LEFT or RIGHT
+            return best, True, q
+        q = following[q] if edge == FRONT else preceding[q]
+
+
+# The per-step kernels below repeat the array formulation they replaced operation for
+# operation (no fastmath, so no reassociation or fused multiply-adds), so trajectories
+# are the same bits: the clip helpers copy numpy's handling of NaN and of signed-zero
+# ties, and the steering tangent is left to numpy, whose vectorised tan can differ from
+# the C library's (numba's) in the last bit. sin and cos agree.
+
+
+@numba.njit(cache=True, nogil=True)
+def _clip(value, low, high):
+    """``np.clip(values, low, high)`` of one value, for constant bounds: a NaN passes
+    through and a tie (0.0 against -0.0) keeps the value, as numpy's code for that case does."""
+    value = value if np.isnan(value) or value >= low else low
+    return value if np.isnan(value) or value <= high else high
+
+
+@numba.njit(cache=True, nogil=True)
+def _clip_array_bounds(value, low, high):
+    """``np.clip(values, lows, highs)`` of one value, for bounds given per element: numpy's
+    ``min(max(value, low), high)`` where max and min return their first argument if that
+    is NaN, else the larger (smaller), the bound on a tie. A NaN bound is returned as is."""
+    value = value if np.isnan(value) or value > low else low
+    return value if np.isnan(value) or value < high else high
+
+
+@numba.njit(cache=True, nogil=True)
+def _arc_at(vertex, direction, arc_start, arc_length, quad, x, y):
+    """Position along the lap: the quad's start plus the projection onto its centreline."""
+    offset_x, offset_y = x - vertex[quad, 0], y - vertex[quad, 1]
+    along = offset_x * direction[quad, 0] + offset_y * direction[quad, 1]
+    return arc_start[quad] + _clip_array_bounds(along, 0.0, arc_length[quad])
+
+
+@numba.njit(cache=True, nogil=True)
+def _observe_car(planes, following, preceding, angles, x, y, heading, speed, steer, quad, obs):
+    """Write one car's observation into ``obs``: its rays' ranges, speed and steering."""
+    k = angles.size
+    for j in range(k):
+        angle = heading + angles[j]
+        t, _, _ = _walk_line(
+            planes, following, preceding, x, y, np.cos(angle), np.sin(angle), quad, RAY_RANGE
+        )
+        obs[j] = t / RAY_RANGE
+    obs[k] = speed / MAX_SPEED
+    obs[k + 1] = steer
+
+
+@numba.njit(cache=True, nogil=True)
+def _steering_angles(actions, alive, out):
+    """Wheel angle of every live car (0 for frozen ones), whose tangent numpy takes."""
+    for i in range(alive.size):
+        out[i] = _clip(actions[i, 0], -1.0, 1.0) * MAX_STEER if alive[i] else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _step_kernel(
+    planes, following, preceding, vertex, direction, arc_start, arc_length,
+    angles, lap_length, goal, actions, tan_steering,
+    x, y, heading, speed, steer, quad, arc, progress, alive, finished, crashed,
+    rewards, obs,
+):  # fmt: skip
+    """Advance each live car (see :meth:`RaceSim.step`), then observe it if still live."""
+    for i in range(alive.size):
+        if not alive[i]:
+            rewards[i] = 0.0
+            continue
+        throttle = _clip(actions[i, 1], -1.0, 1.0)
+        accel = (throttle * MAX_ACCEL if throttle >= 0 else throttle * MAX_BRAKE) - DRAG * (
+            speed[i] * speed[i]
+        )
+        new_speed = _clip(speed[i] + accel * DT, 0.0, MAX_SPEED)
+        curvature = tan_steering[i] / WHEELBASE
+        speed_squared = new_speed * new_speed  # np.maximum(., 1e-9) keeps a NaN
+        grip_limit = GRIP / (
+            speed_squared if np.isnan(speed_squared) or speed_squared > 1e-9 else 1e-9
+        )
+        # Understeer past the grip:
+        curvature = _clip_array_bounds(curvature, -grip_limit, grip_limit)
+        new_heading = heading[i] + new_speed * curvature * DT
+        dx, dy = np.cos(new_heading), np.sin(new_heading)
+        t, off_track, new_quad = _walk_line(
+            planes, following, preceding, x[i], y[i], dx, dy, quad[i], new_speed * DT
+        )
+        quad[i] = new_quad
+        x[i], y[i] = x[i] + t * dx, y[i] + t * dy
+        heading[i], speed[i], steer[i] = new_heading, new_speed, _clip(actions[i, 0], -1.0, 1.0)
+        new_arc = _arc_at(vertex, direction, arc_start, arc_length, quad[i], x[i], y[i])
+        lap = lap_length[i]
+        delta = (new_arc - arc[i] + 0.5 * lap) % lap - 0.5 * lap  # reversing is negative
+        arc[i] = new_arc
+        progress[i] += delta
+        crashed[i] = off_track
+        finished[i] = progress[i] >= goal[i] and not off_track
+        alive[i] = not (off_track or progress[i] >= goal[i])
+        rewards[i] = LAP_REWARD * delta / lap - TIME_PENALTY
+        if alive[i]:
+            _observe_car(
+                planes, following, preceding, angles,
+                x[i], y[i], heading[i], speed[i], steer[i], quad[i], obs[i],
+            )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _observe_kernel(
+    planes, following, preceding, angles, x, y, heading, speed, steer, quad, alive, obs
+):
+    for i in range(alive.size):
+        if alive[i]:
+            _observe_car(
+                planes, following, preceding, angles,
+                x[i], y[i], heading[i], speed[i], steer[i], quad[i], obs[i],
+            )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _arc_kernel(vertex, direction, arc_start, arc_length, cars, x, y, quad, arc):
+    for i in cars:
+        arc[i] = _arc_at(vertex, direction, arc_start, arc_length, quad[i], x[i], y[i])
 
 
 class RaceSim:
@@ -182,6 +309,8 @@ class RaceSim:
         self.finished = np.zeros(n, dtype=bool)  # completed the laps
         self.crashed = np.zeros(n, dtype=bool)  # left the track
         self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)  # frozen cars keep theirs
+        self._goal = laps * self.lap_length  # progress that completes the laps
+        self._tan_steering = np.zeros(n)  # per-step scratch
 
     @property
     def num_cars(self) -> int:
@@ -195,7 +324,7 @@ class RaceSim:
 
     def reset(self, cars: np.ndarray | None = None) -> np.ndarray:
         """Put cars (all by default) on their start line, at rest; return all observations."""
-        cars = np.arange(self.num_cars) if cars is None else np.asarray(cars)
+        cars = np.arange(self.num_cars) if cars is None else np.arange(self.num_cars)[cars]
         first = self.tracks.first[self.track_of[cars]]
         start = self.tracks.vertex[first] + 0.5 * (
             self.tracks.arc_length[first, None] * self.tracks.direction[first]
@@ -207,7 +336,11 @@ class RaceSim:
         self.speed[cars] = 0.0
         self.steer[cars] = 0.0
         self.quad[cars] = first
-        self.arc[cars] = self._arc(cars)
+        tracks = self.tracks
+        _arc_kernel(
+            tracks.vertex, tracks.direction, tracks.arc_start, tracks.arc_length,
+            cars, self.x, self.y, self.quad, self.arc,
+        )  # fmt: skip
         self.progress[cars] = 0.0
         self.alive[cars] = True
         self.finished[cars] = False
@@ -218,56 +351,25 @@ class RaceSim:
         """Advance every live car by one step; returns (observations, rewards, terminated).
 
         Frozen cars (finished or off the track) get reward 0 and keep their state.
+        One compiled pass moves, scores and observes the cars: a step's cost is the
+        cars' work, not a sequence of small array operations.
         """
-        actions = np.asarray(actions, dtype=np.float64).reshape(self.num_cars, 2)
-        cars = np.flatnonzero(self.alive)
-        rewards = np.zeros(self.num_cars)
-        if cars.size:
-            rewards[cars] = self._advance(cars, actions[cars])
-        return self.observe(), rewards, ~self.alive
-
-    def _advance(self, cars: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        steer = np.clip(actions[:, 0], -1.0, 1.0)
-        throttle = np.clip(actions[:, 1], -1.0, 1.0)
-        speed = self.speed[cars]
-        accel = (
-            np.where(throttle >= 0, throttle * MAX_ACCEL, throttle * MAX_BRAKE) - DRAG * speed**2
-        )
-        speed = np.clip(speed + accel * DT, 0.0, MAX_SPEED)
-        curvature = np.tan(steer * MAX_STEER) / WHEELBASE
-        grip_limit = GRIP / np.maximum(speed * speed, 1e-9)
-        curvature = np.clip(curvature, -grip_limit, grip_limit)  # understeer past the grip
-        heading = self.heading[cars] + speed * curvature * DT
-        distance = speed * DT
-        dx, dy = np.cos(heading), np.sin(heading)
-        x, y = self.x[cars], self.y[cars]
-        t, off_track, quad = walk(
-            self.tracks, x, y, dx[:, None], dy[:, None], self.quad[cars], distance
-        )
-        t, off_track, quad = t[:, 0], off_track[:, 0], quad[:, 0]
-        self.x[cars], self.y[cars] = x + t * dx, y + t * dy
-        self.heading[cars], self.speed[cars], self.steer[cars] = heading, speed, steer
-        self.quad[cars] = quad
-        arc = self._arc(cars)
-        lap = self.lap_length[cars]
-        delta = (arc - self.arc[cars] + 0.5 * lap) % lap - 0.5 * lap  # reversing is negative
-        self.arc[cars] = arc
-        self.progress[cars] += delta
-        finished = self.progress[cars] >= self.laps * lap
-        self.crashed[cars] = off_track
-        self.finished[cars] = finished & ~off_track
-        self.alive[cars] = ~(off_track | finished)
-        return LAP_REWARD * delta / lap - TIME_PENALTY
-
-    def _arc(self, cars: np.ndarray) -> np.ndarray:
-        """Position along the lap: the quad's start plus the projection onto its centreline."""
-        quad = self.quad[cars]
-        offset_x = self.x[cars] - self.tracks.vertex[quad, 0]
-        offset_y = self.y[cars] - self.tracks.vertex[quad, 1]
-        along = (
-            offset_x * self.tracks.direction[quad, 0] + offset_y * self.tracks.direction[quad, 1]
-        )
-        return self.tracks.arc_start[quad] + np.clip(along, 0.0, self.tracks.arc_length[quad])
+        actions = np.ascontiguousarray(actions, dtype=np.float64).reshape(self.num_cars, 2)
+        tracks = self.tracks
+        _steering_angles(actions, self.alive, self._tan_steering)
+        # numpy's tangent (its own vectorised code), not numba's, which can differ in the
+        # last bit: trajectories stay those of the array formulation.
+        np.tan(self._tan_steering, out=self._tan_steering)
+        rewards = np.empty(self.num_cars)
+        _step_kernel(
+            tracks.planes, tracks.following, tracks.preceding,
+            tracks.vertex, tracks.direction, tracks.arc_start, tracks.arc_length,
+            self.angles, self.lap_length, self._goal, actions, self._tan_steering,
+            self.x, self.y, self.heading, self.speed, self.steer, self.quad,
+            self.arc, self.progress, self.alive, self.finished, self.crashed,
+            rewards, self._obs,
+        )  # fmt: skip
+        return self._obs.copy(), rewards, ~self.alive
 
     def ranges(self, cars: np.ndarray | None = None) -> np.ndarray:
         """Distances (m) along each car's rays to the track boundary, capped at the range."""
@@ -286,11 +388,10 @@ class RaceSim:
 
     def observe(self) -> np.ndarray:
         """Observations of every car (frozen cars keep their last one), float32 in [-1, 1]."""
-        cars = np.flatnonzero(self.alive)
-        if cars.size:
-            obs = np.empty((cars.size, self.obs_dim))
-            obs[:, : len(self.angles)] = self.ranges(cars) / RAY_RANGE
-            obs[:, -2] = self.speed[cars] / MAX_SPEED
-            obs[:, -1] = self.steer[cars]
-            self._obs[cars] = obs
+        tracks = self.tracks
+        _observe_kernel(
+            tracks.planes, tracks.following, tracks.preceding, self.angles,
+            self.x, self.y, self.heading, self.speed, self.steer, self.quad, self.alive,
+            self._obs,
+        )  # fmt: skip
         return self._obs.copy()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import gymnasium
 import numpy as np
 import pytest
@@ -202,6 +204,31 @@ def test_batched_equals_single_bit_for_bit() -> None:
             assert reward == rewards[step][car]
             if terminated or truncated:
                 break
+
+
+def test_compiled_observations_equal_the_array_rays() -> None:
+    sim = RaceSim(TrackSet.of([get_track(seed) for seed in (1, 2, 3)]), np.arange(30) % 3)
+    sim.reset()
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        was_alive = sim.alive.copy()
+        obs, _, _ = sim.step(rng.uniform(-0.3, 1.0, (30, 2)))
+        live = np.flatnonzero(sim.alive & was_alive)
+        expected = (sim.ranges(live) / RAY_RANGE).astype(np.float32)
+        np.testing.assert_array_equal(obs[live, :-2], expected)
+
+
+def test_compiled_clip_is_numpys_clip_bit_for_bit() -> None:
+    from envs.racetrack.sim import _clip, _clip_array_bounds
+
+    special = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-300, np.inf, -np.inf, np.nan, -np.nan]
+    for value, low, high in itertools.product(special, repeat=3):
+        with np.errstate(invalid="ignore"):
+            per_element = np.clip(np.array([value]), np.array([low]), np.array([high]))[0]
+        assert np.float64(_clip_array_bounds(value, low, high)).tobytes() == per_element.tobytes()
+        if not (np.isnan(low) or np.isnan(high) or low > high):
+            constant = np.clip(np.array([value]), low, high)[0]
+            assert np.float64(_clip(value, low, high)).tobytes() == constant.tobytes()
 
 
 def test_render_shows_the_track() -> None:
