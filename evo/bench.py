@@ -78,3 +78,234 @@ def bench_env(
         runs = " ".join(f"{f / 1000:.0f}k" for f in figures)
         report(f"{result.cars:>6}  {result.median:>44,.0f}  {runs}")
     return results
+
+
+def _burn(rounds: int) -> float:
+    """Fixed CPU-bound work (small matrix products, as a policy's forward pass does)."""
+    x = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        x = np.tanh(x @ x.T * np.float32(0.01))
+    return time.perf_counter() - start
+
+
+def hardware_ceiling(client, rounds: int = 4000, repeats: int = 3) -> float:
+    """The speedup the cluster's machines allow at best: the same CPU-bound task on every
+    worker thread at once, against that task alone on one (median of ``repeats``).
+
+    On shared or hyper-threaded cores, parallel work runs slower per core; no scheduler
+    can beat this figure.
+    """
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    slots = [a for a, w in sorted(info.items()) for _ in range(w.get("nthreads", 1))]
+    ratios = []
+    for _ in range(repeats):
+        alone = client.submit(_burn, rounds, pure=False, workers=slots[:1]).result()
+        together = client.gather(
+            [client.submit(_burn, rounds, pure=False, workers=[a]) for a in slots]
+        )
+        ratios.append(len(slots) * alone / max(together))
+    return statistics.median(ratios)
+
+
+@dataclass(frozen=True)
+class GenerationCost:
+    """What one generation cost on one backend."""
+
+    wall_s: float  # ask + evaluate + tell
+    evaluate_s: float
+    longest_task_s: float
+    strategy_s: float  # ask + tell
+    members: int
+    bytes_sent: int
+    bytes_received: int
+    transfer_bytes: int
+
+    @property
+    def overhead_s(self) -> float:
+        """Evaluation time not spent evaluating: beyond the longest task's own work."""
+        return max(0.0, self.evaluate_s - self.longest_task_s)
+
+
+@dataclass(frozen=True)
+class ConfigBenchResult:
+    """``evo bench CONFIG``: per repeat, the median generation of each backend."""
+
+    serial: list[GenerationCost]
+    dask: list[GenerationCost]
+    workers: int
+    threads: int
+    num_params: int
+    population: int
+    identical: bool
+    ceiling: float  # the speedup the hardware allows (see hardware_ceiling)
+
+    @property
+    def speedups(self) -> list[float]:
+        """Serial generation time over Dask generation time, per repeat."""
+        return [s.wall_s / d.wall_s for s, d in zip(self.serial, self.dask, strict=True)]
+
+
+def _median_cost(costs: list[GenerationCost]) -> GenerationCost:
+    fields = GenerationCost.__dataclass_fields__
+    return GenerationCost(
+        **{name: statistics.median(getattr(c, name) for c in costs) for name in fields}
+    )
+
+
+def _generations(config, strategy, backend, state, count: int) -> tuple[list, list, object]:
+    """Run ``count`` generations from ``state``: their costs, fitness arrays, the new state."""
+    from evo.seeding import episode_seeds, strategy_rng
+
+    costs, fitness = [], []
+    for generation in range(state.generation, state.generation + count):
+        start = time.perf_counter()
+        population, state = strategy.ask(strategy_rng(config.seed or 0, generation), state)
+        seeds = episode_seeds(
+            config.seed or 0,
+            generation,
+            np.arange(population.size),
+            config.env.episodes,
+            common=config.env.common_seeds,
+        )
+        asked = time.perf_counter()
+        evaluation = backend.evaluate(population, seeds, generation)
+        evaluated = time.perf_counter()
+        evaluation.raise_for_errors(generation)
+        state, _ = strategy.tell(state, population, evaluation.fitness)
+        told = time.perf_counter()
+        costs.append(
+            GenerationCost(
+                wall_s=told - start,
+                evaluate_s=evaluated - asked,
+                longest_task_s=evaluation.longest_task_s,
+                strategy_s=(asked - start) + (told - evaluated),
+                members=population.size,
+                bytes_sent=evaluation.bytes_sent,
+                bytes_received=evaluation.bytes_received,
+                transfer_bytes=evaluation.transfer_bytes,
+            )
+        )
+        fitness.append(evaluation.fitness)
+    return costs, fitness, state
+
+
+def bench_config(
+    config,
+    *,
+    generations: int = 5,
+    repeats: int = 3,
+    warmup: int = 0,
+    scheduler: str | None = None,
+    report: Callable[[str], None] = print,
+) -> ConfigBenchResult:
+    """A few generations of ``config`` serially and on Dask, in this process, ``repeats``
+    times (alternating), after one unmeasured generation each (env builds, JIT, imports).
+
+    ``warmup`` generations are first run once in process, so that the measured ones
+    are from further into a run (early race-track generations crash within a few
+    steps and are not what a run spends its time on).
+
+    Figures are medians over the generations of a repeat, then over repeats. The
+    two backends must produce identical fitness; the result says whether they did.
+    """
+    import dataclasses
+
+    from evo.backends.dask import DaskBackend
+    from evo.backends.serial import SerialBackend
+    from evo.evaluation import Problem
+    from evo.strategies import make_strategy
+
+    problem = Problem.from_config(config)
+    strategy = make_strategy(config.algorithm)
+    serial = SerialBackend(problem, config.backend)
+    dask = DaskBackend(
+        problem, dataclasses.replace(config.backend, kind="dask"), scheduler=scheduler
+    )
+    try:
+        from evo.seeding import init_rng
+
+        rng = init_rng(config.seed or 0)
+        start = strategy.init(rng, problem.policy.initial_params(rng))
+        if warmup:
+            _, _, start = _generations(config, strategy, serial, start, warmup)
+        workers, threads = dask.cluster_size()
+        ceiling = hardware_ceiling(dask.client)
+        report(
+            f"evo bench {config.name}: {config.algorithm.name}, population "
+            f"{config.algorithm.population_size}, {problem.policy.num_params:,} parameters; "
+            f"dask: {workers} workers, {threads} threads"
+        )
+        report(
+            f"generations {warmup + 2}-{warmup + generations + 1} x {repeats} repeats "
+            "(after an unmeasured one), medians"
+        )
+        results: dict[str, list[GenerationCost]] = {"serial": [], "dask": []}
+        identical = True
+        for repeat in range(repeats):
+            fitness: dict[str, list] = {}
+            for name, backend in (("serial", serial), ("dask", dask)):
+                costs, fitness[name], _ = _generations(
+                    config, strategy, backend, start, generations + 1
+                )
+                results[name].append(_median_cost(costs[1:]))
+            identical &= all(
+                np.array_equal(a, b, equal_nan=True)
+                for a, b in zip(fitness["serial"], fitness["dask"], strict=True)
+            )
+            s, d = results["serial"][-1], results["dask"][-1]
+            report(
+                f"  repeat {repeat + 1}: serial {s.wall_s * 1e3:8.1f} ms/gen, "
+                f"dask {d.wall_s * 1e3:8.1f} ms/gen, speedup {s.wall_s / d.wall_s:.2f}"
+            )
+    finally:
+        dask.close()
+    result = ConfigBenchResult(
+        serial=results["serial"],
+        dask=results["dask"],
+        workers=workers,
+        threads=threads,
+        num_params=problem.policy.num_params,
+        population=config.algorithm.population_size,
+        identical=identical,
+        ceiling=ceiling,
+    )
+    _report_config(result, report)
+    return result
+
+
+def _report_config(result: ConfigBenchResult, report: Callable[[str], None]) -> None:
+    s, d = _median_cost(result.serial), _median_cost(result.dask)
+    speedup = statistics.median(result.speedups)
+    rows = [
+        ("evaluations/s", f"{s.members / s.wall_s:,.0f}", f"{d.members / d.wall_s:,.0f}"),
+        ("generation (ms)", f"{s.wall_s * 1e3:.1f}", f"{d.wall_s * 1e3:.1f}"),
+        ("  evaluate (ms)", f"{s.evaluate_s * 1e3:.1f}", f"{d.evaluate_s * 1e3:.1f}"),
+        ("  longest task (ms)", f"{s.longest_task_s * 1e3:.1f}", f"{d.longest_task_s * 1e3:.1f}"),
+        ("  ask + tell (ms)", f"{s.strategy_s * 1e3:.1f}", f"{d.strategy_s * 1e3:.1f}"),
+        (
+            "orchestration overhead (ms/gen)",
+            f"{s.overhead_s * 1e3:.1f}",
+            f"{d.overhead_s * 1e3:.1f}",
+        ),
+        ("bytes sent / gen", "-", f"{d.bytes_sent:,.0f}"),
+        ("bytes received / gen", "-", f"{d.bytes_received:,.0f}"),
+        ("dask worker transfers / gen", "-", f"{d.transfer_bytes:,.0f}"),
+    ]
+    report(f"{'':34}{'serial':>14}{'dask':>14}")
+    for label, a, b in rows:
+        report(f"{label:34}{a:>14}{b:>14}")
+    runs = ", ".join(f"{x:.2f}" for x in result.speedups)
+    report(f"speedup (dask vs serial)          {speedup:.2f}  (repeats: {runs})")
+    report(f"parallel efficiency               {speedup / max(1, result.threads):.0%}")
+    report(
+        f"hardware ceiling                  {result.ceiling:.2f}  (the same CPU-bound task on "
+        f"all {result.threads} threads at once vs alone; no scheduler beats it)"
+    )
+    dense = result.population * result.num_params * 4
+    moved = d.bytes_sent + d.bytes_received + d.transfer_bytes
+    report(
+        f"traffic vs shipping every member's vector: {moved:,.0f} of {dense:,.0f} bytes "
+        f"({moved / dense:.3%})"
+    )
+    report(f"fitness identical on both backends: {'yes' if result.identical else 'NO'}")

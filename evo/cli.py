@@ -58,13 +58,34 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--max-steps", type=int, default=None, help="stop the episode early")
 
     bench = commands.add_parser("bench", help="print performance figures")
-    bench.add_argument("target", choices=["env"], help="env: race-track car-steps per CPU-second")
+    bench.add_argument(
+        "target",
+        help="env: race-track car-steps per CPU-second; or a config: serial vs Dask on it",
+    )
+    bench.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (with a config)",
+    )
+    bench.add_argument("--generations", type=int, default=5, help="per repeat (with a config)")
+    bench.add_argument("--scheduler", help="an existing Dask scheduler (with a config)")
+    bench.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="generations run first, unmeasured, to bench from further into a run",
+    )
     bench.add_argument(
         "--cars",
         default="1,64,256,1024",
         help="batch sizes, comma-separated (default: %(default)s)",
     )
-    bench.add_argument("--repeats", type=int, default=5, help="runs per batch size (median shown)")
+    bench.add_argument(
+        "--repeats", type=int, default=None, help="medians of this many (default: env 5, config 3)"
+    )
     bench.add_argument("--steps", type=int, default=100, help="lockstep steps per run")
 
     resume = commands.add_parser("resume", help="continue a stopped run from its last checkpoint")
@@ -155,19 +176,39 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``evo bench env``."""
-    from evo.bench import bench_env
+    """``evo bench env`` or ``evo bench CONFIG``."""
+    from evo.bench import bench_config, bench_env
     from evo.errors import ConfigError
 
+    if args.target != "env":
+        from evo import interrupts
+        from evo.config import load_config
+
+        repeats = 3 if args.repeats is None else args.repeats
+        if args.generations < 1 or repeats < 1 or args.warmup < 0:
+            raise ConfigError(
+                "--generations, --repeats: expected positive integers; --warmup: >= 0"
+            )
+        config = load_config(args.target, args.overrides)
+        interrupts.install()
+        bench_config(
+            config,
+            generations=args.generations,
+            repeats=repeats,
+            warmup=args.warmup,
+            scheduler=args.scheduler,
+        )
+        return 0
     try:
         cars = [int(c) for c in args.cars.split(",")]
     except ValueError:
         raise ConfigError(
             f"--cars: expected comma-separated integers, found {args.cars!r}"
         ) from None
-    if min(cars) < 1 or args.repeats < 1 or args.steps < 1:
+    repeats = 5 if args.repeats is None else args.repeats
+    if min(cars) < 1 or repeats < 1 or args.steps < 1:
         raise ConfigError("--cars, --repeats and --steps: expected positive integers")
-    bench_env(cars, repeats=args.repeats, steps=args.steps)
+    bench_env(cars, repeats=repeats, steps=args.steps)
     return 0
 
 

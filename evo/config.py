@@ -82,6 +82,15 @@ class EnvConfig(Section):
 
 
 @dataclass(frozen=True)
+class FunctionConfig(Section):
+    """A benchmark function as the fitness, instead of an env and a policy network."""
+
+    name: Literal["sphere", "rastrigin"] = option("sphere", "the function (minimised)")
+    dim: int = option(100, "dimensions: the parameters of each member", ge=1)
+    init_std: float = option(1.0, "spread of the starting point around the origin", gt=0)
+
+
+@dataclass(frozen=True)
 class PolicyConfig(Section):
     """The network: an MLP from flattened observations to actions."""
 
@@ -197,6 +206,9 @@ class ExperimentConfig(Section):
     generations: int = option(100, "maximum number of generations", ge=1)
     env: EnvConfig = field(default_factory=EnvConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    function: FunctionConfig | None = option(
+        None, "a benchmark function as the fitness (replaces env and policy; null: use the env)"
+    )
     algorithm: AlgorithmConfig = field(default_factory=lambda: default_algorithm())
     backend: BackendConfig = field(default_factory=BackendConfig)
     stop: StopConfig = field(default_factory=StopConfig)

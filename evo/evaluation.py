@@ -23,6 +23,7 @@ from gymnasium.vector import AutoresetMode
 import envs  # noqa: F401  (registers the project's own environments, on workers too)
 from evo.config import EnvConfig, ExperimentConfig
 from evo.errors import ConfigError
+from evo.functions import FunctionSpec
 from evo.policies import MLPSpec, flatten_observation, spec_for_spaces
 from evo.population import Members, materialize
 
@@ -32,13 +33,15 @@ class Problem:
     """Everything constant over a run that a worker needs to evaluate members."""
 
     env: EnvConfig
-    policy: MLPSpec
+    policy: MLPSpec | FunctionSpec  # a FunctionSpec: the parameters are the candidate itself
     reward_threshold: float | None = None
     vectorized: bool = False  # the env has a lockstep vector version (see run_episodes)
 
     @classmethod
     def from_config(cls, config: ExperimentConfig) -> Problem:
         """Build the env once to learn its spaces; env errors become config errors."""
+        if (function := config.function) is not None:
+            return cls(config.env, FunctionSpec(function.name, function.dim, function.init_std))
         env = make_env(config.env)
         try:
             try:  # a first episode, so kwargs that fail only at reset fail here, as bad input
@@ -167,6 +170,13 @@ def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkRe
     """
     start = time.perf_counter()
     params = materialize(bases, chunk.members)
+    if isinstance(problem.policy, FunctionSpec):  # no episodes: the value at the point
+        return ChunkResult(
+            indices=chunk.indices,
+            fitness=problem.policy.fitness(params),
+            steps=np.zeros(len(chunk.indices), dtype=np.int64),
+            seconds=time.perf_counter() - start,
+        )
     try:
         returns, steps, errors = run_episodes(problem, params, chunk.episode_seeds)
     except Exception as exc:  # the envs could not even be built here: every member failed

@@ -86,6 +86,8 @@ class DaskBackend:
         self._transfer: dict[str, int] = {}  # worker -> its Dask outgoing-bytes counter
         self._lock = threading.Lock()
         self._cluster_events: list[dict[str, Any]] = []  # workers joining and leaving
+        self._threads: dict[str, int] | None = None  # worker -> threads; None: ask the scheduler
+        self._departed: set[str] = set()  # workers that have left since the start
         with deferred():
             self.client.subscribe_topic("all", self._on_scheduler_event)
 
@@ -186,22 +188,36 @@ class DaskBackend:
             return
         with self._lock:
             self._cluster_events.append(record)
+            self._threads = None
+            if record["event"] == "worker_left":
+                self._departed.add(record["worker"])
+
+    def _departed_workers(self) -> set[str]:
+        with self._lock:
+            return set(self._departed)
 
     def _take_cluster_events(self) -> list[dict[str, Any]]:
         with self._lock:
             events, self._cluster_events = self._cluster_events, []
         return events
 
-    def _healthy_workers(self) -> tuple[list[str] | None, int]:
-        """Workers to use (None: all) and their thread count, leaving out hung ones."""
-        with deferred():
-            info = self.client.scheduler_info(n_workers=-1)["workers"]
+    def _healthy_workers(self) -> tuple[list[str] | None, list[str]]:
+        """Workers to use (None: all), leaving out hung ones, and each one's address once per
+        thread it has."""
+        with self._lock:
+            info = self._threads
+        if info is None:  # the first generation, or workers came or went since the last
+            with deferred():
+                workers = self.client.scheduler_info(n_workers=-1)["workers"]
+            info = {a: w.get("nthreads", 1) for a, w in workers.items()}
+            with self._lock:
+                self._threads = info
         self._suspects &= set(info)  # a suspect that left (or was removed) is forgotten
-        healthy = {a: w for a, w in info.items() if a not in self._suspects}
+        healthy = {a: n for a, n in info.items() if a not in self._suspects}
         if not healthy:  # every worker is suspect: trust them all again
             self._suspects.clear()
             healthy = info
-        slots = sum(w.get("nthreads", 1) for w in healthy.values())
+        slots = [a for a in sorted(healthy) for _ in range(healthy[a])]
         return (None if len(healthy) == len(info) else sorted(healthy)), slots
 
     def evaluate(
@@ -211,7 +227,9 @@ class DaskBackend:
         workers, slots = self._healthy_workers()
         episodes = episode_seeds.shape[1]
         work = None if self._episode_s is None else self._episode_s * population.size * episodes
-        plan = plan_chunks(population.members, self.config.chunk_size, slots, work)
+        plan = plan_chunks(
+            population.members, self.config.chunk_size, len(slots), work, self.problem.vectorized
+        )
         chunks = make_chunks(population, episode_seeds, plan)
         run = GenerationRun(
             self.client,
@@ -220,8 +238,12 @@ class DaskBackend:
             chunks,
             generation,
             workers=workers,
+            workers_count=len(set(slots)),
             straggler_factor=self.config.straggler_factor,
             watch=self._watch_workers,
+            departed=self._departed_workers,
+            # The embedded cluster's workers are reachable from here: skip the scheduler hop.
+            direct=True if self.cluster is not None else None,
         )
         outcome = run.run()
         self._suspects |= outcome.suspects
@@ -236,7 +258,7 @@ class DaskBackend:
         return assemble(
             population.size,
             results,
-            workers=len(workers) if workers is not None else self.cluster_size()[0],
+            workers=len(set(slots)),
             bytes_sent=payload,
             bytes_received=received,
             transfer_bytes=self._transfer_delta(results),

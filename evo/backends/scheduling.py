@@ -36,6 +36,7 @@ from evo.interrupts import deferred
 
 TICK_S = 0.2  # how often the orchestrator looks at the cluster while a generation runs
 MIN_STALL_S = 0.5  # never call a chunk a straggler sooner than this
+INLINE_BASES_BYTES = 64 * 1024  # bases this small travel inside every task
 
 
 def generation_bases(bases: np.ndarray) -> np.ndarray:
@@ -88,14 +89,20 @@ class GenerationRun:
         generation: int,
         *,
         workers: list[str] | None,
+        workers_count: int,
         straggler_factor: float,
         watch: Callable[[], None],
+        departed: Callable[[], set[str]] = set,
+        direct: bool | None = None,
     ) -> None:
         self.client, self.problem, self.bases = client, problem, bases
         self.chunks = list(chunks)
         self.generation = generation
         self.workers = workers  # None: any worker; else only these (hung ones left out)
+        self.workers_count = workers_count  # workers in use now
         self.straggler_factor = straggler_factor
+        self.direct = direct  # gather straight from the workers (None: Dask's default)
+        self.departed = departed  # addresses of workers that have left the cluster
         self.watch = watch
         self.done: queue.Queue = queue.Queue()
         self.attempts: dict[Any, Attempt] = {}  # future key -> attempt
@@ -106,7 +113,7 @@ class GenerationRun:
         self.isolated: int | None = None  # the suspect running now
         self.outcome = Outcome(results=[])
         self.bases_futures: list[Any] = []
-        self.bases_submitted = 0  # copies of the bases sent (one, plus one per backup round)
+        self.bases_submitted = 0  # copies of the bases sent to the cluster
 
     # ------------------------------------------------------------------ submission
 
@@ -122,11 +129,18 @@ class GenerationRun:
         if not chunk_ids:
             return
         with deferred():
-            # A backup gets fresh bases on its own workers: the hung one may hold the only copy.
-            if backup or not self.bases_futures:
+            # Small bases, or a task per worker anyway: they go inside each task. Tasks
+            # without dependencies are spread over the workers by Dask as threads free up,
+            # and are just as recomputable (the scheduler keeps a task's arguments until it
+            # is done). Otherwise one bases task (per backup round: the hung worker may hold
+            # the only copy), which Dask copies once to each worker that needs it.
+            if self.bases.nbytes <= INLINE_BASES_BYTES or len(chunk_ids) <= self.workers_count:
+                bases = self.bases
+                self.bases_submitted += len(chunk_ids)
+            elif backup or not self.bases_futures:
                 bases = self._submit_bases(workers)
             else:
-                bases = self.bases_futures[0]
+                bases = self.bases_futures[-1]
             futures = self.client.map(
                 evaluate_on_worker,
                 [self.problem] * len(chunk_ids),
@@ -156,6 +170,7 @@ class GenerationRun:
                 now = time.monotonic()
                 if now - last_watch >= 1.0:
                     self.watch()  # may raise: no workers for too long
+                    self._unpin_if_departed()
                     last_watch = now
                 if self._stalled(now - last_progress):
                     self._back_up_stragglers()
@@ -193,7 +208,7 @@ class GenerationRun:
         if ok:
             try:
                 with deferred():
-                    values = self.client.gather([a.future for a in ok])
+                    values = self.client.gather([a.future for a in ok], direct=self.direct)
             except Exception:  # a result was lost and its re-run failed: take them one by one
                 values = [self._gather_one(a) for a in ok]
             for attempt, value in zip(ok, values, strict=True):
@@ -216,7 +231,7 @@ class GenerationRun:
     def _gather_one(self, attempt: Attempt) -> ChunkResult | None:
         try:
             with deferred():
-                return self.client.gather(attempt.future)
+                return self.client.gather(attempt.future, direct=self.direct)
         except Exception as exc:
             self._failed(attempt, exc)
             return None
@@ -324,6 +339,17 @@ class GenerationRun:
             return
         self.isolated = self.on_trial.pop(0)
         self._submit([self.isolated], backup=False, workers=self.workers)
+
+    def _unpin_if_departed(self) -> None:
+        """Work restricted to certain workers (hung ones left out) waits forever if one of
+        them leaves (a restarted worker has a new address): lift the restriction and run
+        the unfinished chunks again, anywhere."""
+        if self.workers is None or not set(self.workers) & self.departed():
+            return
+        self.workers = None
+        waiting = sorted({a.chunk for a in self.attempts.values()})
+        self.outcome.retried += len(waiting)
+        self._submit(waiting, backup=True, workers=None)
 
     def _stalled(self, idle_s: float) -> bool:
         """Whether the chunks still out look stuck: nothing finished for too long."""
