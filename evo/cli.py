@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--generations", type=int, default=5, help="per repeat (with a config)")
     bench.add_argument("--scheduler", help="an existing Dask scheduler (with a config)")
     bench.add_argument(
+        "--soak",
+        type=int,
+        metavar="N",
+        help="instead: run N generations and report the orchestrator's memory growth",
+    )
+    bench.add_argument(
         "--warmup",
         type=int,
         default=0,
@@ -177,7 +183,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``evo bench env`` or ``evo bench CONFIG``."""
-    from evo.bench import bench_config, bench_env
+    from evo.bench import bench_config, bench_env, soak
     from evo.errors import ConfigError
 
     if args.target != "env":
@@ -191,6 +197,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             )
         config = load_config(args.target, args.overrides)
         interrupts.install()
+        if args.soak is not None:
+            if args.soak < 100:
+                raise ConfigError(f"--soak: expected at least 100 generations, found {args.soak}")
+            soak(config, args.soak, scheduler=args.scheduler)
+            return 0
         bench_config(
             config,
             generations=args.generations,

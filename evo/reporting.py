@@ -22,8 +22,11 @@ class Reporter:
     def start(self, config: ExperimentConfig) -> None:
         """The run's header."""
         algorithm = config.algorithm
+        task = config.env.id
+        if config.function is not None:
+            task = f"{config.function.name} ({config.function.dim} dimensions)"
         self._print(
-            f"{config.name}: {algorithm.name} on {config.env.id}, population "
+            f"{config.name}: {algorithm.name} on {task}, population "
             f"{algorithm.population_size}, up to {config.generations} generations, "
             f"seed {config.seed}"
         )

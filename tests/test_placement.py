@@ -113,7 +113,7 @@ def test_bench_config_compares_serial_and_dask(tmp_path: Path) -> None:
         "backend": {"kind": "dask", "workers": 2},
     }
     path = write_config(tmp_path / "sphere.yaml", config)
-    result = run_cli("bench", str(path), "--generations", "2", "--repeats", "1")
+    result = run_cli("bench", str(path), "--generations", "2", "--repeats", "1", "--warmup", "1")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for label in ("evaluations/s", "speedup", "orchestration overhead", "bytes sent / gen"):
@@ -123,3 +123,21 @@ def test_bench_config_compares_serial_and_dask(tmp_path: Path) -> None:
     assert f"of {100 * 1000 * 4:,} bytes" in traffic  # population x parameters x float32
     bad = run_cli("bench", str(tmp_path / "missing.yaml"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_bench_soak_reports_memory_growth(tmp_path: Path) -> None:
+    config = {
+        "name": "soak-sphere",
+        "function": {"name": "sphere", "dim": 10},
+        "algorithm": {"name": "openai_es", "population_size": 10, "sigma": 0.1},
+        "backend": {"kind": "serial"},
+    }
+    path = write_config(tmp_path / "sphere.yaml", config)
+    result = run_cli("bench", str(path), "--soak", "100")
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("RSS after 50 generations") and "growth" in last
+    assert "generation    100" in result.stdout
+    assert not list(tmp_path.glob("runs*"))  # the soak's run folder is temporary
+    short = run_cli("bench", str(path), "--soak", "10")
+    assert short.returncode == 2 and "--soak" in short.stderr

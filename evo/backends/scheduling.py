@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import dask
 import numpy as np
 
 from evo.errors import EvaluationError
@@ -94,6 +95,7 @@ class GenerationRun:
         watch: Callable[[], None],
         departed: Callable[[], set[str]] = set,
         direct: bool | None = None,
+        annotations: dict[str, Any] | None = None,
     ) -> None:
         self.client, self.problem, self.bases = client, problem, bases
         self.chunks = list(chunks)
@@ -103,6 +105,7 @@ class GenerationRun:
         self.straggler_factor = straggler_factor
         self.direct = direct  # gather straight from the workers (None: Dask's default)
         self.departed = departed  # addresses of workers that have left the cluster
+        self.annotations = annotations or {}  # Dask annotations for every task
         self.watch = watch
         self.done: queue.Queue = queue.Queue()
         self.attempts: dict[Any, Attempt] = {}  # future key -> attempt
@@ -118,9 +121,10 @@ class GenerationRun:
     # ------------------------------------------------------------------ submission
 
     def _submit_bases(self, workers: list[str] | None) -> Any:
-        future = self.client.submit(
-            generation_bases, self.bases, pure=False, workers=workers, allow_other_workers=False
-        )
+        with dask.annotate(**self.annotations):
+            future = self.client.submit(
+                generation_bases, self.bases, pure=False, workers=workers, allow_other_workers=False
+            )
         self.bases_futures.append(future)
         self.bases_submitted += 1
         return future
@@ -141,15 +145,16 @@ class GenerationRun:
                 bases = self._submit_bases(workers)
             else:
                 bases = self.bases_futures[-1]
-            futures = self.client.map(
-                evaluate_on_worker,
-                [self.problem] * len(chunk_ids),
-                [bases] * len(chunk_ids),
-                [self.chunks[i] for i in chunk_ids],
-                pure=False,
-                workers=workers,
-                allow_other_workers=False,
-            )
+            with dask.annotate(**self.annotations):
+                futures = self.client.map(
+                    evaluate_on_worker,
+                    [self.problem] * len(chunk_ids),
+                    [bases] * len(chunk_ids),
+                    [self.chunks[i] for i in chunk_ids],
+                    pure=False,
+                    workers=workers,
+                    allow_other_workers=False,
+                )
         for chunk, future in zip(chunk_ids, futures, strict=True):
             self.attempts[future.key] = Attempt(chunk, future, backup)
             future.add_done_callback(self.done.put)
