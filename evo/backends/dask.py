@@ -257,6 +257,7 @@ class DaskBackend:
             generation,
             workers=workers,
             workers_count=len(set(slots)),
+            threads=len(slots),
             straggler_factor=self.config.straggler_factor,
             watch=self._watch_workers,
             departed=self._departed_workers,

@@ -66,6 +66,7 @@ class Attempt:
     chunk: int
     future: Any
     backup: bool = False
+    submitted: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class GenerationRun:
         *,
         workers: list[str] | None,
         workers_count: int,
+        threads: int,
         straggler_factor: float,
         watch: Callable[[], None],
         departed: Callable[[], set[str]] = set,
@@ -102,6 +104,7 @@ class GenerationRun:
         self.generation = generation
         self.workers = workers  # None: any worker; else only these (hung ones left out)
         self.workers_count = workers_count  # workers in use now
+        self.threads = threads  # their threads
         self.straggler_factor = straggler_factor
         self.direct = direct  # gather straight from the workers (None: Dask's default)
         self.departed = departed  # addresses of workers that have left the cluster
@@ -219,6 +222,8 @@ class GenerationRun:
             for attempt, value in zip(ok, values, strict=True):
                 if value is not None:
                     self.results[attempt.chunk] = value
+                    if not attempt.backup:  # the original won: its worker was only slow
+                        self.outcome.suspects.discard(value.worker)
         for attempt in finished:
             if attempt.chunk in self.results:
                 self._retire_chunk(attempt.chunk)
@@ -357,14 +362,27 @@ class GenerationRun:
         self._submit(waiting, backup=True, workers=None)
 
     def _stalled(self, idle_s: float) -> bool:
-        """Whether the chunks still out look stuck: nothing finished for too long."""
+        """Whether the chunks still out look stuck.
+
+        Either nothing has finished for ``straggler_factor`` median task times, or,
+        with a task per thread (each started when submitted), threads are idle while
+        every chunk still out has run that long: the first rule alone would wait for
+        the other threads' whole share plus the threshold.
+        """
         if self.straggler_factor <= 0 or not self.attempts:
             return False
         durations = [r.seconds for r in self.results.values()]
         if not durations:
             return False
         threshold = max(self.straggler_factor * statistics.median(durations), MIN_STALL_S)
-        return idle_s > threshold
+        if idle_s > threshold:
+            return True
+        if len(self.chunks) > self.threads:
+            return False  # queued tasks: submission time is not start time
+        now = time.monotonic()
+        return len(self.attempts) < self.threads and all(
+            now - a.submitted > threshold for a in self.attempts.values()
+        )
 
     def _back_up_stragglers(self) -> None:
         """Submit the straggling chunks again, on workers other than those holding them."""
