@@ -10,9 +10,11 @@ over members; env instances are cached per worker thread, a speed-up only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,13 +143,34 @@ def make_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
 
 
 _cache = threading.local()
+CACHE_ENTRIES = 4  # env configs (and vector sizes) kept per worker thread; older ones closed
+
+
+def _lru(name: str) -> OrderedDict:
+    return _cache.__dict__.setdefault(name, OrderedDict())
+
+
+def _remember(store: OrderedDict, key: str, value: Any) -> None:
+    """Keep ``value`` under ``key``, closing what falls out of the cache."""
+    store[key] = value
+    while len(store) > CACHE_ENTRIES:
+        _, old = store.popitem(last=False)
+        for env in old if isinstance(old, list) else [old]:
+            with contextlib.suppress(Exception):
+                env.close()
 
 
 def cached_envs(env: EnvConfig, count: int) -> list[gymnasium.Env]:
-    """``count`` env instances for this config, reused across tasks on this thread."""
-    store: dict[str, list[gymnasium.Env]] = _cache.__dict__.setdefault("envs", {})
+    """``count`` env instances for this config, reused across tasks on this thread.
+
+    Keyed by the config's content, so a new or restarted worker rebuilds them
+    transparently; a cache, never a source of truth (every episode is reset
+    with its seed).
+    """
+    store = _lru("envs")
     key = json.dumps([env.id, env.kwargs, env.max_steps], sort_keys=True, default=str)
-    pool = store.setdefault(key, [])
+    pool = store.pop(key, [])
+    _remember(store, key, pool)
     while len(pool) < count:
         pool.append(make_env(env))
     return pool[:count]
@@ -155,10 +178,10 @@ def cached_envs(env: EnvConfig, count: int) -> list[gymnasium.Env]:
 
 def cached_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
     """A vector env of ``count`` sub-envs for this config, reused on this thread."""
-    store: dict[str, gymnasium.vector.VectorEnv] = _cache.__dict__.setdefault("vector", {})
+    store = _lru("vector")
     key = json.dumps([env.id, env.kwargs, env.max_steps, count], sort_keys=True, default=str)
-    if key not in store:
-        store[key] = make_vector_env(env, count)
+    vector_env = store.pop(key, None)
+    _remember(store, key, vector_env if vector_env is not None else make_vector_env(env, count))
     return store[key]
 
 

@@ -150,3 +150,17 @@ def test_failed_members_can_score_minus_infinity_instead(tmp_path: Path) -> None
     failures = [e for e in events if e["event"] == "members_failed"]
     assert len(failures) == 3 and failures[0]["first_error"] == "ValueError: boom"
     assert len(failures[0]["members"]) == metrics[0]["failed"]
+
+
+def test_worker_env_caches_are_bounded_and_close_what_they_drop() -> None:
+    from evo.config import EnvConfig
+    from evo.evaluation import CACHE_ENTRIES, cached_vector_env
+
+    env = EnvConfig(id="envs/RaceTrack-v0")  # its close() marks it closed
+    first = cached_vector_env(env, 1)
+    assert cached_vector_env(env, 1) is first  # reused
+    made = [cached_vector_env(env, count) for count in range(2, CACHE_ENTRIES + 3)]
+    assert first.closed and made[0].closed  # the two oldest were dropped and closed
+    assert not any(v.closed for v in made[2:])
+    fresh = cached_vector_env(env, 1)
+    assert fresh is not first and not fresh.closed  # rebuilt on demand
