@@ -26,7 +26,7 @@ import envs  # noqa: F401  (registers the project's own environments, on workers
 from evo.config import EnvConfig, ExperimentConfig
 from evo.errors import ConfigError
 from evo.functions import FunctionSpec
-from evo.policies import MLPSpec, flatten_observation, spec_for_spaces
+from evo.policies import BoundPolicy, MLPSpec, flatten_observation, spec_for_spaces
 from evo.population import Members, materialize
 
 
@@ -250,8 +250,9 @@ def run_episodes(
             obs[member, episode] = flatten_observation(space, first)
         except Exception as exc:
             fail(member, exc)
-    while alive.any():
-        actions = _act(spec, params, obs, alive)
+    act = _LiveActor(spec, params)
+    while (live_episodes := np.count_nonzero(alive)) > 0:
+        actions = act(obs, alive, live_episodes)
         for member, episode in zip(*np.nonzero(alive), strict=True):
             if not alive[member, episode]:
                 continue  # its member failed earlier in this step
@@ -274,40 +275,69 @@ def run_episodes(
 def run_vector_episodes(
     problem: Problem, params: np.ndarray, seeds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """:func:`run_episodes` on the env's lockstep vector version: one env step for all cars."""
+    """:func:`run_episodes` on the env's lockstep vector version: one env step for all cars.
+
+    A step's fixed cost is paid once per step per chunk, so the loop keeps it small:
+    whole-array operations on flat views, in place.
+    """
     num_members, episodes = seeds.shape
-    vector_env = cached_vector_env(problem.env, num_members * episodes)
-    returns = np.zeros((num_members, episodes), dtype=np.float64)
-    steps = np.zeros((num_members, episodes), dtype=np.int64)
-    alive = np.ones((num_members, episodes), dtype=bool)
+    cars = num_members * episodes
+    vector_env = cached_vector_env(problem.env, cars)
+    returns = np.zeros(cars, dtype=np.float64)
+    steps = np.zeros(cars, dtype=np.int64)
+    alive = np.ones(cars, dtype=bool)
+    ended = np.empty(cars, dtype=bool)
+    alive_episodes = alive.reshape(num_members, episodes)  # views of the flat arrays
+    act = _LiveActor(problem.policy, params)
+    action_shape = (cars, *problem.policy.action_shape)
     try:
         obs, _ = vector_env.reset(seed=[int(s) for s in seeds.ravel()])
-        while alive.any():
-            block = obs.reshape(num_members, episodes, -1)
-            actions = _act(problem.policy, params, block, alive)
-            obs, rewards, terminated, truncated, _ = vector_env.step(
-                actions.reshape(num_members * episodes, *actions.shape[2:])
-            )
-            returns += np.where(alive, rewards.reshape(num_members, episodes), 0.0)
+        live_cars = cars
+        while live_cars:
+            actions = act(obs.reshape(num_members, episodes, -1), alive_episodes, live_cars)
+            obs, rewards, terminated, truncated, _ = vector_env.step(actions.reshape(action_shape))
+            np.add(returns, rewards, out=returns, where=alive)  # a finished car's reward: none
             steps += alive
-            alive &= ~(terminated | truncated).reshape(num_members, episodes)
+            np.logical_or(terminated, truncated, out=ended)
+            np.greater(alive, ended, out=alive)  # alive and not ended
+            live_cars = np.count_nonzero(alive)
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"
-        return returns, steps, dict.fromkeys(range(num_members), message)
-    return returns, steps, {}
+        errors = dict.fromkeys(range(num_members), message)
+    else:
+        errors = {}
+    return returns.reshape(num_members, episodes), steps.reshape(num_members, episodes), errors
 
 
-def _act(spec: MLPSpec, params: np.ndarray, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+class _LiveActor:
     """Actions for every row; the forward pass runs only for members with a live episode.
 
     Each member still sees its whole ``(episodes, obs_dim)`` block, so its outputs
-    are the same bits whichever other members are computed with it.
+    are the same bits whichever other members are computed with it. The live
+    members' policy is bound once, and again only when a member's last episode
+    ends: episodes only ever end, so while the count of live episodes stays the
+    same, so do the live members.
     """
-    live = np.flatnonzero(alive.any(axis=1))
-    if live.size == len(params):
-        return spec.act(params, obs)
-    actions = np.zeros((*obs.shape[:2], *spec.action_shape), dtype=np.float32)
-    if spec.action == "discrete":
-        actions = actions.astype(np.int64)
-    actions[live] = spec.act(params[live], obs[live])
-    return actions
+
+    def __init__(self, spec: MLPSpec, params: np.ndarray) -> None:
+        self.spec, self.params = spec, params
+        self.live = np.arange(len(params))
+        self.live_episodes = -1  # not looked at yet
+        self.policy: BoundPolicy | None = None
+        self.dtype = np.int64 if spec.action == "discrete" else np.float32
+
+    def __call__(self, obs: np.ndarray, alive: np.ndarray, live_episodes: int) -> np.ndarray:
+        """Actions ``(members, episodes, ...)``; ``live_episodes`` is ``alive``'s count of True."""
+        if live_episodes != self.live_episodes:
+            self.live_episodes = live_episodes
+            live = np.flatnonzero(alive.any(axis=1))
+            if self.policy is None or live.size != self.live.size:
+                self.live = live
+                whole = live.size == len(self.params)
+                members = self.params if whole else self.params[live]
+                self.policy = self.spec.bind(members, rows=obs.shape[1])
+        if self.live.size == len(self.params):
+            return self.policy.act(obs)
+        actions = np.zeros((*obs.shape[:2], *self.spec.action_shape), dtype=self.dtype)
+        actions[self.live] = self.policy.act(obs[self.live])
+        return actions

@@ -23,6 +23,12 @@ from gymnasium import spaces
 from evo.errors import ConfigError
 
 _ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, np.float32(0))}
+_ACTIVATIONS_IN_PLACE = {
+    "tanh": lambda x: np.tanh(x, out=x),
+    "relu": lambda x: np.maximum(x, np.float32(0), out=x),
+}
+_IN_PLACE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # ops keep their dtype
+_HALF = np.float32(0.5)
 
 
 @dataclass(frozen=True)
@@ -74,29 +80,24 @@ class MLPSpec:
 
     def forward(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
         """Network outputs ``(members, rows, out_dim)`` for obs ``(members, rows, obs_dim)``."""
-        activation = _ACTIVATIONS[self.activation]
-        hidden = obs.astype(params.dtype, copy=False)
-        layers = self.layers(params)
-        for index, (weight, bias) in enumerate(layers):
-            hidden = np.matmul(hidden, weight) + bias
-            if index < len(layers) - 1:
-                hidden = activation(hidden)
-        return hidden
+        return self.bind(params).forward(obs)
 
     def actions(self, outputs: np.ndarray) -> np.ndarray:
         """Env actions from outputs: argmax for discrete, tanh scaled to the bounds for Box."""
         if self.action == "discrete":
-            return np.argmax(outputs, axis=-1) + self.action_start
+            return _discrete_actions(self, outputs)
         squashed = np.tanh(outputs)
-        if self.action_low:
-            low = np.asarray(self.action_low, dtype=outputs.dtype)
-            high = np.asarray(self.action_high, dtype=outputs.dtype)
-            squashed = low + (squashed + 1) * np.float32(0.5) * (high - low)
-        return squashed.reshape(*outputs.shape[:-1], *self.action_shape)
+        in_place = squashed.dtype in _IN_PLACE_DTYPES  # a new array, of the outputs' dtype
+        return _box_actions(self, squashed, _action_bounds(self, outputs.dtype), in_place)
 
     def act(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
         """Forward pass and action selection in one call."""
-        return self.actions(self.forward(params, obs))
+        return self.bind(params).act(obs)
+
+    def bind(self, params: np.ndarray, rows: int | None = None) -> BoundPolicy:
+        """The network with parameters ``(members, num_params)``, for many forward passes
+        (of observations with ``rows`` rows per member, if given)."""
+        return BoundPolicy(self, params, rows)
 
     def to_json(self) -> str:
         """The spec as JSON (stored beside parameters so a policy can be rebuilt)."""
@@ -109,6 +110,107 @@ class MLPSpec:
         for key in ("hidden_sizes", "action_shape", "action_low", "action_high"):
             data[key] = tuple(data[key])
         return cls(**data)
+
+
+class BoundPolicy:
+    """An :class:`MLPSpec` bound to a batch of members' parameters, for many forward passes.
+
+    The layer views and the action bounds are made once, so each pass of an
+    evaluation loop pays for its arithmetic only: the same operations in the same
+    order as ever, float intermediates updated in place (which changes no bits).
+    Given the ``rows`` per member its observations will have, the biases and
+    bounds are also laid out for that many rows, so each addition is one pass
+    over contiguous memory rather than a short one per row.
+    """
+
+    def __init__(self, spec: MLPSpec, params: np.ndarray, rows: int | None = None) -> None:
+        self.spec = spec
+        self.dtype = params.dtype
+        self.layers = spec.layers(params)
+        # obs shaped (members, rows, obs_dim) get the biases and bounds laid out for them
+        self._tiled_for = None if rows is None else (len(params), rows)
+        # float16 and the like are computed as they always were: numpy may promote mid-way.
+        self._in_place = params.dtype in _IN_PLACE_DTYPES
+        self._activation = (_ACTIVATIONS_IN_PLACE if self._in_place else _ACTIVATIONS)[
+            spec.activation
+        ]
+        self._bounds = _action_bounds(spec, params.dtype)
+        self._tiled_layers, self._tiled_bounds = self.layers, self._bounds
+        if rows is not None:
+            members = len(params)
+            self._tiled_layers = [
+                (weight, _tile(bias, (members, rows, bias.shape[-1])))
+                for weight, bias in self.layers
+            ]
+            if self._bounds is not None:
+                shape = (members, rows, spec.out_dim)
+                self._tiled_bounds = (_tile(self._bounds[0], shape), _tile(self._bounds[1], shape))
+
+    def forward(self, obs: np.ndarray) -> np.ndarray:
+        """Network outputs ``(members, rows, out_dim)`` for obs ``(members, rows, obs_dim)``."""
+        hidden = obs.astype(self.dtype, copy=False)
+        tiled = obs.shape[:-1] == self._tiled_for
+        *inner, (weight, bias) = self._tiled_layers if tiled else self.layers
+        grows = obs.ndim < 2  # one row: matmul drops the member axis, the bias brings it back
+        for inner_weight, inner_bias in inner:
+            hidden = np.matmul(hidden, inner_weight)  # a new array: obs is never written
+            hidden = hidden + inner_bias if grows else np.add(hidden, inner_bias, out=hidden)
+            hidden = self._activation(hidden)
+        hidden = np.matmul(hidden, weight)
+        return hidden + bias if grows else np.add(hidden, bias, out=hidden)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Env actions for obs ``(members, rows, obs_dim)``."""
+        outputs = self.forward(obs)
+        if self.spec.action == "discrete":
+            return _discrete_actions(self.spec, outputs)
+        squashed = np.tanh(outputs, out=outputs if self._in_place else None)
+        if squashed.dtype != self.dtype:  # promoted on the way (float16 and relu)
+            return _box_actions(self.spec, squashed, _action_bounds(self.spec, squashed.dtype))
+        bounds = self._tiled_bounds if obs.shape[:-1] == self._tiled_for else self._bounds
+        return _box_actions(self.spec, squashed, bounds, self._in_place)
+
+
+def _tile(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` broadcast to ``shape``, as a contiguous read-only array."""
+    tiled = np.ascontiguousarray(np.broadcast_to(values, shape))
+    tiled.flags.writeable = False
+    return tiled
+
+
+def _discrete_actions(spec: MLPSpec, outputs: np.ndarray) -> np.ndarray:
+    chosen = np.argmax(outputs, axis=-1)
+    return chosen + spec.action_start if spec.action_start else chosen
+
+
+def _action_bounds(spec: MLPSpec, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(low, high - low)`` of a bounded Box action in ``dtype``, or None."""
+    if spec.action == "discrete" or not spec.action_low:
+        return None
+    low = np.asarray(spec.action_low, dtype=dtype)
+    high = np.asarray(spec.action_high, dtype=dtype)
+    return low, high - low
+
+
+def _box_actions(
+    spec: MLPSpec,
+    squashed: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray] | None,
+    in_place: bool = False,
+) -> np.ndarray:
+    """Box actions from the tanh of the outputs (overwritten if ``in_place``)."""
+    if bounds is not None:
+        low, span = bounds
+        if in_place:
+            np.add(squashed, 1, out=squashed)
+            np.multiply(squashed, _HALF, out=squashed)
+            np.multiply(squashed, span, out=squashed)
+            squashed = np.add(low, squashed, out=squashed)
+        else:
+            squashed = low + (squashed + 1) * _HALF * span
+    if squashed.shape[-1:] == spec.action_shape:
+        return squashed
+    return squashed.reshape(*squashed.shape[:-1], *spec.action_shape)
 
 
 def spec_for_spaces(

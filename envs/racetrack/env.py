@@ -137,6 +137,7 @@ class RaceTrackVectorEnv(VectorEnv):
         self.action_space = gymnasium.vector.utils.batch_space(ACTION_SPACE, num_envs)
         self.sim: RaceSim | None = None
         self.steps = np.zeros(num_envs, dtype=np.int64)
+        self.elapsed = 0  # steps since the reset; no car has had more
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -159,16 +160,22 @@ class RaceTrackVectorEnv(VectorEnv):
         tracks_used = TrackSet.of([t for _, t in tracks.values()])
         self.sim = RaceSim(tracks_used, track_of, self.laps, self.num_rays)
         self.steps[:] = 0
+        self.elapsed = 0
         return self.sim.reset(), {}
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        assert self.sim is not None, "call reset() first"
-        self.steps += self.sim.alive  # the cars this step moves; whole-array ops, no masks
-        obs, rewards, _ = self.sim.step(actions)
-        terminated = self.sim.crashed | self.sim.finished
-        truncated = self.steps >= self.max_episode_steps
-        truncated &= ~terminated
-        self.sim.alive &= ~truncated
+        sim = self.sim
+        assert sim is not None, "call reset() first"
+        self.steps += sim.alive  # the cars this step moves; whole-array ops, no masks
+        self.elapsed += 1
+        obs, rewards = sim.advance(actions)
+        terminated = sim.crashed | sim.finished
+        if self.elapsed < self.max_episode_steps:  # no car has had that many steps yet
+            truncated = np.zeros(self.num_envs, dtype=bool)
+        else:
+            truncated = self.steps >= self.max_episode_steps
+            np.greater(truncated, terminated, out=truncated)  # and not terminated
+            np.greater(sim.alive, truncated, out=sim.alive)  # and not truncated
         return obs, rewards, terminated, truncated, {}

@@ -354,22 +354,28 @@ class RaceSim:
         One compiled pass moves, scores and observes the cars: a step's cost is the
         cars' work, not a sequence of small array operations.
         """
-        actions = np.ascontiguousarray(actions, dtype=np.float64).reshape(self.num_cars, 2)
-        tracks = self.tracks
-        _steering_angles(actions, self.alive, self._tan_steering)
+        obs, rewards = self.advance(actions)
+        return obs, rewards, ~self.alive
+
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step` without its terminated array: (observations, rewards)."""
+        n = len(self.track_of)
+        actions = np.ascontiguousarray(actions, dtype=np.float64).reshape(n, 2)
+        tracks, alive, tan_steering = self.tracks, self.alive, self._tan_steering
+        _steering_angles(actions, alive, tan_steering)
         # numpy's tangent (its own vectorised code), not numba's, which can differ in the
         # last bit: trajectories stay those of the array formulation.
-        np.tan(self._tan_steering, out=self._tan_steering)
-        rewards = np.empty(self.num_cars)
+        np.tan(tan_steering, out=tan_steering)
+        rewards = np.empty(n)
         _step_kernel(
             tracks.planes, tracks.following, tracks.preceding,
             tracks.vertex, tracks.direction, tracks.arc_start, tracks.arc_length,
-            self.angles, self.lap_length, self._goal, actions, self._tan_steering,
+            self.angles, self.lap_length, self._goal, actions, tan_steering,
             self.x, self.y, self.heading, self.speed, self.steer, self.quad,
-            self.arc, self.progress, self.alive, self.finished, self.crashed,
+            self.arc, self.progress, alive, self.finished, self.crashed,
             rewards, self._obs,
         )  # fmt: skip
-        return self._obs.copy(), rewards, ~self.alive
+        return self._obs.copy(), rewards
 
     def ranges(self, cars: np.ndarray | None = None) -> np.ndarray:
         """Distances (m) along each car's rays to the track boundary, capped at the range."""
