@@ -139,11 +139,7 @@ class ConfigBenchResult:
     population: int
     identical: bool
     ceiling: float  # the speedup the hardware allows (see hardware_ceiling)
-
-    @property
-    def speedups(self) -> list[float]:
-        """Serial generation time over Dask generation time, per repeat."""
-        return [s.wall_s / d.wall_s for s, d in zip(self.serial, self.dask, strict=True)]
+    speedups: list[float]  # per repeat: median over generations of serial / Dask time
 
 
 def _median_cost(costs: list[GenerationCost]) -> GenerationCost:
@@ -230,7 +226,7 @@ def bench_config(
         if warmup:
             _, _, start = _generations(config, strategy, serial, start, warmup)
         workers, threads = dask.cluster_size()
-        ceiling = hardware_ceiling(dask.client)
+        ceilings: list[float] = []
         report(
             f"evo bench {config.name}: {config.algorithm.name}, population "
             f"{config.algorithm.population_size}, {problem.policy.num_params:,} parameters; "
@@ -242,21 +238,34 @@ def bench_config(
         )
         results: dict[str, list[GenerationCost]] = {"serial": [], "dask": []}
         identical = True
+        speedups: list[float] = []
+        backends = {"serial": serial, "dask": dask}
         for repeat in range(repeats):
-            fitness: dict[str, list] = {}
-            for name, backend in (("serial", serial), ("dask", dask)):
-                costs, fitness[name], _ = _generations(
-                    config, strategy, backend, start, generations + 1
-                )
-                results[name].append(_median_cost(costs[1:]))
-            identical &= all(
-                np.array_equal(a, b, equal_nan=True)
-                for a, b in zip(fitness["serial"], fitness["dask"], strict=True)
-            )
+            # Generation by generation, alternating backends: on a shared machine the
+            # speed drifts, and a paired ratio per generation cancels most of it.
+            states = dict.fromkeys(backends, start)
+            costs: dict[str, list[GenerationCost]] = {name: [] for name in backends}
+            for _ in range(generations + 1):
+                fitness = {}
+                for name, backend in backends.items():
+                    cost, (fitness[name],), states[name] = _generations(
+                        config, strategy, backend, states[name], 1
+                    )
+                    costs[name] += cost
+                identical &= np.array_equal(fitness["serial"], fitness["dask"], equal_nan=True)
+            for name in backends:
+                results[name].append(_median_cost(costs[name][1:]))
+            ratios = [
+                s.wall_s / d.wall_s
+                for s, d in zip(costs["serial"][1:], costs["dask"][1:], strict=True)
+            ]
+            speedups.append(statistics.median(ratios))
+            ceilings.append(hardware_ceiling(dask.client, repeats=1))
             s, d = results["serial"][-1], results["dask"][-1]
             report(
                 f"  repeat {repeat + 1}: serial {s.wall_s * 1e3:8.1f} ms/gen, "
-                f"dask {d.wall_s * 1e3:8.1f} ms/gen, speedup {s.wall_s / d.wall_s:.2f}"
+                f"dask {d.wall_s * 1e3:8.1f} ms/gen, speedup {speedups[-1]:.2f} "
+                f"(median of paired ratios), hardware ceiling just after {ceilings[-1]:.2f}"
             )
     finally:
         dask.close()
@@ -268,7 +277,8 @@ def bench_config(
         num_params=problem.policy.num_params,
         population=config.algorithm.population_size,
         identical=identical,
-        ceiling=ceiling,
+        ceiling=statistics.median(ceilings),
+        speedups=speedups,
     )
     _report_config(result, report)
     return result

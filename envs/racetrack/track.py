@@ -16,8 +16,10 @@ the track come too close. Generation is deterministic in the seed.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 LEFT, RIGHT, FRONT, BACK = 0, 1, 2, 3
@@ -153,15 +155,38 @@ def check_geometry(
     steps = np.linalg.norm(np.roll(dense, -1, axis=0) - dense, axis=1)
     arc = np.concatenate([[0.0], np.cumsum(steps)[:-1]])
     lap = steps.sum()
-    along = np.abs(arc[:, None] - arc[None, :])
-    along = np.minimum(along, lap - along)
-    distance = np.linalg.norm(dense[:, None, :] - dense[None, :, :], axis=2)
-    close = (distance < clearance) & (along > np.pi * clearance / 2)
-    if close.any():
-        i, j = np.argwhere(close)[0]
+    points = np.ascontiguousarray(dense, dtype=np.float64)
+    distance = _first_close_pair(points, arc, float(lap), float(clearance), np.pi * clearance / 2)
+    if distance >= 0.0:
         raise TrackError(
-            f"{name}: two parts of the track are {distance[i, j]:.1f} m apart (< {clearance} m)"
+            f"{name}: two parts of the track are {distance:.1f} m apart (< {clearance} m)"
         )
+
+
+@numba.njit(cache=True)
+def _first_close_pair(
+    points: np.ndarray, arc: np.ndarray, lap: float, clearance: float, apart: float
+) -> float:
+    """Distance of the first pair (row-major) of points closer than ``clearance`` in the
+    plane but more than ``apart`` along the lap; -1 if there is none.
+
+    The pairwise test of every point against every other, without the n x n arrays:
+    the same arithmetic per pair as numpy's (``sqrt(dx*dx + dy*dy)``), so the same
+    tracks pass; a valid track is the worst case, and costs ~n^2/2 cheap steps.
+    """
+    n = points.shape[0]
+    for i in range(n):
+        for j in range(i + 1, n):
+            along = abs(arc[i] - arc[j])
+            along = min(along, lap - along)
+            if along <= apart:
+                continue
+            dx = points[i, 0] - points[j, 0]
+            dy = points[i, 1] - points[j, 1]
+            distance = math.sqrt(dx * dx + dy * dy)
+            if distance < clearance:
+                return distance
+    return -1.0
 
 
 def turn_radii(centre: np.ndarray) -> np.ndarray:
