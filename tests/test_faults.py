@@ -126,14 +126,22 @@ def _finish(process: subprocess.Popen) -> Path:
     return Path(out.strip())
 
 
-def test_a_worker_killed_mid_generation(cluster: Cluster, tmp_path: Path) -> None:
+def _two_workers_and_a_run(
+    cluster: Cluster, tmp_path: Path
+) -> tuple[Path, subprocess.Popen, dict[str, int], str]:
+    """The serial reference run, then two workers and a run on them in the background:
+    (reference run folder, the run, worker pids, the worker to disturb)."""
     path = _config(tmp_path)
     reference = _serial_reference(path, tmp_path)
     cluster.add_worker()
     cluster.add_worker()
     pids = cluster.worker_pids(2)
-    victim = sorted(pids)[0]
     run = _start_run(path, tmp_path / "runs", cluster.address)
+    return reference, run, pids, sorted(pids)[0]
+
+
+def test_a_worker_killed_mid_generation(cluster: Cluster, tmp_path: Path) -> None:
+    reference, run, pids, victim = _two_workers_and_a_run(cluster, tmp_path)
     try:
         wait_for_generations(tmp_path / "runs", 3)
         os.kill(pids[victim], signal.SIGKILL)  # its nanny starts a new worker
@@ -146,13 +154,7 @@ def test_a_worker_killed_mid_generation(cluster: Cluster, tmp_path: Path) -> Non
 
 
 def test_a_hung_worker_is_worked_around(cluster: Cluster, tmp_path: Path) -> None:
-    path = _config(tmp_path)
-    reference = _serial_reference(path, tmp_path)
-    cluster.add_worker()
-    cluster.add_worker()
-    pids = cluster.worker_pids(2)
-    victim = sorted(pids)[0]
-    run = _start_run(path, tmp_path / "runs", cluster.address)
+    reference, run, pids, victim = _two_workers_and_a_run(cluster, tmp_path)
     try:
         wait_for_generations(tmp_path / "runs", 3)
         os.kill(pids[victim], signal.SIGSTOP)  # alive to the kernel, silent to Dask
