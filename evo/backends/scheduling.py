@@ -36,7 +36,7 @@ from evo.evaluation import Chunk, ChunkResult, Problem, evaluate_chunk
 from evo.interrupts import deferred
 
 TICK_S = 0.2  # how often the orchestrator looks at the cluster while a generation runs
-MIN_STALL_S = 0.5  # never call a chunk a straggler sooner than this
+MIN_STALL_S = 0.25  # never call a chunk a straggler sooner than this
 INLINE_BASES_BYTES = 64 * 1024  # bases this small travel inside every task
 
 
