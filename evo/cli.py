@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
-from evo.errors import EvoError
+from evo.errors import EvoError, RunFolderError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +104,27 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="summary and per-generation table of a run")
     inspect.add_argument("run_dir", help="a run folder")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.add_argument(
+        "--events",
+        action="store_true",
+        help="list events: workers joining and leaving, retries, checkpoints, stops",
+    )
+
+    plot = commands.add_parser("plot", help="fitness curves of runs as a PNG")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN", help="run folders (overlaid)")
+    plot.add_argument("-o", "--out", required=True, help="the PNG to write")
+    plot.add_argument(
+        "--x",
+        default="generation",
+        choices=["generation", "time", "evals"],
+        help="horizontal axis (default: generation)",
+    )
+    plot.add_argument("--title", help="figure title (default: from the config names)")
+
+    export = commands.add_parser("export", help="a run's logs as CSV")
+    export.add_argument("run_dir", help="a run folder")
+    export.add_argument("--csv", required=True, help="where to write metrics.jsonl as CSV")
+    export.add_argument("--events-csv", help="also write events.jsonl as CSV here")
     return parser
 
 
@@ -116,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`evo inspect RUN | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -156,8 +183,39 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     folder = RunFolder.open(args.run_dir)
     if args.json:
         print(json.dumps(folder.read_summary() or {}, indent=2))
+    elif args.events:
+        from evo.inspect import format_events
+
+        print(format_events(folder))
     else:
         print(format_run(folder))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``evo plot RUN [RUN ...] -o fig.png``."""
+    from evo.plot import plot_runs
+
+    print(plot_runs(args.run_dirs, args.out, x=args.x, title=args.title))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``evo export RUN --csv metrics.csv``."""
+    from evo.inspect import write_csv
+    from evo.runlog import RunFolder
+
+    folder = RunFolder.open(args.run_dir)
+    targets = [(args.csv, folder.read_metrics())]
+    if args.events_csv:
+        targets.append((args.events_csv, folder.read_events()))
+    for path, _ in targets:
+        if not Path(path).parent.is_dir():
+            raise RunFolderError(f"{path}: the folder {Path(path).parent} does not exist")
+    for path, rows in targets:
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            count = write_csv(rows, handle)
+        print(f"{path}: {count} rows")
     return 0
 
 
@@ -229,6 +287,8 @@ _COMMANDS = {
     "inspect": cmd_inspect,
     "replay": cmd_replay,
     "bench": cmd_bench,
+    "plot": cmd_plot,
+    "export": cmd_export,
 }
 
 

@@ -68,3 +68,59 @@ def _value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.6g}"
     return str(value)
+
+
+def format_events(folder: RunFolder) -> str:
+    """``events.jsonl`` as a table: seconds since the start, event, generation, details."""
+    events = folder.read_events()
+    if not events:
+        return "(no events recorded)"
+    start = events[0].get("time", 0.0)
+    lines = [f"{'time_s':>8}  {'event':<24}{'gen':>5}  details"]
+    for event in events:
+        fields = {k: v for k, v in event.items() if k not in ("time", "event", "generation")}
+        generation = event.get("generation")
+        if generation is not None and event.get("event") not in _COUNTED:
+            generation += 1  # an index (0-based); shown 1-based like the table
+        shown = "-" if generation is None else str(generation)
+        details = ", ".join(f"{k}={_detail(v)}" for k, v in fields.items())
+        lines.append(
+            f"{event.get('time', start) - start:>8.2f}  {event.get('event', '?'):<24}"
+            f"{shown:>5}  {details}"
+        )
+    return "\n".join(lines)
+
+
+# Events whose ``generation`` counts the generations done (1-based already).
+_COUNTED = {"checkpoint", "resume"}
+
+
+def _detail(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_detail(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list) and len(value) > 8:
+        return f"[{', '.join(map(str, value[:8]))}, ... ({len(value)})]"
+    return _value(value)
+
+
+def write_csv(rows: list[dict[str, Any]], out: Any) -> int:
+    """Rows of JSON objects as CSV: every key that appears, in order of first appearance;
+    a missing value is an empty cell. Returns the number of rows written."""
+    import csv
+
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return len(rows)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value)
+    return "" if value is None else value

@@ -197,6 +197,10 @@ class RunFolder:
         """Every generation's metrics (a torn last line, from a crash, is skipped)."""
         return _read_jsonl(self.path / METRICS)
 
+    def read_events(self) -> list[dict[str, Any]]:
+        """Everything logged in ``events.jsonl``, oldest first."""
+        return _read_jsonl(self.path / EVENTS)
+
     def read_summary(self) -> dict[str, Any] | None:
         """The summary, or None if the run has not finished."""
         path = self.path / SUMMARY
