@@ -150,14 +150,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evo import interrupts
     from evo.config import load_config
     from evo.loop import run
-    from evo.reporting import Reporter
+    from evo.reporting import make_reporter
 
     config = load_config(args.config, args.overrides)
     # SIGTERM unwinds like Ctrl-C, so the cluster is closed and no worker is orphaned;
     # neither is raised inside a Dask call (see evo.interrupts).
     interrupts.install()
     result = run(
-        config, args.runs_dir, scheduler=args.scheduler, reporter=Reporter(quiet=args.quiet)
+        config, args.runs_dir, scheduler=args.scheduler, reporter=make_reporter(args.quiet)
     )
     print(result.path)
     return 0
@@ -167,10 +167,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     """``evo resume RUN``."""
     from evo import interrupts
     from evo.loop import resume
-    from evo.reporting import Reporter
+    from evo.reporting import make_reporter
 
     interrupts.install()
-    result = resume(args.run_dir, scheduler=args.scheduler, reporter=Reporter(quiet=args.quiet))
+    result = resume(args.run_dir, scheduler=args.scheduler, reporter=make_reporter(args.quiet))
     print(result.path)
     return 0
 

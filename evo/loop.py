@@ -66,6 +66,7 @@ def run(
         summary = Experiment(config, problem, strategy, backend, folder, reporter, started).run()
         return RunResult(folder.path, summary)
     finally:
+        reporter.close()
         backend.close()
 
 
@@ -99,6 +100,7 @@ def resume(
         experiment = Experiment(config, problem, strategy, backend, folder, reporter, started)
         return RunResult(folder.path, experiment.run(point))
     finally:
+        reporter.close()
         backend.close()
 
 

@@ -55,9 +55,67 @@ class Reporter:
                 f"{summary['wall_time_s']:.1f}s wall time, stopped by {summary['stop_reason']}"
             )
 
+    def close(self) -> None:
+        """The run is over (finished or not): release the display."""
+
     def _print(self, text: str) -> None:
         if not self.quiet:
             print(text, file=self.stream, flush=True)
+
+
+class LiveReporter(Reporter):
+    """A progress bar over generations for a terminal (rich): ETA, best and mean fitness,
+    evaluations per second and workers, redrawn in place; other lines print above it."""
+
+    def __init__(self, stream: TextIO | None = None, force_terminal: bool | None = None) -> None:
+        from rich.console import Console
+
+        super().__init__(stream)
+        self.console = Console(file=self.stream, force_terminal=force_terminal, highlight=False)
+        self.progress: Any = None
+        self.task: Any = None
+
+    def start(self, config: ExperimentConfig) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        super().start(config)
+        self.progress = Progress(
+            TextColumn("gen {task.completed:>.0f}/{task.total:.0f}"),
+            BarColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=self.console,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("", total=config.generations, stats="")
+
+    def generation(self, record: dict[str, Any], total: int) -> None:
+        rate = record["evaluations"] / max(record["time_s"], 1e-9)
+        stats = (
+            f"best {_num(record['fitness_max']).strip()}  mean "
+            f"{_num(record['fitness_mean']).strip()}  evals/s {rate:.0f}  "
+            f"workers {record.get('workers', '-')}"
+        )
+        self.progress.update(self.task, completed=record["generation"] + 1, stats=stats)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        self.close()
+        super().finish(summary)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, markup=False, soft_wrap=True)
+
+
+def make_reporter(quiet: bool = False) -> Reporter:
+    """A live progress bar on a terminal, plain lines otherwise (or nothing with ``quiet``)."""
+    if not quiet and sys.stdout.isatty():
+        return LiveReporter()
+    return Reporter(quiet=quiet)
 
 
 def _num(value: float | None) -> str:

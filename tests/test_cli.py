@@ -210,3 +210,19 @@ def test_saved_config_is_plain_yaml(finished_run) -> None:
     run_dir, _ = finished_run
     data = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert data["backend"]["kind"] == "dask" and data["algorithm"]["name"] == "ga"
+
+
+def test_a_terminal_gets_a_live_progress_bar(tmp_path: Path) -> None:
+    import io
+
+    from evo.config import from_dict
+    from evo.loop import run
+    from evo.reporting import LiveReporter
+
+    stream = io.StringIO()
+    config = from_dict(tiny_config(generations=3))
+    result = run(config, tmp_path / "runs", reporter=LiveReporter(stream, force_terminal=True))
+    out = stream.getvalue()
+    assert "gen 3/3" in out and "best" in out and "evals/s" in out and "workers 1" in out
+    assert "final evaluation" in out
+    assert (result.path / "summary.json").exists()
