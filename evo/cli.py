@@ -121,6 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--title", help="figure title (default: from the config names)")
 
+    compare = commands.add_parser(
+        "compare", help="runs side by side: curves, time to a threshold, cost, scaling"
+    )
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN", help="run folders")
+    compare.add_argument("-o", "--out", help="the PNG to write (default: only the tables)")
+    compare.add_argument(
+        "--y",
+        help="the metrics key compared (default: test_accuracy if every run logs it, "
+        "else fitness_mean)",
+    )
+    compare.add_argument(
+        "--threshold",
+        type=float,
+        help="score to reach (default: each config's stop.target_fitness or final_eval.threshold)",
+    )
+    compare.add_argument("--title", help="figure title")
+
     export = commands.add_parser("export", help="a run's logs as CSV")
     export.add_argument("run_dir", help="a run folder")
     export.add_argument("--csv", required=True, help="where to write metrics.jsonl as CSV")
@@ -197,6 +214,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from evo.plot import plot_runs
 
     print(plot_runs(args.run_dirs, args.out, x=args.x, title=args.title))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``evo compare RUN [RUN ...] [-o fig.png]``."""
+    from evo.compare import compare
+
+    print(compare(args.run_dirs, args.out, y=args.y, threshold=args.threshold, title=args.title))
+    if args.out:
+        print(args.out)
     return 0
 
 
@@ -289,6 +316,7 @@ _COMMANDS = {
     "bench": cmd_bench,
     "plot": cmd_plot,
     "export": cmd_export,
+    "compare": cmd_compare,
 }
 
 
