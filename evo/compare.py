@@ -119,7 +119,10 @@ class Run:
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Read a run folder (config, metrics, summary) without running anything in it."""
     folder = RunFolder.open(path)
-    text = (folder.path / CONFIG).read_text(encoding="utf-8")
+    try:
+        text = (folder.path / CONFIG).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{folder.path / CONFIG}: cannot read it: {exc}") from None
     body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
     try:
         config = yaml.safe_load(body)
@@ -131,7 +134,11 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     metrics = folder.read_metrics()
     if not metrics:
         raise RunFolderError(f"{folder.path}: no generations or rounds recorded yet")
+    if not all(isinstance(row, dict) for row in metrics):
+        raise RunFolderError(f"{folder.path}: metrics.jsonl: expected one JSON object a line")
     summary = folder.read_summary()
+    if summary is not None and not isinstance(summary, dict):
+        raise RunFolderError(f"{folder.path}: summary.json: expected a JSON object")
     info = summary or {}
     backend = _section(config, "backend")
     if backend.get("kind") == "serial":
@@ -145,7 +152,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     return Run(
         path=folder.path,
         name=str(config.get("name") or info.get("name") or folder.path.name),
-        seed=config.get("seed", info.get("seed")),
+        seed=info.get("seed") if config.get("seed") is None else config["seed"],
         method=_method(config, info, metrics),
         backend=label,
         workers=workers,
@@ -156,12 +163,16 @@ def load_run(path: str | os.PathLike[str]) -> Run:
 
 
 def _method(config: dict[str, Any], summary: dict[str, Any], metrics: list[dict]) -> str:
-    """The algorithm, prefixed by "gradient" for gradient-trained runs."""
-    algorithm = summary.get("algorithm") or _section(config, "algorithm").get("name")
-    gradient = "gradient" in (summary.get("mode"), config.get("mode"), metrics[-1].get("mode"))
-    if not gradient:
-        return str(algorithm or "evolution")
-    return f"gradient {algorithm}" if algorithm and algorithm != "gradient" else "gradient"
+    """The algorithm (``adam``, ``reinforce_adam``, ``openai_es`` ...), prefixed by
+    "gradient" for gradient-trained runs."""
+    algorithm = summary.get("algorithm")
+    if "gradient" not in (summary.get("mode"), config.get("mode"), metrics[-1].get("mode")):
+        return str(algorithm or _section(config, "algorithm").get("name") or "evolution")
+    if not algorithm:  # unfinished: named as the trainer names itself in its summary
+        optimizer = _section(config, "gradient").get("optimizer")
+        on_env = config.get("data") is None
+        algorithm = f"reinforce_{optimizer}" if optimizer and on_env else optimizer
+    return f"gradient {algorithm}" if algorithm else "gradient"
 
 
 def _threshold(config: dict[str, Any], summary: dict[str, Any]) -> float | None:
