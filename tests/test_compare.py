@@ -148,12 +148,13 @@ def test_compare_figure_and_tables(runs: dict[str, Path], tmp_path: Path) -> Non
 
 
 def _as_gradient_run(run: Path, destination: Path, finished: bool) -> Path:
-    """A copy of a real run with the gradient mode's keys added to every log: mode, samples,
-    a sparse test_accuracy (every third line) and, when finished, a summary with it."""
+    """A copy of a real run made to look like a supervised gradient run: mode and optimizer in
+    the config, samples and a sparse test_accuracy (every third line) in the metrics and,
+    when finished, the trainer's name and a test accuracy in the summary."""
     shutil.copytree(run, destination)
     config = destination / "config.yaml"
     data = yaml.safe_load(config.read_text())
-    data.update(name="tiny-sgd", mode="gradient")
+    data.update(name="tiny-sgd", mode="gradient", gradient={"optimizer": "sgd"}, data={})
     config.write_text("# header\n" + yaml.safe_dump(data, sort_keys=False))
     lines = []
     for row in metrics(run):
@@ -165,7 +166,7 @@ def _as_gradient_run(run: Path, destination: Path, finished: bool) -> Path:
     (destination / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     if finished:
         data = summary(run)
-        data.update(mode="gradient", test_accuracy=0.5)
+        data.update(algorithm="sgd", test_accuracy=0.5)
         (destination / "summary.json").write_text(json.dumps(data))
     else:
         (destination / "summary.json").unlink()
@@ -181,7 +182,7 @@ def test_compare_gradient_schema_and_unfinished_runs(runs: dict[str, Path], tmp_
     assert_png(out)
     report = result.stdout
     assert "last test_accuracy" in report  # every run logs it: the default y
-    row = cells(report, "tiny-sgd gradient openai_es (2 seeds)")
+    row = cells(report, "tiny-sgd gradient sgd (2 seeds)")  # one group, unfinished or not
     assert row[1] == "2 (1, 2*)" and "unfinished" in report
     assert row[2] == "0.5"  # the finished run's test accuracy only
     accuracy = [column(run, "test_accuracy") for run in (done, going)]
