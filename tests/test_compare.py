@@ -16,7 +16,7 @@ from PIL import Image
 from evo import loop
 from evo.config import load_config
 from evo.reporting import Reporter
-from tests.conftest import run_cli, tiny_config, write_config
+from tests.conftest import REPO, run_cli, tiny_config, write_config
 
 GENERATIONS = 8
 
@@ -233,3 +233,26 @@ def test_median_band_uses_carried_forward_values_for_sparse_keys() -> None:
     grid = np.array([1.0, 1.5, 3.9, 4.0])
     assert _on_grid(xs, ys, grid, step=True).tolist() == [0.1, 0.1, 0.5, 0.9]
     assert _on_grid(xs, ys, grid, step=False) == pytest.approx([0.1, 0.3, 0.88, 0.9])
+
+
+def test_compare_policy_gradient_beside_evolution(runs: dict[str, Path], tmp_path: Path) -> None:
+    """Real policy-gradient runs (where the gradient mode exists) against the ES runs."""
+    pytest.importorskip("evo.gradient")
+    config = REPO / "configs" / "cartpole-pg.yaml"
+    sets = ["generations=6", "backend.kind=serial", "final_eval.episodes=4"]
+    made = [
+        loop.run(
+            load_config(config, [*sets, f"seed={seed}"]), tmp_path, reporter=Reporter(quiet=True)
+        ).path
+        for seed in (1, 2)
+    ]
+    threshold = float(min(np.max(column(run, "fitness_mean")) for run in made))
+    evolution = [str(runs["es1"]), str(runs["es2"])]
+    result = run_cli("compare", *map(str, made), *evolution, "--threshold", repr(threshold))
+    assert result.returncode == 0, result.stderr
+    row = cells(result.stdout, "cartpole-pg gradient reinforce_adam (2 seeds)")
+    hits = [int(np.argmax(column(run, "fitness_mean") >= threshold)) for run in made]
+    samples = [column(run, "samples")[i] for run, i in zip(made, hits, strict=True)]
+    assert row[5] == "2/2"
+    assert first(row[7]) == pytest.approx(np.median(samples), abs=0.51)
+    assert cells(result.stdout, "tiny-es openai_es (2 seeds)")[1] == "2 (1, 2)"
