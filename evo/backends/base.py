@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -41,6 +42,27 @@ class Evaluation:
             )
 
 
+@dataclass(frozen=True)
+class TaskRun:
+    """Results of a batch of tasks in submission order, with what they cost."""
+
+    results: list  # one per payload, in order
+    compute_s: float  # time spent inside the tasks, summed
+    longest_task_s: float
+    workers: int
+    bytes_sent: int
+    bytes_received: int
+    transfer_bytes: int = 0
+    retried: int = 0
+    events: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def local(cls, results: list) -> TaskRun:
+        """Results computed in this process: no traffic."""
+        seconds = [r.seconds for r in results]
+        return cls(results, sum(seconds), max(seconds, default=0.0), 1, 0, 0)
+
+
 class Backend(Protocol):
     """Evaluates populations; ``close()`` releases whatever it started."""
 
@@ -52,6 +74,22 @@ class Backend(Protocol):
         self, population: Population, episode_seeds: np.ndarray, generation: int
     ) -> Evaluation:
         """Fitness of every member, in member order."""
+        ...
+
+    def threads(self) -> int:
+        """Worker threads available now (1 in process)."""
+        ...
+
+    def map(
+        self,
+        function: Callable[[Any, np.ndarray, Any], Any],
+        problem: Any,
+        shared: np.ndarray,
+        payloads: list,
+        generation: int,
+    ) -> TaskRun:
+        """``function(problem, shared, payload)`` for every payload, results in order;
+        each result has ``seconds``, ``worker``, ``transfer_total`` and ``nbytes``."""
         ...
 
     def close(self) -> None:
