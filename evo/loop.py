@@ -54,7 +54,7 @@ def run(
         config = dataclasses.replace(config, seed=secrets.randbits(31))
     reporter = reporter or Reporter()
     problem = Problem.from_config(config)
-    strategy = make_strategy(config.algorithm)
+    strategy, experiment = method(config, problem)
     backend = make_backend(problem, config.backend, client=client, scheduler=scheduler)
     try:
         where = backend.describe()
@@ -63,7 +63,7 @@ def run(
         folder = RunFolder.create(runs_dir, config.name)
         folder.write_config(_provenance_header(versions) + dump_yaml(config))
         folder.append_event("start", versions=versions, backend=where)
-        summary = Experiment(config, problem, strategy, backend, folder, reporter, started).run()
+        summary = experiment(config, problem, strategy, backend, folder, reporter, started).run()
         return RunResult(folder.path, summary)
     finally:
         reporter.close()
@@ -88,7 +88,7 @@ def resume(
     config = load_config(folder.path / CONFIG)
     reporter = reporter or Reporter()
     problem = Problem.from_config(config)
-    strategy = make_strategy(config.algorithm)
+    strategy, experiment_class = method(config, problem)
     point = Checkpoint.latest(folder, strategy)
     backend = make_backend(problem, config.backend, client=client, scheduler=scheduler)
     try:
@@ -97,11 +97,21 @@ def resume(
         reporter.info(where)
         folder.truncate_metrics(point.state.generation)
         folder.append_event("resume", generation=point.state.generation, backend=where)
-        experiment = Experiment(config, problem, strategy, backend, folder, reporter, started)
+        experiment = experiment_class(config, problem, strategy, backend, folder, reporter, started)
         return RunResult(folder.path, experiment.run(point))
     finally:
         reporter.close()
         backend.close()
+
+
+def method(config: ExperimentConfig, problem: Problem) -> tuple[Any, type[Experiment]]:
+    """How the run improves its network: a strategy and the generation loop, or (``mode:
+    gradient``) a trainer and the round loop."""
+    if config.mode == "gradient":
+        from evo.gradient.loop import GradientExperiment, make_trainer
+
+        return make_trainer(config, problem), GradientExperiment
+    return make_strategy(config.algorithm), Experiment
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ class Checkpoint:
                 state = state_from_arrays(strategy.state_class, fields)
             except KeyError as exc:
                 raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
-            tally = Tally(meta["evaluations"], meta["env_steps"])
+            tally = Tally(meta["evaluations"], meta["env_steps"], meta.get("samples", 0))
             return cls(state, tally, float(meta["elapsed_s"]))
         raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
 
@@ -142,6 +152,7 @@ class Tally:
 
     evaluations: int = 0
     env_steps: int = 0
+    samples: int = 0  # forward-equivalent passes (env runs: env steps)
 
     def add(self, evaluation: Evaluation) -> None:
         self.evaluations += len(evaluation.fitness)
@@ -337,6 +348,7 @@ class Experiment:
             "seed": self.seed,
             "evaluations": self.tally.evaluations,
             "env_steps": self.tally.env_steps,
+            "samples": self.tally.samples,
             "elapsed_s": elapsed,
         }
         path = self.folder.save_checkpoint(
