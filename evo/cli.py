@@ -241,7 +241,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``evo bench env`` or ``evo bench CONFIG``."""
-    from evo.bench import bench_config, bench_env, soak
+    from evo.bench import bench_config, bench_env, bench_gradient, soak
     from evo.errors import ConfigError
 
     if args.target != "env":
@@ -259,6 +259,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if args.soak < 100:
                 raise ConfigError(f"--soak: expected at least 100 generations, found {args.soak}")
             soak(config, args.soak, scheduler=args.scheduler)
+            return 0
+        if config.mode == "gradient":
+            if args.scheduler is not None:
+                raise ConfigError(
+                    "--scheduler: a gradient config is benchmarked on embedded clusters of 1 "
+                    "and 2 workers"
+                )
+            bench_gradient(config, rounds=args.generations, repeats=repeats)
             return 0
         bench_config(
             config,
