@@ -19,6 +19,7 @@ from evo.backends import Backend, Evaluation, make_backend
 from evo.config import ExperimentConfig, dump_yaml, load_config
 from evo.errors import EvaluationError, RunFolderError, WorkersLostError
 from evo.evaluation import Problem
+from evo.lineage import generation_record
 from evo.population import Members, Population
 from evo.reporting import Reporter
 from evo.runlog import CONFIG, RunFolder, load_npz
@@ -96,6 +97,7 @@ def resume(
         reporter.info(f"resuming {folder.path} after generation {point.state.generation}")
         reporter.info(where)
         folder.truncate_metrics(point.state.generation)
+        folder.truncate_lineage(point.state.generation)
         folder.append_event("resume", generation=point.state.generation, backend=where)
         experiment = experiment_class(config, problem, strategy, backend, folder, reporter, started)
         return RunResult(folder.path, experiment.run(point))
@@ -192,6 +194,7 @@ class Experiment:
         try:
             for generation in range(state.generation, config.generations):
                 incumbent = strategy.solution(state)
+                origins = strategy.base_origins(state)  # the lineage's parents
                 clock = [clock[-1], time.perf_counter()]
                 population, state = strategy.ask(strategy_rng(seed, generation), state)
                 seeds = episode_seeds(
@@ -211,6 +214,8 @@ class Experiment:
                 clock.append(time.perf_counter())
                 self.tally.add(evaluation)
                 record = self.metrics(generation, population, evaluation, state, info, clock, start)
+                lineage = generation_record(generation, population, evaluation, origins)
+                self.folder.write_lineage(generation, lineage)
                 self.folder.append_metrics(record)
                 self.reporter.generation(record, config.generations)
                 # The member the target is judged on: the re-evaluated incumbent (member 0)

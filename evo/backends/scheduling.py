@@ -319,6 +319,7 @@ class GenerationRun:
             indices=chunk.indices,
             fitness=np.full(1, -np.inf),
             steps=np.zeros(1, dtype=np.int64),
+            worker="none (it killed its workers)",  # the lineage's worker column
         )
         self.outcome.events.append(
             {
