@@ -190,11 +190,12 @@ class Experiment:
             state, self.tally, elapsed = resume.state, resume.tally, resume.elapsed_s
         start, reason, final_params = time.perf_counter() - elapsed, "generations", None
         self.reporter.start(config)
-        clock = [time.perf_counter()]  # end of the previous generation's writes
+        clock = [time.perf_counter()]  # then: the end of the previous generation's tell
         try:
             for generation in range(state.generation, config.generations):
                 incumbent = strategy.solution(state)
                 origins = strategy.base_origins(state)  # the lineage's parents
+                # write_s: from the end of the previous tell, through its writes, to now
                 clock = [clock[-1], time.perf_counter()]
                 population, state = strategy.ask(strategy_rng(seed, generation), state)
                 seeds = episode_seeds(
@@ -226,7 +227,6 @@ class Experiment:
                 # steps of a stop confirmation, so a resumed run counts what this one does.
                 if state.generation % config.checkpoint.every == 0:
                     self.checkpoint(state, time.perf_counter() - start)
-                clock.append(time.perf_counter())
                 if early:
                     reason = early
                     final_params = scored if early == "target_fitness" else None

@@ -58,6 +58,7 @@ class GradientExperiment(Experiment):
         clock = [time.perf_counter()]
         try:
             for round_ in range(state.generation, rounds):
+                # write_s: from the end of the previous tell, through its writes, to now
                 clock = [clock[-1], time.perf_counter()]
                 work = trainer.plan(state, self.backend.threads())
                 clock.append(time.perf_counter())
@@ -73,7 +74,6 @@ class GradientExperiment(Experiment):
                 early = self.stop_reason(record, trainer.solution(before))
                 if state.generation % config.checkpoint.every == 0:
                     self.checkpoint(state, time.perf_counter() - start)
-                clock.append(time.perf_counter())
                 if early:
                     reason = early
                     break
