@@ -385,3 +385,148 @@ def soak(
         f"growth {figures['growth_percent']:+.1f}%"
     )
     return figures
+
+
+@dataclass(frozen=True)
+class RoundCost:
+    """What one gradient round cost on one backend."""
+
+    wall_s: float  # plan + compute + reduce and step
+    compute_wall_s: float  # the backend's part: tasks and their traffic
+    longest_task_s: float
+    step_s: float  # reduction of the sums and the optimizer step, in the orchestrator
+    bytes_sent: int
+    bytes_received: int
+
+    @property
+    def overhead_s(self) -> float:
+        """The backend's time beyond the longest task's own work."""
+        return max(0.0, self.compute_wall_s - self.longest_task_s)
+
+
+def _rounds(trainer, backend, state, count: int) -> tuple[list[RoundCost], object]:
+    """Run ``count`` rounds of gradient training from ``state``: their costs, the new state."""
+    costs = []
+    for round_ in range(state.generation, state.generation + count):
+        start = time.perf_counter()
+        work = trainer.plan(state, backend.threads())
+        planned = time.perf_counter()
+        run = backend.map(trainer.task, trainer.problem, state.params, work, round_)
+        computed = time.perf_counter()
+        state, _ = trainer.tell(state, run.results)
+        stepped = time.perf_counter()
+        costs.append(
+            RoundCost(
+                wall_s=stepped - start,
+                compute_wall_s=computed - planned,
+                longest_task_s=run.longest_task_s,
+                step_s=(planned - start) + (stepped - computed),
+                bytes_sent=run.bytes_sent,
+                bytes_received=run.bytes_received,
+            )
+        )
+    return costs, state
+
+
+def bench_gradient(
+    config,
+    *,
+    rounds: int = 5,
+    repeats: int = 3,
+    report: Callable[[str], None] = print,
+) -> dict[str, float]:
+    """Data-parallel scaling of a ``mode: gradient`` config: the same rounds in process,
+    on an embedded cluster of 1 worker and on one of 2 (single-threaded workers),
+    alternating round by round so machine drift cancels in the paired ratios.
+
+    Prints per backend the median round and its split (the longest task's compute,
+    the backend's overhead beyond it, the reduction and optimizer step), the speedup
+    of 2 workers over 1 (median of paired ratios, per repeat), and whether all three
+    ended with bit-identical parameters.
+    """
+    import dataclasses
+
+    from evo.backends.dask import DaskBackend
+    from evo.backends.serial import SerialBackend
+    from evo.evaluation import Problem
+    from evo.gradient.loop import make_trainer
+    from evo.seeding import init_rng
+
+    problem = Problem.from_config(config)
+    trainer = make_trainer(config, problem)
+    backends = {"serial": SerialBackend(problem, config.backend)}
+    try:
+        for workers in (1, 2):
+            settings = dataclasses.replace(
+                config.backend, kind="dask", workers=workers, scheduler=None
+            )
+            backends[f"{workers} worker{'s' if workers > 1 else ''}"] = DaskBackend(
+                problem, settings
+            )
+        rng = init_rng(config.seed or 0)
+        start = trainer.init(problem.policy.initial_params(rng))
+        report(
+            f"evo bench {config.name}: gradient ({trainer.name}), batch "
+            f"{config.gradient.batch_size}, {config.gradient.shards} shards, "
+            f"{problem.policy.num_params:,} parameters"
+        )
+        report(f"rounds 2-{rounds + 1} x {repeats} repeats (after an unmeasured one), medians")
+        results: dict[str, list[RoundCost]] = {name: [] for name in backends}
+        speedups: list[float] = []
+        identical = True
+        for repeat in range(repeats):
+            states = dict.fromkeys(backends, start)
+            costs: dict[str, list[RoundCost]] = {name: [] for name in backends}
+            for _ in range(rounds + 1):
+                for name, backend in backends.items():
+                    cost, states[name] = _rounds(trainer, backend, states[name], 1)
+                    costs[name] += cost
+            reference = states["serial"].params
+            identical &= all(np.array_equal(s.params, reference) for s in states.values())
+            for name in backends:
+                results[name] += costs[name][1:]
+            ratios = [
+                one.wall_s / two.wall_s
+                for one, two in zip(costs["1 worker"][1:], costs["2 workers"][1:], strict=True)
+            ]
+            speedups.append(statistics.median(ratios))
+            report(
+                f"  repeat {repeat + 1}: "
+                + ", ".join(
+                    f"{name} {statistics.median(c.wall_s for c in costs[name][1:]) * 1e3:.1f} ms"
+                    for name in backends
+                )
+                + f"; 2 vs 1 workers {speedups[-1]:.2f}"
+            )
+    finally:
+        # Newest first: each embedded cluster restores the log level it found when it
+        # closes, and the older one's close would otherwise be logged.
+        for backend in reversed(backends.values()):
+            backend.close()
+    names = list(backends)
+    medians = {name: _median_round(results[name]) for name in names}
+    report(f"{'per round (median)':30}" + "".join(f"{name:>14}" for name in names))
+    rows = [
+        ("round (ms)", lambda c: f"{c.wall_s * 1e3:.1f}"),
+        ("  longest task (ms)", lambda c: f"{c.longest_task_s * 1e3:.1f}"),
+        ("  backend overhead (ms)", lambda c: f"{c.overhead_s * 1e3:.1f}"),
+        ("  reduce + step (ms)", lambda c: f"{c.step_s * 1e3:.1f}"),
+        ("bytes sent", lambda c: f"{c.bytes_sent:,.0f}"),
+        ("bytes received", lambda c: f"{c.bytes_received:,.0f}"),
+    ]
+    for label, show in rows:
+        report(f"{label:30}" + "".join(f"{show(medians[name]):>14}" for name in names))
+    speedup = statistics.median(speedups)
+    runs = ", ".join(f"{x:.2f}" for x in speedups)
+    report(f"speedup 2 workers vs 1         {speedup:.2f}  (repeats: {runs})")
+    versus_serial = medians["serial"].wall_s / medians["2 workers"].wall_s
+    report(f"speedup 2 workers vs serial    {versus_serial:.2f}  (serial: numpy's own threads)")
+    report(f"parameters identical on all three: {'yes' if identical else 'NO'}")
+    return {"speedup": speedup, "versus_serial": versus_serial, "identical": float(identical)}
+
+
+def _median_round(costs: list[RoundCost]) -> RoundCost:
+    fields = RoundCost.__dataclass_fields__
+    return RoundCost(
+        **{name: statistics.median(getattr(c, name) for c in costs) for name in fields}
+    )

@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--png", action="store_true", help="write a still of the end instead")
     replay.add_argument("--every", type=int, default=2, help="keep every N-th frame (default: 2)")
     replay.add_argument("--max-steps", type=int, default=None, help="stop the episode early")
+    replay.add_argument(
+        "--params", help="drive with this .npz instead of best.npz (from evo export --member)"
+    )
 
     bench = commands.add_parser("bench", help="print performance figures")
     bench.add_argument(
@@ -109,6 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="list events: workers joining and leaving, retries, checkpoints, stops",
     )
+    inspect.add_argument(
+        "--lineage",
+        nargs="?",
+        const="best",
+        metavar="GEN:ID",
+        help="ancestry of a member (default: the run's best) back to the initial parameters",
+    )
+    inspect.add_argument(
+        "--generation",
+        type=int,
+        metavar="G",
+        help="list generation G's members (counted from 1, as in the table), best first",
+    )
 
     plot = commands.add_parser("plot", help="fitness curves of runs as a PNG")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN", help="run folders (overlaid)")
@@ -138,10 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--title", help="figure title")
 
-    export = commands.add_parser("export", help="a run's logs as CSV")
+    export = commands.add_parser("export", help="a run's logs as CSV, or a member's parameters")
     export.add_argument("run_dir", help="a run folder")
-    export.add_argument("--csv", required=True, help="where to write metrics.jsonl as CSV")
+    export.add_argument("--csv", help="where to write metrics.jsonl as CSV")
     export.add_argument("--events-csv", help="also write events.jsonl as CSV here")
+    export.add_argument("--lineage-csv", help="write the lineage (a row per member) as CSV here")
+    export.add_argument(
+        "--member",
+        metavar="GEN:ID",
+        help="rebuild member ID of generation GEN (from 1) exactly; written to -o as .npz",
+    )
+    export.add_argument("-o", "--out", help="the .npz to write the member to (with --member)")
     return parser
 
 
@@ -200,6 +223,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     folder = RunFolder.open(args.run_dir)
     if args.json:
         print(json.dumps(folder.read_summary() or {}, indent=2))
+    elif args.lineage is not None:
+        from evo.inspect import format_lineage
+        from evo.lineage import parse_member
+
+        member = None if args.lineage == "best" else parse_member(args.lineage, "--lineage")
+        print(format_lineage(folder, member))
+    elif args.generation is not None:
+        from evo.inspect import format_generation
+
+        print(format_generation(folder, args.generation - 1))
     elif args.events:
         from evo.inspect import format_events
 
@@ -228,21 +261,55 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``evo export RUN --csv metrics.csv``."""
+    """``evo export RUN --csv metrics.csv``, ``--lineage-csv``, ``--member GEN:ID -o FILE``."""
+    from evo.errors import ConfigError
     from evo.inspect import write_csv
     from evo.runlog import RunFolder
 
+    if not (args.csv or args.events_csv or args.lineage_csv or args.member):
+        raise ConfigError("expected --csv, --events-csv, --lineage-csv or --member GEN:ID")
+    if (args.member is None) != (args.out is None):
+        raise ConfigError("--member GEN:ID and -o FILE.npz go together")
     folder = RunFolder.open(args.run_dir)
-    targets = [(args.csv, folder.read_metrics())]
+    member = None
+    if args.member is not None:
+        from evo.lineage import check_member, parse_member
+
+        member = parse_member(args.member)
+        check_member(folder, *member)
+    targets = []
+    if args.csv:
+        targets.append((args.csv, folder.read_metrics))
     if args.events_csv:
-        targets.append((args.events_csv, folder.read_events()))
-    for path, _ in targets:
+        targets.append((args.events_csv, folder.read_events))
+    if args.lineage_csv:
+        from evo.lineage import recorded_generations, rows
+
+        recorded_generations(folder)  # a run without lineage: one line, before any file
+        targets.append((args.lineage_csv, lambda: list(rows(folder))))
+    for path in [t[0] for t in targets] + ([args.out] if member else []):
         if not Path(path).parent.is_dir():
             raise RunFolderError(f"{path}: the folder {Path(path).parent} does not exist")
-    for path, rows in targets:
+    for path, read in targets:
         with open(path, "w", encoding="utf-8", newline="") as handle:
-            count = write_csv(rows, handle)
+            count = write_csv(read(), handle)
         print(f"{path}: {count} rows")
+    if member is not None:
+        from evo.lineage import member_arrays, rebuild_member
+        from evo.runlog import atomic_write_bytes, npz_bytes
+
+        rebuilt = rebuild_member(folder, *member)
+        atomic_write_bytes(Path(args.out), npz_bytes(member_arrays(rebuilt)))
+        start = (
+            "the initial parameters"
+            if rebuilt.checkpoint is None
+            else f"the checkpoint after generation {rebuilt.checkpoint}"
+        )
+        print(
+            f"{args.out}: member {rebuilt.generation + 1}:{rebuilt.member} "
+            f"(fitness {rebuilt.fitness:.4g}), {rebuilt.params.size} parameters, rebuilt from "
+            f"{start}, {rebuilt.replayed} generation{'s' * (rebuilt.replayed != 1)} replayed"
+        )
     return 0
 
 
@@ -253,7 +320,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if args.every < 1:
         raise ConfigError(f"--every: expected a positive integer, found {args.every}")
-    result = replay(args.run_dir, args.out, args.seed, args.png, args.every, args.max_steps)
+    result = replay(
+        args.run_dir, args.out, args.seed, args.png, args.every, args.max_steps, args.params
+    )
     ending = "terminated" if result.terminated else "reached the step limit"
     details = "".join(
         f", {key} {value:.4g}" if isinstance(value, float) else f", {key} {value}"
@@ -268,7 +337,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``evo bench env`` or ``evo bench CONFIG``."""
-    from evo.bench import bench_config, bench_env, soak
+    from evo.bench import bench_config, bench_env, bench_gradient, soak
     from evo.errors import ConfigError
 
     if args.target != "env":
@@ -286,6 +355,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if args.soak < 100:
                 raise ConfigError(f"--soak: expected at least 100 generations, found {args.soak}")
             soak(config, args.soak, scheduler=args.scheduler)
+            return 0
+        if config.mode == "gradient":
+            if args.scheduler is not None:
+                raise ConfigError(
+                    "--scheduler: a gradient config is benchmarked on embedded clusters of 1 "
+                    "and 2 workers"
+                )
+            bench_gradient(config, rounds=args.generations, repeats=repeats)
             return 0
         bench_config(
             config,

@@ -107,6 +107,61 @@ class AlgorithmConfig(Section):
 
 
 @dataclass(frozen=True)
+class GradientConfig(Section):
+    """Gradient training of the same network (``mode: gradient``).
+
+    On a data set: data-parallel minibatch training of the classifier. The
+    training set is cut into ``shards`` fixed parts; every step takes
+    ``batch_size / shards`` examples from each, workers return gradient sums
+    over whole blocks of shards, and the sums are added in a fixed tree order,
+    so 1, 2 or N workers give the same bits. On an env: policy gradient
+    (REINFORCE with a learned value baseline), ``batch_size`` episodes a round.
+    """
+
+    optimizer: Literal["sgd", "adam"] = option("adam", "sgd (with momentum) or adam")
+    learning_rate: float = option(0.01, "step size", gt=0)
+    momentum: float = option(0.9, "sgd: momentum (0: plain SGD)", ge=0, lt=1)
+    beta1: float = option(0.9, "adam: first-moment decay", ge=0, lt=1)
+    beta2: float = option(0.999, "adam: second-moment decay", ge=0, lt=1)
+    epsilon: float = option(1e-8, "adam: denominator floor", gt=0)
+    weight_decay: float = option(0.0, "L2 coefficient added to the gradient", ge=0)
+    batch_size: int = option(
+        256, "examples per step (data sets), or episodes per round (envs)", ge=1
+    )
+    epochs: float | None = option(
+        None,
+        "data sets: passes over the training set (replaces generations; null: use them)",
+        gt=0,
+    )
+    shards: int = option(
+        8, "fixed parts of the batch, a power of two: the unit of work and of reduction", ge=1
+    )
+    local_steps: int = option(
+        1,
+        "data sets: SGD steps each shard's replica takes between averaging (1: synchronous)",
+        ge=1,
+    )
+    gamma: float = option(0.99, "envs: discount of the returns", ge=0, le=1)
+    value_coef: float = option(
+        0.5, "envs: weight of the value baseline's loss (0: no baseline)", ge=0
+    )
+    log_std: float = option(
+        -0.5, "envs with continuous actions: log standard deviation of the Gaussian policy"
+    )
+
+    def check(self, path: str) -> None:
+        if self.shards & (self.shards - 1):
+            raise ConfigError(
+                f"{join(path, 'shards')}: expected a power of two, found {self.shards}"
+            )
+        if self.batch_size % self.shards:
+            raise ConfigError(
+                f"{join(path, 'batch_size')}: expected a multiple of shards ({self.shards}), "
+                f"found {self.batch_size}"
+            )
+
+
+@dataclass(frozen=True)
 class SecurityConfig(Section):
     """TLS for the Dask backend: PEM files, relative paths from the current directory.
 
@@ -210,12 +265,21 @@ class ExperimentConfig(Section):
         None, "a benchmark function as the fitness (replaces env and policy; null: use the env)"
     )
     algorithm: AlgorithmConfig = field(default_factory=lambda: default_algorithm())
+    mode: Literal["evolution", "gradient"] = option(
+        "evolution", "evolve the network (algorithm) or train it with gradients (gradient)"
+    )
+    gradient: GradientConfig = field(default_factory=GradientConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
     stop: StopConfig = field(default_factory=StopConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     final_eval: FinalEvalConfig = field(default_factory=FinalEvalConfig)
 
     def check(self, path: str) -> None:
+        if self.mode == "gradient" and self.function is not None:
+            raise ConfigError(
+                "mode: expected evolution with a function section (gradient training needs "
+                "a data set or an env), found 'gradient'"
+            )
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
             raise ConfigError(
                 f"name: expected letters, digits, '_', '.' or '-' (it names a folder), "

@@ -124,3 +124,72 @@ def _cell(value: Any) -> Any:
 
         return json.dumps(value)
     return "" if value is None else value
+
+
+def format_generation(folder: RunFolder, generation: int) -> str:
+    """One generation's members (``generation`` from 0), best first: fitness, steps,
+    worker, time and how each was made."""
+    import numpy as np
+
+    from evo.lineage import CENTRE, check_generation, made_from, read_generation
+
+    check_generation(folder, generation)
+    record = read_generation(folder, generation)
+    fitness = record["fitness"]
+    ranked = np.where(np.isnan(fitness), -np.inf, fitness)
+    order = np.lexsort((np.arange(len(fitness)), -ranked))  # best first; ties by member
+    workers = [str(w) for w in record["workers"]]
+    names = [workers[w] if 0 <= w < len(workers) else "-" for w in record["worker"].tolist()]
+    if str(record["bases"]) == CENTRE:
+        about = "every member is the generation's centre plus noise"
+        about += "; member 0 is the centre itself" if bool(record["incumbent"]) else ""
+    else:
+        about = "every member is a parent (GEN:ID) plus noise, or a copy of one (an elite)"
+    width = max(6, *map(len, names))
+    size = folder.lineage_path(generation).stat().st_size
+    lines = [
+        f"run: {folder.path}",
+        f"generation {generation + 1}: {len(fitness)} members, best first ({about})",
+        f"lineage: {folder.lineage_path(generation)}, {size / 1000:.1f} kB",
+        "",
+        f"{'rank':>4}  {'member':>6}  {'fitness':>10}  {'steps':>8}  {'worker':<{width}}  "
+        f"{'seconds':>8}  made from",
+    ]
+    for rank, member in enumerate(order.tolist(), start=1):
+        lines.append(
+            f"{rank:>4}  {member:>6}  {fitness[member]:>10.2f}  {int(record['steps'][member]):>8}"
+            f"  {names[member]:<{width}}  {float(record['seconds'][member]):>8.4f}"
+            f"  {made_from(record, member)}"
+        )
+    return "\n".join(lines)
+
+
+def format_lineage(folder: RunFolder, member: tuple[int, int] | None = None) -> str:
+    """The ancestry of a member (``(generation from 0, member)``; default: the run's best),
+    newest first, back to the initial parameters."""
+    from evo.lineage import ancestry, best_member, check_member
+
+    if member is None:
+        best = best_member(folder)
+        if best is None:
+            return f"run: {folder.path}\n(every member failed: no best member)"
+        generation, index, _ = best
+        title = "the best member of the run"
+    else:
+        (generation, index), title = member, "member"
+        check_member(folder, generation, index, "--lineage")
+    steps = ancestry(folder, generation, index)
+    lines = [
+        f"run: {folder.path}",
+        f"ancestry of {generation + 1}:{index} ({title}), newest first:",
+        "",
+        f"{'gen':>5}  {'member':>6}  {'fitness':>10}  {'steps':>8}  made from",
+    ]
+    for step in steps:
+        lines.append(
+            f"{step.generation + 1:>5}  {step.member:>6}  {step.fitness:>10.2f}  {step.steps:>8}"
+            f"  {step.made_from}"
+        )
+    if steps and steps[-1].parent is not None:
+        lines.append(f"(no lineage recorded for generation {steps[-1].parent[0] + 1})")
+    return "\n".join(lines)

@@ -19,6 +19,7 @@ from evo.backends import Backend, Evaluation, make_backend
 from evo.config import ExperimentConfig, dump_yaml, load_config
 from evo.errors import EvaluationError, RunFolderError, WorkersLostError
 from evo.evaluation import Problem
+from evo.lineage import generation_record
 from evo.population import Members, Population
 from evo.reporting import Reporter
 from evo.runlog import CONFIG, RunFolder, load_npz
@@ -54,7 +55,7 @@ def run(
         config = dataclasses.replace(config, seed=secrets.randbits(31))
     reporter = reporter or Reporter()
     problem = Problem.from_config(config)
-    strategy = make_strategy(config.algorithm)
+    strategy, experiment = method(config, problem)
     backend = make_backend(problem, config.backend, client=client, scheduler=scheduler)
     try:
         where = backend.describe()
@@ -63,7 +64,7 @@ def run(
         folder = RunFolder.create(runs_dir, config.name)
         folder.write_config(_provenance_header(versions) + dump_yaml(config))
         folder.append_event("start", versions=versions, backend=where)
-        summary = Experiment(config, problem, strategy, backend, folder, reporter, started).run()
+        summary = experiment(config, problem, strategy, backend, folder, reporter, started).run()
         return RunResult(folder.path, summary)
     finally:
         reporter.close()
@@ -88,7 +89,7 @@ def resume(
     config = load_config(folder.path / CONFIG)
     reporter = reporter or Reporter()
     problem = Problem.from_config(config)
-    strategy = make_strategy(config.algorithm)
+    strategy, experiment_class = method(config, problem)
     point = Checkpoint.latest(folder, strategy)
     backend = make_backend(problem, config.backend, client=client, scheduler=scheduler)
     try:
@@ -96,12 +97,23 @@ def resume(
         reporter.info(f"resuming {folder.path} after generation {point.state.generation}")
         reporter.info(where)
         folder.truncate_metrics(point.state.generation)
+        folder.truncate_lineage(point.state.generation)
         folder.append_event("resume", generation=point.state.generation, backend=where)
-        experiment = Experiment(config, problem, strategy, backend, folder, reporter, started)
+        experiment = experiment_class(config, problem, strategy, backend, folder, reporter, started)
         return RunResult(folder.path, experiment.run(point))
     finally:
         reporter.close()
         backend.close()
+
+
+def method(config: ExperimentConfig, problem: Problem) -> tuple[Any, type[Experiment]]:
+    """How the run improves its network: a strategy and the generation loop, or (``mode:
+    gradient``) a trainer and the round loop."""
+    if config.mode == "gradient":
+        from evo.gradient.loop import GradientExperiment, make_trainer
+
+        return make_trainer(config, problem), GradientExperiment
+    return make_strategy(config.algorithm), Experiment
 
 
 @dataclass(frozen=True)
@@ -131,7 +143,7 @@ class Checkpoint:
                 state = state_from_arrays(strategy.state_class, fields)
             except KeyError as exc:
                 raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
-            tally = Tally(meta["evaluations"], meta["env_steps"])
+            tally = Tally(meta["evaluations"], meta["env_steps"], meta.get("samples", 0))
             return cls(state, tally, float(meta["elapsed_s"]))
         raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
 
@@ -142,6 +154,7 @@ class Tally:
 
     evaluations: int = 0
     env_steps: int = 0
+    samples: int = 0  # forward-equivalent passes (env runs: env steps)
 
     def add(self, evaluation: Evaluation) -> None:
         self.evaluations += len(evaluation.fitness)
@@ -177,10 +190,12 @@ class Experiment:
             state, self.tally, elapsed = resume.state, resume.tally, resume.elapsed_s
         start, reason, final_params = time.perf_counter() - elapsed, "generations", None
         self.reporter.start(config)
-        clock = [time.perf_counter()]  # end of the previous generation's writes
+        clock = [time.perf_counter()]  # then: the end of the previous generation's tell
         try:
             for generation in range(state.generation, config.generations):
                 incumbent = strategy.solution(state)
+                origins = strategy.base_origins(state)  # the lineage's parents
+                # write_s: from the end of the previous tell, through its writes, to now
                 clock = [clock[-1], time.perf_counter()]
                 population, state = strategy.ask(strategy_rng(seed, generation), state)
                 seeds = episode_seeds(
@@ -200,6 +215,8 @@ class Experiment:
                 clock.append(time.perf_counter())
                 self.tally.add(evaluation)
                 record = self.metrics(generation, population, evaluation, state, info, clock, start)
+                lineage = generation_record(generation, population, evaluation, origins)
+                self.folder.write_lineage(generation, lineage)
                 self.folder.append_metrics(record)
                 self.reporter.generation(record, config.generations)
                 # The member the target is judged on: the re-evaluated incumbent (member 0)
@@ -210,7 +227,6 @@ class Experiment:
                 # steps of a stop confirmation, so a resumed run counts what this one does.
                 if state.generation % config.checkpoint.every == 0:
                     self.checkpoint(state, time.perf_counter() - start)
-                clock.append(time.perf_counter())
                 if early:
                     reason = early
                     final_params = scored if early == "target_fitness" else None
@@ -337,6 +353,7 @@ class Experiment:
             "seed": self.seed,
             "evaluations": self.tally.evaluations,
             "env_steps": self.tally.env_steps,
+            "samples": self.tally.samples,
             "elapsed_s": elapsed,
         }
         path = self.folder.save_checkpoint(

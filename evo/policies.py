@@ -94,6 +94,49 @@ class MLPSpec:
         """Forward pass and action selection in one call."""
         return self.bind(params).act(obs)
 
+    def trace(self, params: np.ndarray, inputs: np.ndarray) -> list[np.ndarray]:
+        """The forward pass of one member, keeping what :meth:`backward` needs.
+
+        ``params`` is one flat vector ``(num_params,)`` and ``inputs`` a batch of
+        rows ``(rows, obs_dim)``; returns ``[inputs, hidden_1, ..., outputs]``, the
+        hidden layers after their activation, the outputs before any action head.
+        Computed in the parameters' dtype (float64 for gradient training).
+        """
+        activation = _ACTIVATIONS[self.activation]
+        *inner, last = self.layers(params[None, :])
+        values = [np.asarray(inputs, dtype=params.dtype)]
+        for weight, bias in inner:
+            values.append(activation(values[-1] @ weight[0] + bias[0]))
+        values.append(values[-1] @ last[0][0] + last[1][0])
+        return values
+
+    def backward(
+        self, params: np.ndarray, trace: list[np.ndarray], d_outputs: np.ndarray
+    ) -> np.ndarray:
+        """Gradient of a loss with respect to ``params``, summed over the trace's rows.
+
+        ``d_outputs`` is the loss's gradient with respect to the outputs,
+        ``(rows, out_dim)``; the result has the flat layout of ``params``
+        (per layer: weight row-major, then bias).
+        """
+        grad = np.empty(self.num_params, dtype=params.dtype)
+        layers = self.layers(params[None, :])
+        offsets = np.cumsum([0] + [i * o + o for i, o in self.layer_sizes])
+        delta = np.asarray(d_outputs, dtype=params.dtype)
+        for index in range(len(layers) - 1, -1, -1):
+            fan_in, fan_out = self.layer_sizes[index]
+            start = offsets[index]
+            below = trace[index]  # this layer's input
+            grad[start : start + fan_in * fan_out] = (below.T @ delta).reshape(-1)
+            grad[start + fan_in * fan_out : offsets[index + 1]] = delta.sum(axis=0)
+            if index:
+                delta = delta @ layers[index][0][0].T
+                if self.activation == "tanh":
+                    delta *= 1 - below * below
+                else:  # relu: the gradient flows where the unit was active
+                    delta *= below > 0
+        return grad
+
     def bind(self, params: np.ndarray, rows: int | None = None) -> BoundPolicy:
         """The network with parameters ``(members, num_params)``, for many forward passes
         (of observations with ``rows`` rows per member, if given)."""

@@ -12,7 +12,7 @@ from evo.config import load_config
 from evo.errors import ConfigError, RunFolderError
 from evo.evaluation import make_env
 from evo.policies import MLPSpec, flatten_observation
-from evo.runlog import RunFolder
+from evo.runlog import RunFolder, load_npz
 from evo.seeding import final_seeds
 
 FRAME_MS = 100  # one env step of the race track is 0.1 s
@@ -37,11 +37,13 @@ def replay(
     still: bool = False,
     every: int = 2,
     max_steps: int | None = None,
+    params_file: str | Path | None = None,
 ) -> Replay:
     """Drive one episode with the run's ``best.npz`` and write a GIF (or, with ``still``, a PNG).
 
     ``seed`` is the episode's reset seed (the track, for the race track); by
-    default the first of the final evaluation's held-out episodes.
+    default the first of the final evaluation's held-out episodes. ``params_file``
+    is another ``.npz`` laid out like ``best.npz`` (``evo export --member``).
     """
     from PIL import Image
 
@@ -52,12 +54,17 @@ def replay(
     folder = RunFolder.open(run_dir)
     # A replay runs in-process: the run's TLS files need not exist here any more.
     config = load_config(folder.path / "config.yaml", ["backend.security=null"])
-    best = folder.read_best()
+    if params_file is None:
+        source, best = folder.path / "best.npz", folder.read_best()
+    elif not Path(params_file).is_file():
+        raise ConfigError(f"--params {params_file}: no such file")
+    else:
+        source, best = Path(params_file), load_npz(Path(params_file))
     try:
         spec = MLPSpec.from_json(str(best["policy_spec"]))
         params = best["params"][None, :].astype(np.float32)
     except (KeyError, ValueError, TypeError) as exc:
-        raise RunFolderError(f"{folder.path / 'best.npz'}: not a policy: {exc}") from None
+        raise RunFolderError(f"{source}: not a policy: {exc}") from None
     seed = int(final_seeds(1)[0]) if seed is None else seed
     env = make_env(config.env, render_mode="rgb_array")
     try:

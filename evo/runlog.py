@@ -6,6 +6,7 @@ Layout of ``runs/<name>-<YYYYmmdd-HHMMSS>/``::
     metrics.jsonl     one object per generation
     events.jsonl      run start, checkpoints, stop, final evaluation
     checkpoints/      gen-NNNNNN.npz (arrays) + gen-NNNNNN.json (metadata, written last)
+    lineage/          NNNNNN.npz: generation NNNNNN's members (records, parents, fitness, ...)
     best.npz          the recommended parameters and the policy spec to rebuild them
     summary.json      written at the end
 
@@ -35,6 +36,7 @@ EVENTS = "events.jsonl"
 SUMMARY = "summary.json"
 BEST = "best.npz"
 CHECKPOINTS = "checkpoints"
+LINEAGE = "lineage"
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -60,15 +62,17 @@ def dumps(value: Any) -> str:
     return json.dumps(json_safe(value), allow_nan=False, separators=(",", ":"))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+def atomic_write_bytes(path: Path, data: bytes, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half
+    (with ``sync``, also after a power loss: the data is on disk before the rename)."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give it a normal file's mode
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -80,10 +84,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """An ``.npz`` archive in memory (to be written atomically)."""
+def npz_bytes(arrays: dict[str, np.ndarray], compressed: bool = False) -> bytes:
+    """An ``.npz`` archive in memory (to be written atomically), deflated if ``compressed``."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
     return buffer.getvalue()
 
 
@@ -175,6 +179,25 @@ class RunFolder:
         }
         atomic_write_bytes(self.path / BEST, npz_bytes(arrays))
 
+    def write_lineage(self, generation: int, arrays: dict[str, np.ndarray]) -> None:
+        """Save one generation's lineage (``generation`` counted from 0)."""
+        folder = self.path / LINEAGE
+        folder.mkdir(exist_ok=True)
+        data = npz_bytes(arrays, compressed=True)  # many small arrays: 4 kB, not 7, at 65
+        # A log, like metrics.jsonl: whole or absent if the process dies, but not fsynced
+        # (that took 4-6 ms a generation here, 5% of a CartPole generation).
+        atomic_write_bytes(self.lineage_path(generation), data, sync=False)
+
+    def lineage_path(self, generation: int) -> Path:
+        """Where one generation's lineage is (``generation`` counted from 0)."""
+        return self.path / LINEAGE / f"{generation:06d}.npz"
+
+    def truncate_lineage(self, generations: int) -> None:
+        """Keep the lineage of the first ``generations`` generations (resuming reruns the rest)."""
+        for generation, path in self._lineage_files().items():
+            if generation >= generations:
+                path.unlink(missing_ok=True)
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Save the end-of-run summary."""
         atomic_write_text(self.path / SUMMARY, json.dumps(json_safe(summary), indent=2) + "\n")
@@ -210,6 +233,29 @@ class RunFolder:
             return json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise RunFolderError(f"{path}: not valid JSON: {exc}") from None
+
+    def lineage_generations(self) -> list[int]:
+        """Generations (from 0) whose lineage is recorded, in order."""
+        return sorted(self._lineage_files())
+
+    def read_lineage(self, generation: int) -> dict[str, np.ndarray]:
+        """Arrays of one generation's lineage (``generation`` counted from 0)."""
+        path = self.lineage_path(generation)
+        if not path.exists():
+            raise RunFolderError(
+                f"{self.path}: no lineage recorded for generation {generation + 1}"
+            )
+        return load_npz(path)
+
+    def _lineage_files(self) -> dict[int, Path]:
+        folder = self.path / LINEAGE
+        if not folder.is_dir():
+            return {}
+        return {
+            int(path.stem): path
+            for path in folder.glob("*.npz")
+            if path.stem.isdigit() and path.stem.isascii()
+        }
 
     def read_best(self) -> dict[str, np.ndarray]:
         """Arrays of ``best.npz``."""

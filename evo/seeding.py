@@ -17,6 +17,8 @@ STRATEGY_STREAM = 1
 EPISODE_STREAM = 2
 INIT_STREAM = 4
 CONFIRM_STREAM = 5
+SHARD_STREAM = 7  # gradient mode: each data shard's order of examples, per epoch
+ACTION_STREAM = 8  # policy gradient: the sampled actions of each training episode
 
 _COMMON = 2**32  # in place of a member index: no member has it
 
@@ -83,4 +85,11 @@ def noise(noise_seed: int, num_params: int) -> np.ndarray:
     """The standard-normal float32 perturbation named by ``noise_seed`` (same on every machine)."""
     return np.random.Generator(np.random.PCG64(int(noise_seed))).standard_normal(
         num_params, dtype=np.float32
+    )
+
+
+def stream_rng(seed: int, stream: int, *key: int) -> np.random.Generator:
+    """A generator for one named draw: (run seed, stream, key...)."""
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream, *key)))
     )

@@ -79,9 +79,11 @@ def test_run_folder_files(finished_run) -> None:
         "checkpoints",
         "config.yaml",
         "events.jsonl",
+        "lineage",
         "metrics.jsonl",
         "summary.json",
     ]
+    assert len(list((run_dir / "lineage").glob("*.npz"))) == 5
     config = load_config(run_dir / "config.yaml")
     assert config.algorithm.name == "ga" and config.generations == 5 and config.seed == 7
     assert "numpy" in (run_dir / "config.yaml").read_text().splitlines()[1]  # versions header

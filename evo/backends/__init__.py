@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evo.backends.base import Backend, Evaluation, plan_chunks
+from evo.backends.base import Backend, Evaluation, TaskRun, plan_chunks
 from evo.config import BackendConfig
 from evo.evaluation import Problem
 
@@ -24,4 +24,4 @@ def make_backend(
     return DaskBackend(problem, config, client=client, scheduler=scheduler)
 
 
-__all__ = ["Backend", "Evaluation", "make_backend", "plan_chunks"]
+__all__ = ["Backend", "Evaluation", "TaskRun", "make_backend", "plan_chunks"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -29,6 +30,13 @@ class Evaluation:
     transfer_bytes: int = 0  # bytes Dask's workers served, by their own counters
     retried: int = 0  # tasks submitted again (straggler backups, split chunks)
     events: list[dict] = field(default_factory=list)  # what happened on the cluster
+    # Where and how long, per member (for the lineage): the task that evaluated it, the
+    # worker that ran the task (an index into ``worker_names``) and the member's share of
+    # the task's time (task seconds / its members: a task runs its members in lockstep).
+    worker_names: tuple[str, ...] = ()
+    member_worker: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+    member_task: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+    member_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     def raise_for_errors(self, generation: int) -> None:
         """Raise :class:`EvaluationError` naming the first failed member, if any."""
@@ -39,6 +47,27 @@ class Evaluation:
                 f"evaluation failed at {where}, member {member}: {self.errors[member]}"
                 + (f" (and {len(self.errors) - 1} more members)" if len(self.errors) > 1 else "")
             )
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """Results of a batch of tasks in submission order, with what they cost."""
+
+    results: list  # one per payload, in order
+    compute_s: float  # time spent inside the tasks, summed
+    longest_task_s: float
+    workers: int
+    bytes_sent: int
+    bytes_received: int
+    transfer_bytes: int = 0
+    retried: int = 0
+    events: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def local(cls, results: list) -> TaskRun:
+        """Results computed in this process: no traffic."""
+        seconds = [r.seconds for r in results]
+        return cls(results, sum(seconds), max(seconds, default=0.0), 1, 0, 0)
 
 
 class Backend(Protocol):
@@ -54,6 +83,22 @@ class Backend(Protocol):
         """Fitness of every member, in member order."""
         ...
 
+    def threads(self) -> int:
+        """Worker threads available now (1 in process)."""
+        ...
+
+    def map(
+        self,
+        function: Callable[[Any, np.ndarray, Any], Any],
+        problem: Any,
+        shared: np.ndarray,
+        payloads: list,
+        generation: int,
+    ) -> TaskRun:
+        """``function(problem, shared, payload)`` for every payload, results in order;
+        each result has ``seconds``, ``worker``, ``transfer_total`` and ``nbytes``."""
+        ...
+
     def close(self) -> None:
         """Stop what the backend started (clusters, clients)."""
         ...
@@ -62,6 +107,7 @@ class Backend(Protocol):
 TASKS_PER_SLOT = 4  # at most this many tasks per worker thread and generation
 TARGET_TASK_S = 0.1  # below this much work a task is mostly scheduling overhead
 MIN_SPLIT_S = 0.01  # below this much work in a whole generation, one task does it all
+IN_PROCESS = "local"  # the worker name of a task run in this process (no Dask worker)
 
 
 def task_count(work_s: float | None, slots: int, batched: bool = False) -> int:
@@ -154,6 +200,16 @@ def assemble(
         fitness[result.indices] = result.fitness
         steps[result.indices] = result.steps
         errors.update(result.errors)
+    # Tasks numbered by their first member, so the numbering follows the chunk plan.
+    ordered = sorted(results, key=lambda r: int(np.min(r.indices, initial=size)))
+    worker_names = tuple(sorted({r.worker or IN_PROCESS for r in ordered}))
+    member_worker = np.full(size, -1, dtype=np.int16)
+    member_task = np.full(size, -1, dtype=np.int16)
+    member_seconds = np.full(size, np.nan, dtype=np.float32)
+    for task, result in enumerate(ordered):
+        member_worker[result.indices] = worker_names.index(result.worker or IN_PROCESS)
+        member_task[result.indices] = task
+        member_seconds[result.indices] = result.seconds / max(len(result.indices), 1)
     return Evaluation(
         fitness=fitness,
         steps=steps,
@@ -167,4 +223,8 @@ def assemble(
         transfer_bytes=transfer_bytes,
         retried=retried,
         events=events or [],
+        worker_names=worker_names,
+        member_worker=member_worker,
+        member_task=member_task,
+        member_seconds=member_seconds,
     )

@@ -19,17 +19,17 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dask
 import numpy as np
 
-from evo.backends.base import Evaluation, assemble, make_chunks, plan_chunks
+from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
 from evo.backends.scheduling import GenerationRun, generation_bases
 from evo.config import BackendConfig
 from evo.errors import ConfigError, WorkersLostError
-from evo.evaluation import Problem
+from evo.evaluation import Problem, evaluate_chunk
 from evo.interrupts import deferred
 from evo.population import Population
 
@@ -86,7 +86,6 @@ class DaskBackend:
         except BaseException:
             self.close()  # an interrupt during start-up must not leave the cluster running
             raise
-        self._problem_bytes = len(pickle.dumps(problem))
         self._workerless_since: float | None = None
         self._sent = self._sent_bytes()
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
@@ -249,11 +248,54 @@ class DaskBackend:
             population.members, self.config.chunk_size, len(slots), work, self.problem.vectorized
         )
         chunks = make_chunks(population, episode_seeds, plan)
+        run = self._run(
+            evaluate_chunk, self.problem, population.bases, chunks, generation, workers, slots
+        )
+        if run.compute_s > 0 and generation >= 0:
+            self._episode_s = run.compute_s / (population.size * episodes)
+        return assemble(
+            population.size,
+            run.results,
+            workers=run.workers,
+            bytes_sent=run.bytes_sent,
+            bytes_received=run.bytes_received,
+            transfer_bytes=run.transfer_bytes,
+            retried=run.retried,
+            events=run.events,
+        )
+
+    def threads(self) -> int:
+        """Worker threads the next tasks can use (hung workers left out)."""
+        return len(self._healthy_workers()[1])
+
+    def map(
+        self,
+        function: Callable[[Any, np.ndarray, Any], Any],
+        problem: Any,
+        shared: np.ndarray,
+        payloads: list,
+        generation: int,
+    ) -> TaskRun:
+        """``function(problem, shared, payload)`` for every payload on the cluster, with
+        the same fault handling as a generation; results in payload order."""
+        workers, slots = self._healthy_workers()
+        return self._run(function, problem, shared, payloads, generation, workers, slots)
+
+    def _run(
+        self,
+        function: Callable[[Any, np.ndarray, Any], Any],
+        problem: Any,
+        shared: np.ndarray,
+        payloads: list,
+        generation: int,
+        workers: list[str] | None,
+        slots: list[str],
+    ) -> TaskRun:
         run = GenerationRun(
             self.client,
-            self.problem,
-            population.bases,
-            chunks,
+            problem,
+            shared,
+            payloads,
             generation,
             workers=workers,
             workers_count=len(set(slots)),
@@ -264,30 +306,29 @@ class DaskBackend:
             annotations=self._annotations,
             # The embedded cluster's workers are reachable from here: skip the scheduler hop.
             direct=True if self.cluster is not None else None,
+            function=function,
         )
         outcome = run.run()
         self._suspects |= outcome.suspects
         results = outcome.results
-        compute = sum(r.seconds for r in results)
-        if compute > 0 and generation >= 0:
-            self._episode_s = compute / (population.size * episodes)
         sent = self._sent_bytes()
         if sent is not None:  # what Dask wrote on this client's stream to the scheduler
-            payload, self._sent = sent - (self._sent or 0), sent
+            payload_bytes, self._sent = sent - (self._sent or 0), sent
         else:  # what was serialised for it
-            payload = sum(len(pickle.dumps(c)) + self._problem_bytes for c in run.chunks)
-            payload += population.bases.nbytes * run.bases_submitted
-        received = sum(r.nbytes for r in results)
-        events = self._take_cluster_events() + outcome.events
-        return assemble(
-            population.size,
-            results,
+            problem_bytes = len(pickle.dumps(problem))
+            payload_bytes = sum(len(pickle.dumps(c)) + problem_bytes for c in run.chunks)
+            payload_bytes += shared.nbytes * run.bases_submitted
+        seconds = [r.seconds for r in results]
+        return TaskRun(
+            results=results,
+            compute_s=sum(seconds),
+            longest_task_s=max(seconds, default=0.0),
             workers=len(set(slots)),
-            bytes_sent=payload,
-            bytes_received=received,
+            bytes_sent=payload_bytes,
+            bytes_received=sum(r.nbytes for r in results),
             transfer_bytes=self._transfer_delta(results),
             retried=outcome.retried,
-            events=events,
+            events=self._take_cluster_events() + outcome.events,
         )
 
     def _transfer_delta(self, results: list) -> int:

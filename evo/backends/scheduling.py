@@ -45,9 +45,12 @@ def generation_bases(bases: np.ndarray) -> np.ndarray:
     return bases
 
 
-def evaluate_on_worker(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkResult:
-    """:func:`evaluate_chunk`, plus which worker ran it and its Dask transfer counter."""
-    result = evaluate_chunk(problem, bases, chunk)
+def run_on_worker(
+    function: Callable[[Any, np.ndarray, Any], Any], problem: Any, shared: np.ndarray, payload: Any
+) -> Any:
+    """``function(problem, shared, payload)``, plus which worker ran it and its Dask
+    transfer counter (the result is a dataclass with ``worker`` and ``transfer_total``)."""
+    result = function(problem, shared, payload)
     try:
         from distributed import get_worker
 
@@ -80,7 +83,14 @@ class Outcome:
 
 
 class GenerationRun:
-    """Drives one generation's chunks to completion on ``client``."""
+    """Drives one generation's chunks to completion on ``client``.
+
+    A chunk is evaluated by ``function(problem, bases, chunk)`` (by default
+    :func:`evaluate_chunk`); other task kinds (gradient shards) use the same
+    fault handling, except that only a :class:`Chunk` of several members can be
+    split to find a poison member: any other task that kills its workers fails
+    the generation.
+    """
 
     def __init__(
         self,
@@ -98,8 +108,10 @@ class GenerationRun:
         departed: Callable[[], set[str]] = set,
         direct: bool | None = None,
         annotations: dict[str, Any] | None = None,
+        function: Callable[[Any, np.ndarray, Any], Any] = evaluate_chunk,
     ) -> None:
         self.client, self.problem, self.bases = client, problem, bases
+        self.function = function
         self.chunks = list(chunks)
         self.generation = generation
         self.workers = workers  # None: any worker; else only these (hung ones left out)
@@ -150,7 +162,8 @@ class GenerationRun:
                 bases = self.bases_futures[-1]
             with dask.annotate(**self.annotations):
                 futures = self.client.map(
-                    evaluate_on_worker,
+                    run_on_worker,
+                    [self.function] * len(chunk_ids),
                     [self.problem] * len(chunk_ids),
                     [bases] * len(chunk_ids),
                     [self.chunks[i] for i in chunk_ids],
@@ -282,7 +295,8 @@ class GenerationRun:
             self.isolated = None
         if self._pending(attempt.chunk):
             return  # another attempt of this chunk is still running: let it decide
-        if not isinstance(exc, KilledWorker):
+        chunk = self.chunks[attempt.chunk]
+        if not isinstance(exc, KilledWorker) or not isinstance(chunk, Chunk):
             where = (
                 f"generation {self.generation}" if self.generation >= 0 else "the final evaluation"
             )
@@ -290,7 +304,6 @@ class GenerationRun:
                 f"evaluation failed at {where}: a task failed on the cluster: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        chunk = self.chunks[attempt.chunk]
         if len(chunk.indices) > 1:
             self._split(attempt.chunk)
             return
@@ -306,6 +319,7 @@ class GenerationRun:
             indices=chunk.indices,
             fitness=np.full(1, -np.inf),
             steps=np.zeros(1, dtype=np.int64),
+            worker="none (it killed its workers)",  # the lineage's worker column
         )
         self.outcome.events.append(
             {
@@ -405,8 +419,13 @@ class GenerationRun:
             {
                 "event": "stragglers_resubmitted",
                 "chunks": len(waiting),
-                "members": int(sum(len(self.chunks[c].indices) for c in waiting)),
+                "members": int(sum(_members(self.chunks[c]) for c in waiting)),
                 "slow_workers": sorted(holders),
             }
         )
         self._submit(waiting, backup=True, workers=others)
+
+
+def _members(payload: Any) -> int:
+    """Members a task evaluates (0 for tasks that are not chunks)."""
+    return len(payload.indices) if isinstance(payload, Chunk) else 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-from evo.backends.base import Evaluation, assemble, make_chunks, plan_chunks
+from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
 from evo.config import BackendConfig
 from evo.evaluation import Problem, evaluate_chunk
 from evo.population import Population
@@ -27,6 +30,21 @@ class SerialBackend:
         chunks = make_chunks(population, episode_seeds, plan)
         results = [evaluate_chunk(self.problem, population.bases, chunk) for chunk in chunks]
         return assemble(population.size, results, workers=1)
+
+    def threads(self) -> int:
+        """One: everything runs here."""
+        return 1
+
+    def map(
+        self,
+        function: Callable[[Any, np.ndarray, Any], Any],
+        problem: Any,
+        shared: np.ndarray,
+        payloads: list,
+        generation: int,
+    ) -> TaskRun:
+        """Each task in turn, in this process."""
+        return TaskRun.local([function(problem, shared, payload) for payload in payloads])
 
     def describe(self) -> str:
         """One line for the console."""

@@ -74,6 +74,12 @@ class Strategy(Generic[C, S]):
         """The parameters this strategy recommends now (ES: the centre; GA: the top parent)."""
         raise NotImplementedError
 
+    def base_origins(self, state: S) -> np.ndarray | None:
+        """Which evaluated member each base vector of the next ``ask`` is, as
+        ``(generation, member)`` rows (``-1, -1``: the initial parameters), for the lineage;
+        None when the bases are not members (the ES centre, a distribution's mean)."""
+        return None
+
     def _init(self, rng: np.random.Generator, params: np.ndarray) -> S:
         raise NotImplementedError
 
@@ -103,14 +109,20 @@ def centered_ranks(fitness: np.ndarray) -> np.ndarray:
 
 
 def state_arrays(state: State) -> dict[str, np.ndarray]:
-    """A state as named arrays (scalars as 0-d arrays) for an ``.npz`` checkpoint."""
-    return {f.name: np.asarray(getattr(state, f.name)) for f in dataclasses.fields(state)}
+    """A state as named arrays (scalars as 0-d arrays) for an ``.npz`` checkpoint
+    (an optional field that is None is left out)."""
+    fields = dataclasses.fields(state)
+    values = {f.name: getattr(state, f.name) for f in fields}
+    return {name: np.asarray(value) for name, value in values.items() if value is not None}
 
 
 def state_from_arrays(state_class: type[S], arrays: dict[str, np.ndarray]) -> S:
-    """Inverse of :func:`state_arrays`."""
+    """Inverse of :func:`state_arrays`. A field with a default may be missing (a
+    checkpoint written before the field existed)."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(state_class):
+        if f.name not in arrays and f.default is not dataclasses.MISSING:
+            continue
         array = arrays[f.name]
         values[f.name] = array.item() if array.ndim == 0 else array
     return state_class(**values)

@@ -53,6 +53,9 @@ class GAState(State):
 
     parents: np.ndarray  # (num_parents, num_params) float32
     parent_fitness: np.ndarray  # (num_parents,) float64; NaN: never evaluated
+    # Where each parent was evaluated, (generation, member) rows; (-1, -1): the initial
+    # parameters. None in checkpoints written before it was recorded.
+    parent_origin: np.ndarray | None = None  # (num_parents, 2) int64
 
 
 class GA(Strategy[GAConfig, GAState]):
@@ -69,6 +72,7 @@ class GA(Strategy[GAConfig, GAState]):
             best_fitness=-np.inf,
             parents=params[None, :],
             parent_fitness=np.array([np.nan]),
+            parent_origin=np.full((1, 2), -1, dtype=np.int64),
         )
 
     def _elite_count(self, state: GAState) -> int:
@@ -96,6 +100,9 @@ class GA(Strategy[GAConfig, GAState]):
         self, state: GAState, population: Population, fitness: np.ndarray
     ) -> tuple[GAState, dict[str, Any]]:
         candidates, candidate_fitness = population.members, fitness
+        origin = np.stack(
+            [np.full(population.size, state.generation), np.arange(population.size)], axis=1
+        )
         if self.config.elite_mode == "carry":
             # Carried elites compete with their old fitness, as scale-0 records of their base.
             carried = self._elite_count(state)
@@ -106,13 +113,23 @@ class GA(Strategy[GAConfig, GAState]):
                 np.concatenate([population.members.sign, np.ones(carried, np.int8)]),
             )
             candidate_fitness = np.concatenate([fitness, state.parent_fitness[:carried]])
+            origin = np.concatenate([origin, self.base_origins(state)[:carried]])
         order = np.argsort(-candidate_fitness, kind="stable")[: self.config.truncation]
         parents = materialize(population.bases, candidates.take(order))
         state = dataclasses.replace(
-            state, parents=parents, parent_fitness=candidate_fitness[order].copy()
+            state,
+            parents=parents,
+            parent_fitness=candidate_fitness[order].copy(),
+            parent_origin=origin[order].astype(np.int64),
         )
         return state, {"parent_fitness_mean": float(np.mean(state.parent_fitness))}
 
     def solution(self, state: GAState) -> np.ndarray:
         """The top parent."""
         return state.parents[0]
+
+    def base_origins(self, state: GAState) -> np.ndarray:
+        """Where each parent was evaluated (``-1, -1`` also when a checkpoint predates it)."""
+        if state.parent_origin is None:
+            return np.full((len(state.parents), 2), -1, dtype=np.int64)
+        return state.parent_origin

@@ -1,0 +1,156 @@
+"""The round loop of gradient training: plan -> compute (backend) -> reduce and step ->
+log -> checkpoint, the evolution loop's shape, writing the same run folder.
+
+A round is one synchronous step (or, with local SGD, H local steps and an
+average; with policy gradient, a batch of episodes and one step). Its
+``metrics.jsonl`` line has the evolution line's keys, the round's scores in
+the fitness columns (minus the batch loss on a data set, episode returns on an
+env), plus ``mode: gradient``, ``loss``, ``accuracy`` and ``samples``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from evo.backends import TaskRun
+from evo.errors import ConfigError, EvaluationError, WorkersLostError
+from evo.gradient.trainer import GradientState, SupervisedTrainer
+from evo.loop import _STATS, Checkpoint, Experiment
+from evo.seeding import init_rng
+
+
+def make_trainer(config: Any, problem: Any) -> Any:
+    """The trainer for a ``mode: gradient`` config: supervised on a data set, else
+    policy gradient on the env."""
+    if getattr(config, "data", None) is not None:
+        from evo.datasets import dataset_info
+
+        info = dataset_info(config.data.name)
+        trainer = SupervisedTrainer(config, problem.policy, info.train_size)
+        if trainer.problem.steps_per_epoch < 1:
+            raise ConfigError(
+                f"gradient.batch_size: expected at most {info.train_size} (the training "
+                f"examples of {info.name!r}), found {config.gradient.batch_size}"
+            )
+        return trainer
+    from evo.gradient.rl import PolicyGradientTrainer
+
+    return PolicyGradientTrainer(config, problem)
+
+
+class GradientExperiment(Experiment):
+    """One gradient-training run in progress: the round loop and what it writes."""
+
+    def run(self, resume: Checkpoint | None = None) -> dict[str, Any]:
+        """Rounds from the start or a checkpoint, then the final evaluation."""
+        config, trainer = self.config, self.strategy
+        if resume is None:
+            rng = init_rng(self.seed)
+            state, elapsed = trainer.init(self.problem.policy.initial_params(rng)), 0.0
+        else:
+            state, self.tally, elapsed = resume.state, resume.tally, resume.elapsed_s
+        start, reason = time.perf_counter() - elapsed, "generations"
+        rounds = trainer.rounds
+        self.reporter.start(config)
+        clock = [time.perf_counter()]
+        try:
+            for round_ in range(state.generation, rounds):
+                # write_s: from the end of the previous tell, through its writes, to now
+                clock = [clock[-1], time.perf_counter()]
+                work = trainer.plan(state, self.backend.threads())
+                clock.append(time.perf_counter())
+                run = self.backend.map(trainer.task, trainer.problem, state.params, work, round_)
+                self.log_events_of(run, round_)
+                clock.append(time.perf_counter())
+                before = state
+                state, info = trainer.tell(state, run.results)
+                clock.append(time.perf_counter())
+                record = self.round_metrics(round_, run, before, state, info, clock, start)
+                self.folder.append_metrics(record)
+                self.reporter.generation(record, rounds)
+                early = self.stop_reason(record, trainer.solution(before))
+                if state.generation % config.checkpoint.every == 0:
+                    self.checkpoint(state, time.perf_counter() - start)
+                if early:
+                    reason = early
+                    break
+        except KeyboardInterrupt:
+            self.folder.append_event("stop", reason="interrupted", generations=state.generation)
+            raise
+        except EvaluationError as exc:
+            self.folder.append_event(
+                "stop", reason="error", generations=state.generation, message=str(exc)
+            )
+            raise
+        except WorkersLostError as exc:
+            self.checkpoint(state, time.perf_counter() - start)
+            self.folder.append_event(
+                "stop", reason="no_workers", generations=state.generation, message=str(exc)
+            )
+            raise
+        if state.generation % config.checkpoint.every:
+            self.checkpoint(state, time.perf_counter() - start)
+        self.folder.append_event("stop", reason=reason, generations=state.generation)
+        params = np.asarray(trainer.solution(state), dtype=np.float32)
+        return self.finish(state, params, reason, time.perf_counter() - start)
+
+    def log_events_of(self, run: TaskRun, round_: int) -> None:
+        """What happened on the cluster during a round."""
+        for record in run.events:
+            self.folder.append_event(**record, generation=round_)
+
+    def round_metrics(
+        self,
+        round_: int,
+        run: TaskRun,
+        before: GradientState,
+        state: GradientState,
+        info: dict[str, Any],
+        clock: list[float],
+        start: float,
+    ) -> dict[str, Any]:
+        """One line of ``metrics.jsonl``, in the evolution line's shape."""
+        trainer = self.strategy
+        scores = info.pop("scores")
+        examples = int(info.pop("examples", 0))
+        episodes = int(info.pop("episodes", 0))
+        env_steps = int(info.pop("env_steps", 0))
+        self.tally.evaluations += examples or episodes
+        self.tally.env_steps += env_steps
+        self.tally.samples += examples * trainer.forward_per_sample if examples else env_steps
+        stats = {name: float(f(scores)) for name, f in _STATS.items()}
+        record: dict[str, Any] = {
+            "generation": round_,
+            "mode": "gradient",
+            "evaluations": self.tally.evaluations,
+            "episodes": episodes,
+            "env_steps": self.tally.env_steps,
+            "samples": self.tally.samples,
+            **stats,
+            "failed": 0,
+            "solution_fitness": float(np.mean(scores)),
+            "best_so_far": state.best_fitness,
+            "time_s": clock[4] - start,
+            "write_s": clock[1] - clock[0],
+            "ask_s": clock[2] - clock[1],
+            "evaluate_s": clock[3] - clock[2],
+            "tell_s": clock[4] - clock[3],
+            "compute_s": run.compute_s,
+            "longest_task_s": run.longest_task_s,
+            "tasks": len(run.results),
+            "workers": run.workers,
+            "bytes_sent": run.bytes_sent,
+            "bytes_received": run.bytes_received,
+            "transfer_bytes": run.transfer_bytes,
+            "retried": run.retried,
+            **info,
+        }
+        record.update(self.test_metrics(round_, trainer.solution(state)))
+        return record
+
+    def test_metrics(self, round_: int, params: np.ndarray) -> dict[str, Any]:
+        """Held-out scores of the current parameters, every ``data.eval_every`` rounds."""
+        return {}

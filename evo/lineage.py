@@ -1,0 +1,337 @@
+"""Per-member lineage: what each generation's members were, where they came from, how they did.
+
+The loop writes ``lineage/NNNNNN.npz`` after every generation (NNNNNN counts from 0, as
+``generation`` in ``metrics.jsonl``): per member its record (base index, noise seed,
+scale, sign), its parent, fitness, episode steps, the worker that evaluated it and its
+share of that task's time. From the lineage and the checkpoints any member's parameters
+can be rebuilt exactly: load the newest checkpoint at or before its generation (or start
+from the initial parameters, as the loop does), replay the strategy's ask/tell with the
+logged fitness, ask once more and materialize the member.
+
+On the command line generations are numbered from 1, as in ``evo inspect``'s table:
+``GEN:ID`` is that number and the member's index (member 0 is the incumbent, if any).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evo.backends.base import Evaluation
+from evo.config import load_config
+from evo.errors import ConfigError, RunFolderError
+from evo.population import Population
+from evo.runlog import CONFIG, RunFolder, load_npz
+from evo.strategies import Strategy, make_strategy
+from evo.strategies.base import State, state_from_arrays
+
+CENTRE = "centre"  # the bases are a distribution's centre (ES), not evaluated members
+PARENTS = "parents"  # the bases are members of earlier generations (GA)
+
+# Columns per member; the others (generation, incumbent, bases, workers) are per generation.
+MEMBER_COLUMNS = (
+    "base_index",
+    "noise_seed",
+    "scale",
+    "sign",
+    "parent_generation",
+    "parent_member",
+    "fitness",
+    "steps",
+    "worker",
+    "task",
+    "seconds",
+)
+# Columns that depend on where and when a generation ran, not on the run's numbers.
+TIMING_COLUMNS = ("worker", "task", "seconds", "workers")
+
+
+def generation_record(
+    generation: int, population: Population, evaluation: Evaluation, origins: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """One generation's lineage arrays. ``origins`` is the strategy's
+    :meth:`~evo.strategies.base.Strategy.base_origins` for the state that asked."""
+    members = population.members
+    if origins is None:
+        parent = np.full((population.size, 2), -1, dtype=np.int64)
+    else:
+        parent = np.asarray(origins, dtype=np.int64)[members.base_index]
+    return {
+        "generation": np.int64(generation),
+        "incumbent": np.bool_(population.incumbent),
+        "bases": np.array(CENTRE if origins is None else PARENTS),
+        "base_index": members.base_index,
+        "noise_seed": members.noise_seed,
+        "scale": members.scale,
+        "sign": members.sign,
+        "parent_generation": parent[:, 0].astype(np.int32),
+        "parent_member": parent[:, 1].astype(np.int32),
+        "fitness": np.asarray(evaluation.fitness, dtype=np.float64),
+        "steps": np.asarray(evaluation.steps, dtype=np.int64),
+        "worker": evaluation.member_worker,
+        "task": evaluation.member_task,
+        "seconds": evaluation.member_seconds,
+        "workers": np.array(evaluation.worker_names, dtype=np.str_),
+    }
+
+
+def read_generation(folder: RunFolder, generation: int) -> dict[str, np.ndarray]:
+    """One generation's lineage (from 0), checked for the columns this module reads."""
+    record = folder.read_lineage(generation)
+    missing = [k for k in ("bases", "incumbent", "workers", *MEMBER_COLUMNS) if k not in record]
+    if missing:
+        raise RunFolderError(
+            f"{folder.path}: the lineage of generation {generation + 1} lacks {missing[0]!r}"
+        )
+    return record
+
+
+def recorded_generations(folder: RunFolder) -> int:
+    """How many generations the lineage covers (up to its newest; a run older than the
+    lineage and resumed has it only from the resume on)."""
+    recorded = folder.lineage_generations()
+    if not recorded:
+        raise RunFolderError(
+            f"{folder.path}: no lineage recorded (a run made before evo recorded lineage)"
+        )
+    return recorded[-1] + 1
+
+
+def parse_member(text: str, option: str = "--member") -> tuple[int, int]:
+    """``GEN:ID`` (generation from 1, member index from 0) -> (generation from 0, member)."""
+    generation, colon, member = text.partition(":")
+    if not colon or not generation.strip().isdigit() or not member.strip().isdigit():
+        raise ConfigError(f"{option}: expected GEN:ID (e.g. 12:3), found {text!r}")
+    if int(generation) < 1:
+        raise ConfigError(f"{option}: generations count from 1, found {text!r}")
+    return int(generation) - 1, int(member)
+
+
+def check_generation(folder: RunFolder, generation: int, option: str = "--generation") -> None:
+    """A generation (from 0) whose lineage exists, or a one-line error naming the range."""
+    count = recorded_generations(folder)
+    if not 0 <= generation < count:
+        raise ConfigError(
+            f"{option}: expected a generation from 1 to {count} (the lineage recorded), "
+            f"found {generation + 1}"
+        )
+
+
+def check_member(folder: RunFolder, generation: int, member: int, option: str = "--member") -> None:
+    """A member that exists in a recorded generation, or a one-line error naming the range."""
+    check_generation(folder, generation, option)
+    size = len(read_generation(folder, generation)["fitness"])
+    if not 0 <= member < size:
+        raise ConfigError(
+            f"{option}: generation {generation + 1} has members 0 to {size - 1}, found {member}"
+        )
+
+
+def best_member(folder: RunFolder) -> tuple[int, int, float] | None:
+    """(generation, member, fitness) of the best member of the run: the first to reach
+    the highest fitness, as the strategies count it (a failed member never); None if
+    every member failed."""
+    best: tuple[int, int, float] | None = None
+    for generation in range(recorded_generations(folder)):
+        fitness = read_generation(folder, generation)["fitness"]
+        fitness = np.where(np.isnan(fitness), -np.inf, fitness)
+        member = int(np.argmax(fitness))
+        if fitness[member] > (-np.inf if best is None else best[2]):
+            best = (generation, member, float(fitness[member]))
+    return best
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ancestor: a member, its fitness and how it was made (generation from 0)."""
+
+    generation: int
+    member: int
+    fitness: float
+    steps: int
+    made_from: str
+    parent: tuple[int, int] | None  # the next ancestor (generation, member); None: none
+
+
+def made_from(record: dict[str, np.ndarray], member: int) -> str:
+    """How a member was made, in words (generations shown from 1)."""
+    generation = int(record["generation"])
+    scale, sign = float(record["scale"][member]), int(record["sign"][member])
+    noise = f" {'+' if sign > 0 else '-'} {scale:.4g} x noise(seed {record['noise_seed'][member]})"
+    if str(record["bases"]) == CENTRE:
+        if scale == 0:
+            if generation == 0:
+                return f"the centre of generation {generation + 1}: the initial parameters"
+            return (
+                f"the centre of generation {generation + 1}: the centre of generation "
+                f"{generation} updated from all of generation {generation}'s members"
+            )
+        return f"the centre of generation {generation + 1}{noise}"
+    parent_generation = int(record["parent_generation"][member])
+    if parent_generation >= 0:
+        parent = f"{parent_generation + 1}:{int(record['parent_member'][member])}"
+    elif generation == 0:
+        parent = "the initial parameters"
+    else:  # a parent selected before the run recorded lineage (resumed from an older evo)
+        parent = "an unrecorded parent"
+    return f"a copy of {parent} (elite)" if scale == 0 else f"{parent}{noise}"
+
+
+def ancestry(folder: RunFolder, generation: int, member: int) -> list[Step]:
+    """The member and its ancestors back to the initial parameters, newest first.
+
+    A GA member's parent is the member of an earlier generation whose vector was its
+    base. An ES member's base is its generation's centre, evaluated as member 0, and a
+    centre comes from the previous centre updated from all of the previous generation's
+    members: the ancestry runs through the centres.
+    """
+    steps: list[Step] = []
+    recorded = set(folder.lineage_generations())
+    where: tuple[int, int] | None = (generation, member)
+    while where is not None:
+        generation, member = where
+        if generation not in recorded:
+            break  # recorded only from a later generation on (an older run, resumed)
+        record = read_generation(folder, generation)
+        where = _parent(record, generation, member)
+        steps.append(
+            Step(
+                generation,
+                member,
+                float(record["fitness"][member]),
+                int(record["steps"][member]),
+                made_from(record, member),
+                where,
+            )
+        )
+    return steps
+
+
+def _parent(record: dict[str, np.ndarray], generation: int, member: int) -> tuple[int, int] | None:
+    if str(record["bases"]) == CENTRE:
+        if record["scale"][member] != 0:  # a perturbation of this generation's centre
+            return (generation, 0) if bool(record["incumbent"]) else None
+        return (generation - 1, 0) if generation > 0 else None
+    parent_generation = int(record["parent_generation"][member])
+    if parent_generation < 0:
+        return None
+    return parent_generation, int(record["parent_member"][member])
+
+
+def rows(folder: RunFolder) -> Iterator[dict[str, Any]]:
+    """Every member of every recorded generation as a flat row (for CSV), generation
+    and parent generation counted from 0 as in ``metrics.jsonl``, worker by name."""
+    for generation in folder.lineage_generations():
+        record = read_generation(folder, generation)
+        workers = [str(w) for w in record["workers"]]
+        for member in range(len(record["fitness"])):
+            row: dict[str, Any] = {"generation": generation, "member": member}
+            for column in MEMBER_COLUMNS:
+                value = record[column][member]
+                if column == "worker":
+                    value = workers[value] if 0 <= value < len(workers) else ""
+                elif value.dtype == np.float32:  # its shortest text: 0.1, not 0.10000000149
+                    value = float(str(value))
+                row[column] = value.item() if isinstance(value, np.generic) else value
+            yield row
+
+
+@dataclass(frozen=True)
+class RebuiltMember:
+    """A member's parameters, rebuilt, and how (generations counted from 0)."""
+
+    generation: int
+    member: int
+    params: np.ndarray  # (num_params,) float32
+    policy_spec: str  # JSON, as in best.npz
+    fitness: float  # its fitness as logged
+    checkpoint: int | None  # generations done at the checkpoint it started from; None: none
+    replayed: int  # generations replayed from there
+
+
+def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMember:
+    """Member ``member`` of generation ``generation`` (from 0), rebuilt bit for bit."""
+    from evo.evaluation import Problem
+    from evo.seeding import init_rng, strategy_rng
+
+    check_member(folder, generation, member)
+    # Rebuilt in this process: the run's TLS files need not exist here any more.
+    config = load_config(folder.path / CONFIG, ["backend.security=null"])
+    if config.seed is None:
+        raise RunFolderError(f"{folder.path / CONFIG}: no seed recorded")
+    strategy = make_strategy(config.algorithm)
+    problem = Problem.from_config(config)
+    state, checkpoint = _newest_checkpoint(folder, strategy, generation)
+    if state is None:  # none left at or before it: from the start, as the loop does
+        rng = init_rng(config.seed)
+        state = strategy.init(rng, problem.policy.initial_params(rng))
+    start = state.generation
+    for replayed in range(start, generation + 1):
+        population, state = strategy.ask(strategy_rng(config.seed, replayed), state)
+        record = read_generation(folder, replayed)
+        _check_same_members(folder, population, record, replayed)
+        if replayed < generation:
+            state, _ = strategy.tell(state, population, record["fitness"])
+    return RebuiltMember(
+        generation=generation,
+        member=member,
+        params=population.params([member])[0],
+        policy_spec=problem.policy.to_json(),
+        fitness=float(record["fitness"][member]),
+        checkpoint=checkpoint,
+        replayed=generation - start,
+    )
+
+
+def member_arrays(rebuilt: RebuiltMember) -> dict[str, np.ndarray]:
+    """A rebuilt member as ``.npz`` arrays, laid out like ``best.npz`` (``evo replay --params``)."""
+    return {
+        "params": rebuilt.params.astype(np.float32),
+        "policy_spec": np.array(rebuilt.policy_spec),
+        "fitness": np.float64(rebuilt.fitness),
+        "generation": np.int64(rebuilt.generation),
+        "member": np.int64(rebuilt.member),
+    }
+
+
+def _newest_checkpoint(
+    folder: RunFolder, strategy: Strategy, generation: int
+) -> tuple[State | None, int | None]:
+    """The state of the newest checkpoint saved after at most ``generation`` generations."""
+    for meta_path in reversed(folder.checkpoints()):
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            done = int(meta["generation"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RunFolderError(f"{meta_path}: not a checkpoint's metadata: {exc}") from None
+        if done > generation:
+            continue
+        if meta.get("strategy") != strategy.name:
+            raise RunFolderError(
+                f"{meta_path}: a checkpoint of {meta.get('strategy')!r}, "
+                f"but the config runs {strategy.name!r}"
+            )
+        arrays = load_npz(meta_path.with_suffix(".npz"))
+        fields = {k.removeprefix("state."): v for k, v in arrays.items()}
+        try:
+            return state_from_arrays(strategy.state_class, fields), done
+        except KeyError as exc:
+            raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
+    return None, None
+
+
+def _check_same_members(
+    folder: RunFolder, population: Population, record: dict[str, np.ndarray], generation: int
+) -> None:
+    """The replayed generation must ask for exactly the members its lineage recorded."""
+    members = population.members
+    for column in ("base_index", "noise_seed", "scale", "sign"):
+        if not np.array_equal(getattr(members, column), record[column]):
+            raise RunFolderError(
+                f"{folder.path}: replaying generation {generation + 1} gives other members "
+                f"({column}) than its lineage records (made by another version of evo?)"
+            )
