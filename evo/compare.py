@@ -384,8 +384,7 @@ def format_scaling(runs: Sequence[Run]) -> str:
         sections.append(
             "\n".join(
                 [
-                    f"Scaling: {name} {method}, {seeds} (speedup: seconds per round "
-                    "of the baseline / this one's)",
+                    f"Scaling: {name} {method}, {seeds} (speedup: baseline s/round / this)",
                     _table(header, rows),
                     *_determinism(backends),
                 ]
@@ -463,6 +462,8 @@ def plot_comparison(
         if extents and max(extents) > LOG_SPAN * min(extents):
             axes.set_xscale("log")  # e.g. gradients against compact ES records: decades apart
             label += ", log scale"
+        else:
+            axes.set_xlim(left=0)  # from the start: a slow first round shows as a late curve
         if silent:
             axes.text(
                 0.98,
