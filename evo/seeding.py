@@ -17,6 +17,7 @@ STRATEGY_STREAM = 1
 EPISODE_STREAM = 2
 INIT_STREAM = 4
 CONFIRM_STREAM = 5
+MINIBATCH_STREAM = 6  # the training examples of each step of a data run (evo.datasets)
 
 _COMMON = 2**32  # in place of a member index: no member has it
 
