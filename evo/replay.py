@@ -52,6 +52,11 @@ def replay(
     folder = RunFolder.open(run_dir)
     # A replay runs in-process: the run's TLS files need not exist here any more.
     config = load_config(folder.path / "config.yaml", ["backend.security=null"])
+    if config.data is not None:
+        raise RunFolderError(
+            f"{folder.path}: a run on the {config.data.name!r} data set has no episodes to "
+            "replay (its test accuracy is in summary.json: evo inspect)"
+        )
     best = folder.read_best()
     try:
         spec = MLPSpec.from_json(str(best["policy_spec"]))
