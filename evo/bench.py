@@ -151,19 +151,13 @@ def _median_cost(costs: list[GenerationCost]) -> GenerationCost:
 
 def _generations(config, strategy, backend, state, count: int) -> tuple[list, list, object]:
     """Run ``count`` generations from ``state``: their costs, fitness arrays, the new state."""
-    from evo.seeding import episode_seeds, strategy_rng
+    from evo.seeding import strategy_rng
 
     costs, fitness = [], []
     for generation in range(state.generation, state.generation + count):
         start = time.perf_counter()
         population, state = strategy.ask(strategy_rng(config.seed or 0, generation), state)
-        seeds = episode_seeds(
-            config.seed or 0,
-            generation,
-            np.arange(population.size),
-            config.env.episodes,
-            common=config.env.common_seeds,
-        )
+        seeds = backend.problem.generation_seeds(config.seed or 0, generation, population.size)
         asked = time.perf_counter()
         evaluation = backend.evaluate(population, seeds, generation)
         evaluated = time.perf_counter()

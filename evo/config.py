@@ -91,6 +91,37 @@ class FunctionConfig(Section):
 
 
 @dataclass(frozen=True)
+class DataConfig(Section):
+    """A supervised data set as the fitness: the policy network is a classifier."""
+
+    name: str = option("digits", "the data set (see `evo.datasets.DATASETS`)")
+    batch_size: int = option(
+        256, "training examples per generation, the same for every member", ge=1
+    )
+    fitness: Literal["neg_loss", "accuracy"] = option(
+        "neg_loss", "minus the mean cross-entropy on the minibatch, or the accuracy on it"
+    )
+    eval_every: int = option(
+        10, "generations between test-accuracy records of the solution in metrics.jsonl", ge=1
+    )
+
+    def check(self, path: str) -> None:
+        from evo.datasets import DATASETS
+
+        if self.name not in DATASETS:
+            raise ConfigError(
+                f"{join(path, 'name')}: expected one of {', '.join(map(repr, DATASETS))}, "
+                f"found {describe(self.name)}{suggest(self.name, list(DATASETS))}"
+            )
+        train_size = DATASETS[self.name].train_size
+        if self.batch_size > train_size:
+            raise ConfigError(
+                f"{join(path, 'batch_size')}: expected at most {train_size} (the training "
+                f"examples of {self.name!r}), found {self.batch_size}"
+            )
+
+
+@dataclass(frozen=True)
 class PolicyConfig(Section):
     """The network: an MLP from flattened observations to actions."""
 
@@ -228,7 +259,8 @@ class StopConfig(Section):
     )
     confirm_episodes: int = option(
         20,
-        "fresh episodes the solution must also average target_fitness on (0: trust training)",
+        "fresh episodes the solution must also average target_fitness on (0: trust training; "
+        "data runs: its fitness on the whole training split instead)",
         ge=0,
     )
     max_time_s: float | None = option(None, "stop after this many seconds of wall time", gt=0)
@@ -246,9 +278,13 @@ class CheckpointConfig(Section):
 class FinalEvalConfig(Section):
     """Evaluation of the final solution on fresh episodes (seeds disjoint from training)."""
 
-    episodes: int = option(20, "fresh episodes; 0 skips the final evaluation", ge=0)
+    episodes: int = option(
+        20, "fresh episodes; 0 skips the final evaluation (data runs: the test split, always)", ge=0
+    )
     threshold: float | None = option(
-        None, "mean return that counts as solved (null: the env's reward_threshold)"
+        None,
+        "mean return that counts as solved (null: the env's reward_threshold; "
+        "data runs: test accuracy)",
     )
 
 
@@ -263,6 +299,9 @@ class ExperimentConfig(Section):
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     function: FunctionConfig | None = option(
         None, "a benchmark function as the fitness (replaces env and policy; null: use the env)"
+    )
+    data: DataConfig | None = option(
+        None, "a supervised data set as the fitness (replaces env; null: use the env)"
     )
     algorithm: AlgorithmConfig = field(default_factory=lambda: default_algorithm())
     mode: Literal["evolution", "gradient"] = option(
@@ -284,6 +323,11 @@ class ExperimentConfig(Section):
             raise ConfigError(
                 f"name: expected letters, digits, '_', '.' or '-' (it names a folder), "
                 f"found {self.name!r}"
+            )
+        if self.data is not None and self.function is not None:
+            raise ConfigError(
+                "data: expected a data set or a function as the fitness, not both "
+                "(found a data section and a function section)"
             )
 
 

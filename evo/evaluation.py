@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium
 import numpy as np
@@ -24,10 +24,59 @@ from gymnasium.vector import AutoresetMode
 
 import envs  # noqa: F401  (registers the project's own environments, on workers too)
 from evo.config import EnvConfig, ExperimentConfig
+from evo.datasets import classification_scores, dataset_info, load, minibatch_indices
 from evo.errors import ConfigError
 from evo.functions import FunctionSpec
 from evo.policies import BoundPolicy, MLPSpec, flatten_observation, spec_for_spaces
 from evo.population import Members, materialize
+from evo.seeding import episode_seeds
+
+
+@dataclass(frozen=True)
+class DataTask:
+    """A supervised data set as the fitness: each member is a classifier, scored on the
+    generation's minibatch of training examples (the same for every member)."""
+
+    name: str
+    batch_size: int
+    fitness: Literal["neg_loss", "accuracy"]
+    seed: int  # the run seed: with the generation, it names the minibatch
+
+    def member_fitness(self, spec: MLPSpec, params: np.ndarray, generation: int) -> np.ndarray:
+        """Minus the mean cross-entropy (or the accuracy) of each member on the minibatch."""
+        features, labels = load(self.name, "train")
+        rows = minibatch_indices(self.seed, generation, self.batch_size, len(labels))
+        loss, accuracy = self.scores(spec, params, features[rows], labels[rows])
+        return accuracy if self.fitness == "accuracy" else -loss
+
+    @staticmethod
+    def scores(
+        spec: MLPSpec, params: np.ndarray, features: np.ndarray, labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean cross-entropy and accuracy per member (float32 network, float64 scores).
+
+        Every member sees the same ``(1, rows, features)`` block, broadcast: one
+        matmul per member, so its numbers do not depend on the chunk it is in.
+        """
+        logits = spec.forward(np.asarray(params, dtype=np.float32), features[None])
+        return classification_scores(logits, labels)
+
+    def split_scores(
+        self, spec: MLPSpec, params: np.ndarray, split: Literal["train", "test"]
+    ) -> tuple[float, np.ndarray]:
+        """One parameter vector on a whole split: its mean cross-entropy, and which
+        examples it classifies right (bool per example)."""
+        features, labels = load(self.name, split)
+        logits = spec.forward(np.asarray(params, dtype=np.float32)[None], features[None])
+        loss, _ = classification_scores(logits, labels)
+        return float(loss[0]), np.argmax(logits[0], axis=-1) == labels
+
+    def split_fitness(
+        self, spec: MLPSpec, params: np.ndarray, split: Literal["train", "test"]
+    ) -> float:
+        """The fitness of one parameter vector on a whole split (as on a minibatch)."""
+        loss, correct = self.split_scores(spec, params, split)
+        return float(correct.mean()) if self.fitness == "accuracy" else -loss
 
 
 @dataclass(frozen=True)
@@ -38,12 +87,24 @@ class Problem:
     policy: MLPSpec | FunctionSpec  # a FunctionSpec: the parameters are the candidate itself
     reward_threshold: float | None = None
     vectorized: bool = False  # the env has a lockstep vector version (see run_episodes)
+    data: DataTask | None = None  # a data set instead of the env (policy: the classifier)
 
     @classmethod
     def from_config(cls, config: ExperimentConfig) -> Problem:
         """Build the env once to learn its spaces; env errors become config errors."""
         if (function := config.function) is not None:
             return cls(config.env, FunctionSpec(function.name, function.dim, function.init_std))
+        if (data := config.data) is not None:
+            info = dataset_info(data.name)
+            classifier = MLPSpec(
+                obs_dim=info.features,
+                hidden_sizes=tuple(config.policy.hidden_sizes),
+                out_dim=info.classes,
+                activation=config.policy.activation,
+                action="discrete",  # the argmax is the predicted class
+            )
+            task = DataTask(data.name, data.batch_size, data.fitness, config.seed or 0)
+            return cls(config.env, classifier, data=task)
         env = make_env(config.env)
         try:
             try:  # a first episode, so kwargs that fail only at reset fail here, as bad input
@@ -65,6 +126,15 @@ class Problem:
             env.close()
         vectorized = has_vector_version and _has_lockstep_vector_env(config.env)
         return cls(config.env, policy, reward_threshold=threshold, vectorized=vectorized)
+
+    def generation_seeds(self, seed: int, generation: int, size: int) -> np.ndarray:
+        """Each member's episode seeds for a generation, ``(size, episodes)``; on a data set,
+        the number of its minibatch (the generation's, the same for every member: see
+        :func:`evaluate_data_chunk`)."""
+        if self.data is not None:
+            return np.full((size, 1), generation, dtype=np.uint32)
+        env = self.env
+        return episode_seeds(seed, generation, np.arange(size), env.episodes, env.common_seeds)
 
 
 @dataclass(frozen=True)
@@ -193,6 +263,8 @@ def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkRe
     """
     start = time.perf_counter()
     params = materialize(bases, chunk.members)
+    if problem.data is not None:  # no episodes: the chunk's seeds name the minibatch
+        return evaluate_data_chunk(problem.data, problem.policy, params, chunk, start)
     if isinstance(problem.policy, FunctionSpec):  # no episodes: the value at the point
         return ChunkResult(
             indices=chunk.indices,
@@ -213,6 +285,25 @@ def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkRe
         fitness=fitness,
         steps=steps.sum(axis=1),
         errors={int(chunk.indices[row]): message for row, message in errors.items()},
+        seconds=time.perf_counter() - start,
+    )
+
+
+def evaluate_data_chunk(
+    task: DataTask, spec: MLPSpec, params: np.ndarray, chunk: Chunk, start: float
+) -> ChunkResult:
+    """Fitness of a chunk on a data set: a member's one "episode seed" is the number of its
+    minibatch (the generation, the same for every member of a training generation); its
+    "steps" are the examples it was scored on."""
+    minibatch = chunk.episode_seeds[:, 0].astype(np.int64)
+    fitness = np.empty(len(chunk.indices), dtype=np.float64)
+    for generation in np.unique(minibatch):
+        rows = np.flatnonzero(minibatch == generation)
+        fitness[rows] = task.member_fitness(spec, params[rows], int(generation))
+    return ChunkResult(
+        indices=chunk.indices,
+        fitness=fitness,
+        steps=np.full(len(chunk.indices), task.batch_size, dtype=np.int64),
         seconds=time.perf_counter() - start,
     )
 

@@ -23,7 +23,7 @@ from evo.lineage import generation_record
 from evo.population import Members, Population
 from evo.reporting import Reporter
 from evo.runlog import CONFIG, RunFolder, load_npz
-from evo.seeding import confirm_seeds, episode_seeds, final_seeds, init_rng, strategy_rng
+from evo.seeding import confirm_seeds, final_seeds, init_rng, strategy_rng
 from evo.strategies import Strategy, make_strategy
 from evo.strategies.base import State, state_arrays, state_from_arrays
 
@@ -198,13 +198,7 @@ class Experiment:
                 # write_s: from the end of the previous tell, through its writes, to now
                 clock = [clock[-1], time.perf_counter()]
                 population, state = strategy.ask(strategy_rng(seed, generation), state)
-                seeds = episode_seeds(
-                    seed,
-                    generation,
-                    np.arange(population.size),
-                    config.env.episodes,
-                    common=config.env.common_seeds,
-                )
+                seeds = self.problem.generation_seeds(seed, generation, population.size)
                 clock.append(time.perf_counter())
                 evaluation = self.backend.evaluate(population, seeds, generation)
                 self.log_events(evaluation, generation)
@@ -275,6 +269,7 @@ class Experiment:
             "evaluations": self.tally.evaluations,
             "episodes": self.tally.evaluations * self.config.env.episodes,
             "env_steps": self.tally.env_steps,
+            "samples": self.samples(),
             **stats,
             "failed": int(np.sum(~np.isfinite(fitness))),
             "solution_fitness": float(fitness[0]) if population.incumbent else None,
@@ -294,8 +289,30 @@ class Experiment:
             "bytes_received": evaluation.bytes_received,
             "transfer_bytes": evaluation.transfer_bytes,
             "retried": evaluation.retried,
+            **self.data_metrics(generation, state),
             **info,
         }
+
+    def samples(self) -> int:
+        """Forward passes so far, the one budget every kind of run shares: env steps,
+        examples scored (a data run's "steps"), or evaluations of a function."""
+        return self.tally.evaluations if self.config.function else self.tally.env_steps
+
+    def data_metrics(self, generation: int, state: State) -> dict[str, Any]:
+        """A data run's test (and whole training split) scores of the solution, every
+        ``data.eval_every`` generations and at the last one; null on other lines."""
+        task, data = self.problem.data, self.config.data
+        if task is None or data is None:
+            return {}
+        keys = ("test_loss", "test_accuracy", "train_loss", "train_accuracy")
+        last = generation + 1 == self.config.generations
+        if (generation + 1) % data.eval_every and not last:
+            return dict.fromkeys(keys)
+        params = self.strategy.solution(state)
+        test_loss, test_correct = task.split_scores(self.problem.policy, params, "test")
+        train_loss, train_correct = task.split_scores(self.problem.policy, params, "train")
+        scores = (test_loss, test_correct.mean(), train_loss, train_correct.mean())
+        return {key: float(value) for key, value in zip(keys, scores, strict=True)}
 
     def log_events(self, evaluation: Evaluation, generation: int | None) -> None:
         """What happened on the cluster during an evaluation (None: outside a generation)."""
@@ -330,8 +347,11 @@ class Experiment:
         if stop.target_fitness is not None and score is not None and score >= stop.target_fitness:
             if not stop.confirm_episodes:
                 return "target_fitness"
-            seeds = confirm_seeds(self.seed, record["generation"], stop.confirm_episodes)
-            confirmed = float(self.evaluate_params(scored, seeds).mean())
+            if self.problem.data is not None:  # a minibatch is the lucky draw: the whole split
+                confirmed = self.problem.data.split_fitness(self.problem.policy, scored, "train")
+            else:
+                seeds = confirm_seeds(self.seed, record["generation"], stop.confirm_episodes)
+                confirmed = float(self.evaluate_params(scored, seeds).mean())
             self.folder.append_event(
                 "confirm",
                 generation=record["generation"],
@@ -379,7 +399,15 @@ class Experiment:
         self, state: State, params: np.ndarray, reason: str, training_s: float
     ) -> dict[str, Any]:
         """Final evaluation, ``best.npz`` and ``summary.json``."""
-        returns = self.evaluate_params(params, final_seeds(self.config.final_eval.episodes))
+        test_loss = None
+        if self.problem.data is not None:
+            # A data run is evaluated on the held-out test split instead of episodes: each
+            # test example scores 1 if classified right, else 0, so final_eval_mean (and
+            # the solved threshold) is the test accuracy and final_eval_episodes the examples.
+            test_loss, returns = self.problem.data.split_scores(self.problem.policy, params, "test")
+            returns = returns.astype(np.float64)
+        else:
+            returns = self.evaluate_params(params, final_seeds(self.config.final_eval.episodes))
         mean = float(returns.mean()) if returns.size else float("nan")
         threshold = self.config.final_eval.threshold
         threshold = self.problem.reward_threshold if threshold is None else threshold
@@ -389,12 +417,14 @@ class Experiment:
             "name": self.config.name,
             "seed": self.seed,
             "algorithm": self.strategy.name,
-            "env_id": self.config.env.id if self.config.function is None else None,
+            "env_id": None if self.config.function or self.config.data else self.config.env.id,
             "function": self.config.function.name if self.config.function is not None else None,
+            "data": self.config.data.name if self.config.data is not None else None,
             "num_params": self.problem.policy.num_params,
             "generations": state.generation,
             "evaluations": self.tally.evaluations,
             "env_steps": self.tally.env_steps,
+            "samples": self.samples(),
             "stop_reason": reason,
             "training_time_s": training_s,
             "best_fitness": state.best_fitness,
@@ -406,6 +436,8 @@ class Experiment:
             "solve_threshold": threshold,
             "solved": bool(returns.size and threshold is not None and mean >= threshold),
         }
+        if test_loss is not None:
+            summary.update(test_accuracy=mean, test_loss=test_loss)
         summary["wall_time_s"] = time.perf_counter() - self.started
         self.folder.write_summary(summary)
         self.folder.append_event("finish", wall_time_s=summary["wall_time_s"])

@@ -54,6 +54,11 @@ def replay(
     folder = RunFolder.open(run_dir)
     # A replay runs in-process: the run's TLS files need not exist here any more.
     config = load_config(folder.path / "config.yaml", ["backend.security=null"])
+    if config.data is not None:
+        raise RunFolderError(
+            f"{folder.path}: a run on the {config.data.name!r} data set has no episodes to "
+            "replay (its test accuracy is in summary.json: evo inspect)"
+        )
     if params_file is None:
         source, best = folder.path / "best.npz", folder.read_best()
     elif not Path(params_file).is_file():

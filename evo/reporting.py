@@ -25,6 +25,8 @@ class Reporter:
         task = config.env.id
         if config.function is not None:
             task = f"{config.function.name} ({config.function.dim} dimensions)"
+        if config.data is not None:
+            task = f"the {config.data.name} data set (minibatches of {config.data.batch_size})"
         self._print(
             f"{config.name}: {algorithm.name} on {task}, population "
             f"{algorithm.population_size}, up to {config.generations} generations, "
@@ -44,7 +46,17 @@ class Reporter:
 
     def finish(self, summary: dict[str, Any]) -> None:
         """The final evaluation."""
-        if summary["final_eval_episodes"]:
+        if summary.get("test_accuracy") is not None:
+            verdict = ""
+            if summary["solve_threshold"] is not None:
+                verdict = " (solved)" if summary["solved"] else " (not solved)"
+            self._print(
+                f"final evaluation: test accuracy {summary['test_accuracy']:.2%}, test loss "
+                f"{summary['test_loss']:.4f} on {summary['final_eval_episodes']} held-out "
+                f"examples{verdict}; {summary['generations']} generations, "
+                f"{summary['wall_time_s']:.1f}s wall time, stopped by {summary['stop_reason']}"
+            )
+        elif summary["final_eval_episodes"]:
             verdict = ""
             if summary["solve_threshold"] is not None:
                 verdict = " (solved)" if summary["solved"] else " (not solved)"

@@ -17,6 +17,7 @@ STRATEGY_STREAM = 1
 EPISODE_STREAM = 2
 INIT_STREAM = 4
 CONFIRM_STREAM = 5
+MINIBATCH_STREAM = 6  # the training examples of each step of a data run (evo.datasets)
 SHARD_STREAM = 7  # gradient mode: each data shard's order of examples, per epoch
 ACTION_STREAM = 8  # policy gradient: the sampled actions of each training episode
 
