@@ -143,7 +143,7 @@ class Checkpoint:
                 state = state_from_arrays(strategy.state_class, fields)
             except KeyError as exc:
                 raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
-            tally = Tally(meta["evaluations"], meta["env_steps"], meta.get("samples", 0))
+            tally = Tally(meta["evaluations"], meta["env_steps"])
             return cls(state, tally, float(meta["elapsed_s"]))
         raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
 
@@ -154,7 +154,6 @@ class Tally:
 
     evaluations: int = 0
     env_steps: int = 0
-    samples: int = 0  # forward-equivalent passes (env runs: env steps)
 
     def add(self, evaluation: Evaluation) -> None:
         self.evaluations += len(evaluation.fitness)
@@ -178,6 +177,7 @@ class Experiment:
         self.started = started
         self.backend, self.folder, self.reporter = backend, folder, reporter
         self.seed: int = config.seed  # type: ignore[assignment]  (resolved by run())
+        self.generations = config.generations  # the most the loop runs
         self.tally = Tally()
 
     def run(self, resume: Checkpoint | None = None) -> dict[str, Any]:
@@ -305,7 +305,7 @@ class Experiment:
         if task is None or data is None:
             return {}
         keys = ("test_loss", "test_accuracy", "train_loss", "train_accuracy")
-        last = generation + 1 == self.config.generations
+        last = generation + 1 == self.generations
         if (generation + 1) % data.eval_every and not last:
             return dict.fromkeys(keys)
         params = self.strategy.solution(state)
@@ -373,7 +373,6 @@ class Experiment:
             "seed": self.seed,
             "evaluations": self.tally.evaluations,
             "env_steps": self.tally.env_steps,
-            "samples": self.tally.samples,
             "elapsed_s": elapsed,
         }
         path = self.folder.save_checkpoint(

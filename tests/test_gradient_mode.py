@@ -147,3 +147,105 @@ def test_gradient_config_errors_are_one_line(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "runs").exists()
+
+
+def sgd_config(**gradient: Any) -> dict[str, Any]:
+    """Data-parallel training on the spiral, a few dozen small steps."""
+    config = tiny_config(
+        name="spiral-sgd",
+        mode="gradient",
+        generations=12,
+        data={"name": "spiral", "eval_every": 4},
+        policy={"hidden_sizes": [16], "activation": "relu"},
+        gradient={
+            "optimizer": "adam",
+            "learning_rate": 0.01,
+            "batch_size": 64,
+            "shards": 8,
+            **gradient,
+        },
+    )
+    config.pop("algorithm")
+    config.pop("env")
+    return config
+
+
+def test_data_parallel_training_is_identical_serial_and_on_1_or_2_workers(
+    tmp_path: Path, client_1worker: Any, client_2workers: Any
+) -> None:
+    config = sgd_config()
+    serial = run_in(tmp_path, "serial", config)
+    dask_config = {**config, "backend": {"kind": "dask"}}
+    one = run_in(tmp_path, "one", dask_config, client_1worker)
+    two = run_in(tmp_path, "two", dask_config, client_2workers)
+    reference = last_checkpoint(serial)
+    assert reference["state.params"].dtype == np.float64
+    assert reference["state.generation"] == 12
+    for path in (one, two):
+        assert columns(path) == columns(serial)
+        for key, value in reference.items():
+            np.testing.assert_array_equal(last_checkpoint(path)[key], value, err_msg=key)
+        assert (
+            RunFolder(path).read_summary()["test_accuracy"]
+            == RunFolder(serial).read_summary()["test_accuracy"]
+        )
+    metrics = RunFolder(two).read_metrics()
+    assert [m["tasks"] for m in metrics] == [2] * 12
+    # The data never travels: a round ships the parameters and a few integers per task.
+    params_bytes = reference["state.params"].nbytes
+    assert max(m["bytes_sent"] for m in metrics[1:]) < 4 * params_bytes + 16_000
+    assert [m["test_accuracy"] is not None for m in metrics] == [
+        (g + 1) % 4 == 0 for g in range(12)
+    ]
+    assert metrics[-1]["samples"] == 3 * 64 * 12  # forward-equivalents: 3 per example
+    losses = [m["loss"] for m in metrics]
+    assert losses[-1] < losses[0]  # it learns
+    summary = RunFolder(serial).read_summary()
+    assert 0.25 < summary["test_accuracy"] <= 1 and summary["algorithm"] == "adam"
+
+
+def test_local_sgd_with_one_step_is_synchronous_sgd(tmp_path: Path) -> None:
+    plain = {"optimizer": "sgd", "momentum": 0.0, "learning_rate": 0.5}
+    sync = run_in(tmp_path, "sync", sgd_config(**plain))
+    local = run_in(tmp_path, "local", sgd_config(**plain, local_steps=1))
+    for key, value in last_checkpoint(sync).items():
+        np.testing.assert_array_equal(last_checkpoint(local)[key], value, err_msg=key)
+
+
+def test_local_sgd_averages_the_replicas_models(tmp_path: Path) -> None:
+    """Plain SGD with H local steps: after a round, the parameters are the mean of the
+    shards' replicas, each trained H steps from the round's start on its own examples."""
+    from evo.datasets import load
+    from evo.evaluation import Problem
+    from evo.gradient.heads import softmax_cross_entropy
+    from evo.gradient.loop import make_trainer
+    from evo.seeding import init_rng
+
+    raw = {
+        **sgd_config(optimizer="sgd", momentum=0.0, learning_rate=0.3, local_steps=3),
+        "generations": 2,
+    }
+    path = run_in(tmp_path, "local", raw)
+    config = from_dict(raw)
+    problem = Problem.from_config(config)
+    trainer = make_trainer(config, problem)
+    spec, task = trainer.spec, trainer.problem
+    params = trainer.init(problem.policy.initial_params(init_rng(config.seed))).params
+    for round_ in range(2):
+        replicas = []
+        for shard in range(8):
+            lo, hi = task.shard_range(shard)
+            inputs, labels = load("spiral", "train", lo, hi)
+            theta = params.copy()
+            for local in range(3):
+                rows = task.batch_rows(shard, round_ * 3 + local)
+                trace = spec.trace(theta, inputs[rows])
+                _, d_out = softmax_cross_entropy(trace[-1], labels[rows])
+                theta = theta - 0.3 * spec.backward(theta, trace, d_out) / len(rows)
+            replicas.append(theta)
+        params = np.mean(replicas, axis=0)
+    reached = last_checkpoint(path)
+    assert reached["state.generation"] == 2
+    assert not np.allclose(reached["state.params"], trainer.init(params).params * 0)
+    np.testing.assert_allclose(reached["state.params"], params, rtol=1e-10, atol=1e-12)
+    assert RunFolder(path).read_metrics()[0]["samples"] == 3 * 64 * 3  # H steps a round

@@ -53,7 +53,7 @@ class GradientExperiment(Experiment):
         else:
             state, self.tally, elapsed = resume.state, resume.tally, resume.elapsed_s
         start, reason = time.perf_counter() - elapsed, "generations"
-        rounds = trainer.rounds
+        rounds = self.generations = trainer.rounds
         self.reporter.start(config)
         clock = [time.perf_counter()]
         try:
@@ -113,14 +113,12 @@ class GradientExperiment(Experiment):
         start: float,
     ) -> dict[str, Any]:
         """One line of ``metrics.jsonl``, in the evolution line's shape."""
-        trainer = self.strategy
         scores = info.pop("scores")
         examples = int(info.pop("examples", 0))
         episodes = int(info.pop("episodes", 0))
         env_steps = int(info.pop("env_steps", 0))
         self.tally.evaluations += examples or episodes
         self.tally.env_steps += env_steps
-        self.tally.samples += examples * trainer.forward_per_sample if examples else env_steps
         stats = {name: float(f(scores)) for name, f in _STATS.items()}
         record: dict[str, Any] = {
             "generation": round_,
@@ -128,7 +126,7 @@ class GradientExperiment(Experiment):
             "evaluations": self.tally.evaluations,
             "episodes": episodes,
             "env_steps": self.tally.env_steps,
-            "samples": self.tally.samples,
+            "samples": self.samples(),
             **stats,
             "failed": 0,
             "solution_fitness": float(np.mean(scores)),
@@ -148,9 +146,12 @@ class GradientExperiment(Experiment):
             "retried": run.retried,
             **info,
         }
-        record.update(self.test_metrics(round_, trainer.solution(state)))
+        record.update(self.data_metrics(round_, state))
         return record
 
-    def test_metrics(self, round_: int, params: np.ndarray) -> dict[str, Any]:
-        """Held-out scores of the current parameters, every ``data.eval_every`` rounds."""
-        return {}
+    def samples(self) -> int:
+        """Forward-equivalent passes so far: a data set's examples count three times (a
+        backward pass costs about two forward ones); on an env, env steps."""
+        if self.problem.data is not None:
+            return self.tally.evaluations * self.strategy.forward_per_sample
+        return self.tally.env_steps

@@ -209,7 +209,9 @@ class SupervisedTrainer:
     ) -> tuple[GradientState, dict[str, Any]]:
         """Reduce the blocks in order, take the optimizer step."""
         total = combine(results)
-        gradient = total.grad / total.count
+        # Local SGD: the sum of each replica's H steps' gradients over one step's examples
+        # (the replicas' mean displacement over the learning rate); H = 1: the mean gradient.
+        gradient = total.grad / (total.count // self.problem.local_steps)
         params, first, second, update = optimizer_step(
             self.config, state.params, gradient, state.first, state.second, state.opt_step
         )
