@@ -95,6 +95,12 @@ def recorded_generations(folder: RunFolder) -> int:
     lineage and resumed has it only from the resume on)."""
     recorded = folder.lineage_generations()
     if not recorded:
+        metrics = folder.read_metrics()
+        if metrics and metrics[0].get("mode") == "gradient":
+            raise RunFolderError(
+                f"{folder.path}: a gradient-mode run trains one network, it has no population "
+                "and no lineage"
+            )
         raise RunFolderError(
             f"{folder.path}: no lineage recorded (a run made before evo recorded lineage)"
         )

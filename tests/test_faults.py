@@ -216,3 +216,43 @@ def test_workers_joining_and_leaving(cluster: Cluster, tmp_path: Path) -> None:
     assert "worker_joined" in events and "worker_left" in events
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert {m["workers"] for m in metrics} >= {1, 2}
+
+
+def test_gradient_training_survives_a_killed_worker(cluster: Cluster, tmp_path: Path) -> None:
+    """Policy gradient on Pendulum: a worker SIGKILLed mid-run; its tasks are run again
+    elsewhere and the parameters come out the same bits as in process."""
+    config = tiny_config(
+        name="pg",
+        mode="gradient",
+        generations=20,
+        env={"id": "Pendulum-v1"},
+        gradient={"optimizer": "adam", "learning_rate": 0.01, "batch_size": 16, "shards": 4},
+        backend={"kind": "dask", "worker_timeout_s": 60},
+        checkpoint={"every": 5},
+        final_eval={"episodes": 4},
+    )
+    config.pop("algorithm")
+    path = write_config(tmp_path / "pg.yaml", config)
+    reference = _serial_reference(path, tmp_path)
+    cluster.add_worker()
+    cluster.add_worker()
+    pids = cluster.worker_pids(2)
+    run = _start_run(path, tmp_path / "runs", cluster.address)
+    try:
+        wait_for_generations(tmp_path / "runs", 3)
+        os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
+    finally:
+        run_dir = _finish(run)
+    columns = [*FITNESS_COLUMNS, "loss", "gradient_norm"]
+    for got, expected in zip(_metrics(run_dir), _metrics(reference), strict=True):
+        assert {k: got[k] for k in columns} == {k: expected[k] for k in columns}
+    final = sorted((run_dir / "checkpoints").glob("*.npz"))[-1]
+    expected_final = reference / "checkpoints" / final.name
+    with np.load(final) as got, np.load(expected_final) as expected:
+        np.testing.assert_array_equal(got["state.params"], expected["state.params"])
+    left = [e for e in _events(run_dir) if e["event"] == "worker_left"]
+    assert [e["worker"] for e in left] == [sorted(pids)[0]]
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -249,3 +249,20 @@ def test_local_sgd_averages_the_replicas_models(tmp_path: Path) -> None:
     assert not np.allclose(reached["state.params"], trainer.init(params).params * 0)
     np.testing.assert_allclose(reached["state.params"], params, rtol=1e-10, atol=1e-12)
     assert RunFolder(path).read_metrics()[0]["samples"] == 3 * 64 * 3  # H steps a round
+
+
+def test_a_gradient_run_folder_reads_like_an_evolution_run(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "pg.yaml", pg_config(generations=3))
+    made = run_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet")
+    assert made.returncode == 0, made.stderr
+    run_dir = made.stdout.strip()
+    table = run_cli("inspect", run_dir)
+    assert table.returncode == 0 and "reinforce_adam" in table.stdout
+    figure = tmp_path / "pg.png"
+    plotted = run_cli("plot", run_dir, "-o", str(figure))
+    assert plotted.returncode == 0, plotted.stderr
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lineage = run_cli("inspect", run_dir, "--lineage")
+    assert lineage.returncode == 2
+    assert lineage.stderr.strip().endswith("has no population and no lineage")
+    assert len(lineage.stderr.strip().splitlines()) == 1
