@@ -401,20 +401,15 @@ class RoundCost:
 def _rounds(trainer, backend, state, count: int) -> tuple[list[RoundCost], object]:
     """Run ``count`` rounds of gradient training from ``state``: their costs, the new state."""
     costs = []
-    for round_ in range(state.generation, state.generation + count):
+    for _ in range(count):
         start = time.perf_counter()
-        work = trainer.plan(state, backend.threads())
-        planned = time.perf_counter()
-        run = backend.map(trainer.task, trainer.problem, state.params, work, round_)
-        computed = time.perf_counter()
-        state, _ = trainer.tell(state, run.results)
-        stepped = time.perf_counter()
+        state, _, run, split = trainer.round(backend, state)
         costs.append(
             RoundCost(
-                wall_s=stepped - start,
-                compute_wall_s=computed - planned,
+                wall_s=time.perf_counter() - start,
+                compute_wall_s=split.evaluate_s,
                 longest_task_s=run.longest_task_s,
-                step_s=(planned - start) + (stepped - computed),
+                step_s=split.ask_s + split.tell_s,
                 bytes_sent=run.bytes_sent,
                 bytes_received=run.bytes_received,
             )

@@ -172,6 +172,15 @@ class GradientConfig(Section):
         "data sets: SGD steps each shard's replica takes between averaging (1: synchronous)",
         ge=1,
     )
+    method: Literal["reinforce", "ppo"] = option(
+        "reinforce", "envs: REINFORCE with a value baseline, or PPO (clipped surrogate)"
+    )
+    ppo_epochs: int = option(4, "ppo: passes over each round's episodes", ge=1)
+    minibatches: int = option(4, "ppo: optimizer steps per pass (each shard's steps split)", ge=1)
+    clip: float = option(0.2, "ppo: the probability ratio's clipping range", gt=0, lt=1)
+    gae_lambda: float = option(
+        0.95, "ppo: generalised advantage estimation's lambda (1: Monte Carlo returns)", ge=0, le=1
+    )
     gamma: float = option(0.99, "envs: discount of the returns", ge=0, le=1)
     value_coef: float = option(
         0.5, "envs: weight of the value baseline's loss (0: no baseline)", ge=0

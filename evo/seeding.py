@@ -20,6 +20,7 @@ CONFIRM_STREAM = 5
 MINIBATCH_STREAM = 6  # the training examples of each step of a data run (evo.datasets)
 SHARD_STREAM = 7  # gradient mode: each data shard's order of examples, per epoch
 ACTION_STREAM = 8  # policy gradient: the sampled actions of each training episode
+PPO_STREAM = 9  # PPO: the order of each shard's steps in each pass
 
 _COMMON = 2**32  # in place of a member index: no member has it
 

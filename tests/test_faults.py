@@ -218,15 +218,27 @@ def test_workers_joining_and_leaving(cluster: Cluster, tmp_path: Path) -> None:
     assert {m["workers"] for m in metrics} >= {1, 2}
 
 
-def test_gradient_training_survives_a_killed_worker(cluster: Cluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["reinforce", "ppo"])
+def test_gradient_training_survives_a_killed_worker(
+    cluster: Cluster, tmp_path: Path, method: str
+) -> None:
     """Policy gradient on Pendulum: a worker SIGKILLed mid-run; its tasks are run again
-    elsewhere and the parameters come out the same bits as in process."""
+    elsewhere (with PPO, the episodes it kept are played again) and the parameters come
+    out the same bits as in process."""
     config = tiny_config(
         name="pg",
         mode="gradient",
-        generations=20,
+        generations=20 if method == "reinforce" else 10,
         env={"id": "Pendulum-v1"},
-        gradient={"optimizer": "adam", "learning_rate": 0.01, "batch_size": 16, "shards": 4},
+        gradient={
+            "optimizer": "adam",
+            "learning_rate": 0.01,
+            "batch_size": 16,
+            "shards": 4,
+            "method": method,
+            "minibatches": 2,
+            "ppo_epochs": 2,
+        },
         backend={"kind": "dask", "worker_timeout_s": 60},
         checkpoint={"every": 5},
         final_eval={"episodes": 4},
@@ -243,7 +255,7 @@ def test_gradient_training_survives_a_killed_worker(cluster: Cluster, tmp_path: 
         os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
     finally:
         run_dir = _finish(run)
-    columns = [*FITNESS_COLUMNS, "loss", "gradient_norm"]
+    columns = [*FITNESS_COLUMNS, "loss", "update_norm"]
     for got, expected in zip(_metrics(run_dir), _metrics(reference), strict=True):
         assert {k: got[k] for k in columns} == {k: expected[k] for k in columns}
     final = sorted((run_dir / "checkpoints").glob("*.npz"))[-1]

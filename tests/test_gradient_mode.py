@@ -266,3 +266,32 @@ def test_a_gradient_run_folder_reads_like_an_evolution_run(tmp_path: Path) -> No
     assert lineage.returncode == 2
     assert lineage.stderr.strip().endswith("has no population and no lineage")
     assert len(lineage.stderr.strip().splitlines()) == 1
+
+
+def test_ppo_is_identical_serial_and_on_1_or_2_workers(
+    tmp_path: Path, client_1worker: Any, client_2workers: Any
+) -> None:
+    """PPO keeps each block's episodes on the worker that played them; the minibatch
+    steps still give the same bits wherever they run."""
+    config = pg_config(generations=3)
+    config["gradient"] = {
+        **config["gradient"],
+        "method": "ppo",
+        "ppo_epochs": 2,
+        "minibatches": 3,
+        "learning_rate": 0.003,
+    }
+    serial = run_in(tmp_path, "serial", config)
+    dask_config = {**config, "backend": {"kind": "dask"}}
+    one = run_in(tmp_path, "one", dask_config, client_1worker)
+    two = run_in(tmp_path, "two", dask_config, client_2workers)
+    for path in (one, two):
+        assert columns(path) == columns(serial)
+        for key, value in last_checkpoint(serial).items():
+            np.testing.assert_array_equal(last_checkpoint(path)[key], value, err_msg=key)
+    metrics = RunFolder(two).read_metrics()
+    assert [m["optimizer_steps"] for m in metrics] == [6, 6, 6]
+    assert int(last_checkpoint(serial)["state.opt_step"]) == 18
+    # a stats task and 6 minibatch tasks per block and round
+    assert [m["tasks"] for m in metrics] == [2 * 7] * 3
+    assert RunFolder(serial).read_summary()["algorithm"] == "ppo_adam"

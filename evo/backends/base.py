@@ -64,6 +64,21 @@ class TaskRun:
     events: list[dict] = field(default_factory=list)
 
     @classmethod
+    def merge(cls, runs: list[TaskRun]) -> TaskRun:
+        """Several batches of tasks (one round of several steps) as one."""
+        return cls(
+            results=[r for run in runs for r in run.results],
+            compute_s=sum(run.compute_s for run in runs),
+            longest_task_s=sum(run.longest_task_s for run in runs),  # one after another
+            workers=max((run.workers for run in runs), default=0),
+            bytes_sent=sum(run.bytes_sent for run in runs),
+            bytes_received=sum(run.bytes_received for run in runs),
+            transfer_bytes=sum(run.transfer_bytes for run in runs),
+            retried=sum(run.retried for run in runs),
+            events=[e for run in runs for e in run.events],
+        )
+
+    @classmethod
     def local(cls, results: list) -> TaskRun:
         """Results computed in this process: no traffic."""
         seconds = [r.seconds for r in results]
@@ -97,6 +112,22 @@ class Backend(Protocol):
     ) -> TaskRun:
         """``function(problem, shared, payload)`` for every payload, results in order;
         each result has ``seconds``, ``worker``, ``transfer_total`` and ``nbytes``."""
+        ...
+
+    def persist(
+        self,
+        function: Callable[[Any, np.ndarray, Any], Any],
+        problem: Any,
+        shared: np.ndarray,
+        payloads: list,
+    ) -> list:
+        """Start ``function(problem, shared, payload)`` for every payload and keep the
+        results where they are computed: references that later payloads may hold (in a
+        tuple), so tasks run where their input is. Release them with :meth:`release`."""
+        ...
+
+    def release(self, refs: list) -> None:
+        """Let go of what :meth:`persist` kept."""
         ...
 
     def close(self) -> None:

@@ -281,6 +281,34 @@ class DaskBackend:
         workers, slots = self._healthy_workers()
         return self._run(function, problem, shared, payloads, generation, workers, slots)
 
+    def persist(
+        self,
+        function: Callable[[Any, np.ndarray, Any], Any],
+        problem: Any,
+        shared: np.ndarray,
+        payloads: list,
+    ) -> list:
+        """Futures of ``function(problem, shared, payload)``: their results stay on the
+        workers (Dask runs the tasks that take them there, and recomputes a result lost
+        with its worker, the task being pure)."""
+        workers, _ = self._healthy_workers()
+        with deferred(), dask.annotate(**self._annotations):
+            return self.client.map(
+                function,
+                [problem] * len(payloads),
+                [shared] * len(payloads),
+                payloads,
+                pure=False,
+                workers=workers,
+                allow_other_workers=False,
+            )
+
+    def release(self, refs: list) -> None:
+        """Drop the futures: the workers free the results."""
+        with deferred():
+            for future in refs:
+                future.release()
+
     def _run(
         self,
         function: Callable[[Any, np.ndarray, Any], Any],

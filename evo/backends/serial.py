@@ -46,6 +46,19 @@ class SerialBackend:
         """Each task in turn, in this process."""
         return TaskRun.local([function(problem, shared, payload) for payload in payloads])
 
+    def persist(
+        self,
+        function: Callable[[Any, np.ndarray, Any], Any],
+        problem: Any,
+        shared: np.ndarray,
+        payloads: list,
+    ) -> list:
+        """The results themselves, computed now."""
+        return [function(problem, shared, payload) for payload in payloads]
+
+    def release(self, refs: list) -> None:
+        """Nothing held beyond the list."""
+
     def describe(self) -> str:
         """One line for the console."""
         return "serial backend (in-process)"

@@ -36,8 +36,10 @@ def make_trainer(config: Any, problem: Any) -> Any:
                 f"examples of {info.name!r}), found {config.gradient.batch_size}"
             )
         return trainer
-    from evo.gradient.rl import PolicyGradientTrainer
+    from evo.gradient.rl import PolicyGradientTrainer, PPOTrainer
 
+    if config.gradient.method == "ppo":
+        return PPOTrainer(config, problem)
     return PolicyGradientTrainer(config, problem)
 
 
@@ -60,15 +62,13 @@ class GradientExperiment(Experiment):
             for round_ in range(state.generation, rounds):
                 # write_s: from the end of the previous tell, through its writes, to now
                 clock = [clock[-1], time.perf_counter()]
-                work = trainer.plan(state, self.backend.threads())
-                clock.append(time.perf_counter())
-                run = self.backend.map(trainer.task, trainer.problem, state.params, work, round_)
+                before = state  # the parameters the round's score is of
+                state, info, run, cost = trainer.round(self.backend, state)
                 self.log_events_of(run, round_)
+                # the round's split: plan (ask), its tasks (evaluate), reduce and step (tell)
+                clock += [clock[1] + cost.ask_s, clock[1] + cost.ask_s + cost.evaluate_s]
                 clock.append(time.perf_counter())
-                before = state
-                state, info = trainer.tell(state, run.results)
-                clock.append(time.perf_counter())
-                record = self.round_metrics(round_, run, before, state, info, clock, start)
+                record = self.round_metrics(round_, run, state, info, clock, start)
                 self.folder.append_metrics(record)
                 self.reporter.generation(record, rounds)
                 early = self.stop_reason(record, trainer.solution(before))
@@ -106,7 +106,6 @@ class GradientExperiment(Experiment):
         self,
         round_: int,
         run: TaskRun,
-        before: GradientState,
         state: GradientState,
         info: dict[str, Any],
         clock: list[float],

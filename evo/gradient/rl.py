@@ -31,19 +31,22 @@ from typing import Any
 
 import numpy as np
 
+from evo.backends.base import TaskRun
 from evo.config import EnvConfig, ExperimentConfig, GradientConfig
 from evo.evaluation import Problem, cached_envs, cached_vector_env
-from evo.gradient.heads import gaussian_nll, softmax_cross_entropy, squared_error
+from evo.gradient.heads import gaussian_nll, log_softmax, softmax_cross_entropy, squared_error
 from evo.gradient.optim import optimizer_step
 from evo.gradient.trainer import (
     GradientResult,
     GradientState,
+    PlannedRounds,
+    RoundCost,
     ShardWork,
     combine,
     shard_blocks,
 )
 from evo.policies import MLPSpec, flatten_observation
-from evo.seeding import ACTION_STREAM, INIT_STREAM, episode_seeds, stream_rng
+from evo.seeding import ACTION_STREAM, INIT_STREAM, PPO_STREAM, episode_seeds, stream_rng
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class PolicyGradientProblem:
     gamma: float
     value_coef: float
     log_std: float
+    gae_lambda: float = 1.0  # PPO's advantages (REINFORCE: Monte Carlo returns)
+    clip: float = 0.2
+    minibatches: int = 1
 
 
 def _rollouts(
@@ -125,56 +131,193 @@ def _rollouts(
     return tuple(np.stack(h) for h in history)  # type: ignore[return-value]
 
 
-def policy_gradient_task(
-    problem: PolicyGradientProblem, params: np.ndarray, work: ShardWork
-) -> GradientResult:
-    """Play a block of shards' episodes and return gradient sums (runs on a worker)."""
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class ShardRollout:
+    """A shard's episodes, played: every step taken (episode-major), and per episode."""
+
+    states: np.ndarray  # (N, obs_dim)
+    taken: np.ndarray  # (N,) action indices, or (N, out_dim) unsquashed samples
+    old_log_probs: np.ndarray  # (N,) under the policy that played
+    advantages: np.ndarray  # (N,)
+    targets: np.ndarray  # (N,) the value network's targets
+    returns: np.ndarray  # (E,) undiscounted return of each episode
+    steps: np.ndarray  # (E,) steps of each episode
+
+
+def log_probs(spec: MLPSpec, outputs: np.ndarray, taken: np.ndarray, log_std: float) -> np.ndarray:
+    """Log-probability of each row's action under the policy's outputs."""
+    if spec.action == "discrete":
+        return log_softmax(outputs)[np.arange(len(taken)), taken]
+    z = (taken - outputs) * np.exp(-log_std)
+    return -0.5 * (z * z).sum(axis=1) - outputs.shape[1] * (log_std + 0.5 * np.log(2 * np.pi))
+
+
+def play_shard(
+    problem: PolicyGradientProblem, params: np.ndarray, round_: int, shard: int, lam: float = 1.0
+) -> ShardRollout:
+    """Play a shard's episodes of a round and score every step taken.
+
+    Advantages: with ``lam`` 1, the discounted return minus the value baseline
+    (REINFORCE); below 1, generalised advantage estimation. An episode cut by
+    its step limit counts as ended.
+    """
     spec, value_spec = problem.spec, problem.value_spec
     policy, value = params[: spec.num_params], params[spec.num_params :]
-    parts = []
-    for shard in range(work.first, work.last):
-        first = shard * problem.episodes_per_shard
-        episodes = np.arange(first, first + problem.episodes_per_shard)
-        seeds = episode_seeds(problem.seed, work.round, episodes, 1)[:, 0]
-        rngs = [stream_rng(problem.seed, ACTION_STREAM, work.round, int(e)) for e in episodes]
-        obs, actions, rewards, alive = _rollouts(problem, policy, seeds, rngs)
+    first = shard * problem.episodes_per_shard
+    episodes = np.arange(first, first + problem.episodes_per_shard)
+    seeds = episode_seeds(problem.seed, round_, episodes, 1)[:, 0]
+    rngs = [stream_rng(problem.seed, ACTION_STREAM, round_, int(e)) for e in episodes]
+    obs, actions, rewards, alive = _rollouts(problem, policy, seeds, rngs)
+    steps_at = np.nonzero(alive.T)  # episode-major: each episode's steps in order
+    states = obs.transpose(1, 0, 2)[steps_at]
+    taken = actions.transpose(1, 0, *range(2, actions.ndim))[steps_at]
+    baseline = value_spec.trace(value, states)[-1][:, 0]
+    if lam == 1.0:
         returns_to_go = np.zeros_like(rewards)
         running = np.zeros(rewards.shape[1])
         for t in range(len(rewards) - 1, -1, -1):
             running = rewards[t] + problem.gamma * running * alive[t]
             returns_to_go[t] = running
-        steps_at = np.nonzero(alive.T)  # episode-major: each episode's steps in order
-        states = obs.transpose(1, 0, 2)[steps_at]
         targets = returns_to_go.T[steps_at]
-        value_trace = value_spec.trace(value, states)
-        baseline = value_trace[-1][:, 0]
         advantages = targets - baseline if problem.value_coef else targets
-        policy_trace = spec.trace(policy, states)
-        taken = actions.transpose(1, 0, *range(2, actions.ndim))[steps_at]
-        if spec.action == "discrete":
-            loss, d_out = softmax_cross_entropy(policy_trace[-1], taken, advantages)
-        else:
-            loss, d_out = gaussian_nll(policy_trace[-1], taken, problem.log_std, advantages)
-        grads = [spec.backward(policy, policy_trace, d_out)]
-        value_loss, d_value = squared_error(
-            value_trace[-1], targets, np.full(len(targets), problem.value_coef)
+    else:
+        values = np.zeros(rewards.shape[::-1])
+        values[steps_at] = baseline
+        values = values.T  # (T, E), zero where the episode is over
+        gae = np.zeros_like(rewards)
+        running = np.zeros(rewards.shape[1])
+        for t in range(len(rewards) - 1, -1, -1):
+            following = values[t + 1] if t + 1 < len(rewards) else 0.0
+            delta = rewards[t] + problem.gamma * following - values[t]
+            running = (delta + problem.gamma * lam * running) * alive[t]
+            gae[t] = running
+        advantages = gae.T[steps_at]
+        targets = advantages + baseline
+    outputs = spec.trace(policy, states)[-1]
+    return ShardRollout(
+        states=states,
+        taken=taken,
+        old_log_probs=log_probs(spec, outputs, taken, problem.log_std),
+        advantages=advantages,
+        targets=targets,
+        returns=rewards.sum(axis=0),
+        steps=alive.sum(axis=0).astype(np.int64),
+    )
+
+
+def shard_gradients(
+    problem: PolicyGradientProblem,
+    params: np.ndarray,
+    rollout: ShardRollout,
+    rows: np.ndarray | slice = slice(None),
+    ppo: tuple[float, float, float] | None = None,
+) -> GradientResult:
+    """Gradient sums over ``rows`` of a rollout: the policy's surrogate plus the value loss.
+
+    Without ``ppo``: REINFORCE, ``-A log pi``. With ``ppo = (clip, mean, std)``: PPO's
+    clipped surrogate ``-min(r A, clip(r) A)`` with A normalised by the round's mean and
+    std, whose gradient is ``-A r grad log pi`` where the unclipped term is the smaller
+    or the ratio is inside the range, else 0; its sum is the reported loss.
+    """
+    spec, value_spec = problem.spec, problem.value_spec
+    policy, value = params[: spec.num_params], params[spec.num_params :]
+    states, taken = rollout.states[rows], rollout.taken[rows]
+    policy_trace = spec.trace(policy, states)
+    outputs = policy_trace[-1]
+    weights = rollout.advantages[rows]
+    if ppo is not None:
+        clip, mean, std = ppo
+        advantages = (weights - mean) / std
+        ratio = np.exp(
+            log_probs(spec, outputs, taken, problem.log_std) - rollout.old_log_probs[rows]
         )
-        grads.append(value_spec.backward(value, value_trace, d_value))
-        parts.append(
-            GradientResult(
-                grad=np.concatenate(grads),
-                loss=loss + value_loss,
-                count=len(targets),
-                returns=rewards.sum(axis=0),
-                steps=alive.sum(axis=0).astype(np.int64),
-            )
-        )
+        unclipped, clipped = ratio * advantages, np.clip(ratio, 1 - clip, 1 + clip) * advantages
+        active = (unclipped <= clipped) | (np.abs(ratio - 1) < clip)
+        weights = advantages * ratio * active
+        surrogate = -float(np.minimum(unclipped, clipped).sum())
+    if spec.action == "discrete":
+        loss, d_out = softmax_cross_entropy(outputs, taken, weights)
+    else:
+        loss, d_out = gaussian_nll(outputs, taken, problem.log_std, weights)
+    if ppo is not None:
+        loss = surrogate
+    value_trace = value_spec.trace(value, states)
+    targets = rollout.targets[rows]
+    value_loss, d_value = squared_error(
+        value_trace[-1], targets, np.full(len(targets), problem.value_coef)
+    )
+    grad = np.concatenate(
+        [
+            spec.backward(policy, policy_trace, d_out),
+            value_spec.backward(value, value_trace, d_value),
+        ]
+    )
+    return GradientResult(grad=grad, loss=loss + value_loss, count=len(targets))
+
+
+def policy_gradient_task(
+    problem: PolicyGradientProblem, params: np.ndarray, work: ShardWork
+) -> GradientResult:
+    """REINFORCE: play a block of shards' episodes, return gradient sums (on a worker)."""
+    start = time.perf_counter()
+    parts = []
+    for shard in range(work.first, work.last):
+        rollout = play_shard(problem, params, work.round, shard)
+        gradients = shard_gradients(problem, params, rollout)
+        parts.append(dataclasses.replace(gradients, returns=rollout.returns, steps=rollout.steps))
     return dataclasses.replace(combine(parts), seconds=time.perf_counter() - start)
 
 
-class PolicyGradientTrainer:
-    """The orchestrator's side of policy gradient: plan the round's episodes, step."""
+def ppo_rollout_task(
+    problem: PolicyGradientProblem, params: np.ndarray, work: ShardWork
+) -> tuple[ShardWork, list[ShardRollout]]:
+    """PPO: play a block of shards' episodes and keep them (on the worker, as a future)."""
+    rollouts = [
+        play_shard(problem, params, work.round, shard, problem.gae_lambda)
+        for shard in range(work.first, work.last)
+    ]
+    return work, rollouts
+
+
+def ppo_stats_task(
+    problem: PolicyGradientProblem, params: np.ndarray, payload: tuple
+) -> GradientResult:
+    """The block's episodes and the sums of its advantages and their squares (in ``grad``),
+    for the round's normalisation."""
+    start = time.perf_counter()
+    ((_, rollouts),) = payload
+    parts = [
+        GradientResult(
+            grad=np.array([r.advantages.sum(), (r.advantages * r.advantages).sum()]),
+            loss=0.0,
+            count=len(r.advantages),
+            returns=r.returns,
+            steps=r.steps,
+        )
+        for r in rollouts
+    ]
+    return dataclasses.replace(combine(parts), seconds=time.perf_counter() - start)
+
+
+def ppo_gradient_task(
+    problem: PolicyGradientProblem, params: np.ndarray, payload: tuple
+) -> GradientResult:
+    """Gradient sums of one PPO minibatch: in every shard of the block, the ``minibatch``-th
+    part of its steps in the pass's order, drawn from (seed, round, pass, shard)."""
+    start = time.perf_counter()
+    (work, rollouts), epoch, minibatch, mean, std = payload
+    parts = []
+    for shard, rollout in zip(range(work.first, work.last), rollouts, strict=True):
+        order = stream_rng(problem.seed, PPO_STREAM, work.round, epoch, shard).permutation(
+            len(rollout.advantages)
+        )
+        rows = np.array_split(order, problem.minibatches)[minibatch]
+        parts.append(shard_gradients(problem, params, rollout, rows, (problem.clip, mean, std)))
+    return dataclasses.replace(combine(parts), seconds=time.perf_counter() - start)
+
+
+class PolicyGradientTrainer(PlannedRounds):
+    """The orchestrator's side of REINFORCE: plan the round's episodes, step."""
 
     state_class = GradientState
     task = staticmethod(policy_gradient_task)
@@ -185,7 +328,7 @@ class PolicyGradientTrainer:
         spec = problem.policy
         assert isinstance(spec, MLPSpec)
         self.config, self.spec = gradient, spec
-        self.name = f"reinforce_{gradient.optimizer}"
+        self.name = f"{gradient.method}_{gradient.optimizer}"
         self.rounds = config.generations
         value_spec = MLPSpec(
             obs_dim=spec.obs_dim,
@@ -205,8 +348,13 @@ class PolicyGradientTrainer:
             gamma=gradient.gamma,
             value_coef=gradient.value_coef,
             log_std=gradient.log_std,
+            **self.method_options(gradient),
         )
         self.seed = config.seed or 0
+
+    def method_options(self, gradient: GradientConfig) -> dict[str, Any]:
+        """Settings of the problem that only some methods use."""
+        return {}
 
     def init(self, params: np.ndarray) -> GradientState:
         """The evolution's initial policy, and a value network from its own stream."""
@@ -230,28 +378,107 @@ class PolicyGradientTrainer:
         params, first, second, update = optimizer_step(
             self.config, state.params, gradient, state.first, state.second, state.opt_step
         )
-        score = float(total.returns.mean())
-        better = score > state.best_fitness
+        moved = dataclasses.replace(
+            state, params=params, first=first, second=second, opt_step=state.opt_step + 1
+        )
+        info = {"loss": total.loss / total.count, "gradient_norm": float(np.linalg.norm(gradient))}
+        return self.finish_round(state, moved, total, info | {"update_norm": update})
+
+    def finish_round(
+        self,
+        before: GradientState,
+        after: GradientState,
+        episodes: GradientResult,
+        info: dict[str, Any],
+    ) -> tuple[GradientState, dict[str, Any]]:
+        """The round's state (``after``'s parameters and optimizer) and figures, scored by
+        its ``episodes``; the best so far are the parameters that played them."""
+        score = float(episodes.returns.mean())
+        better = score > before.best_fitness
         state = dataclasses.replace(
-            state,
-            generation=state.generation + 1,
-            params=params,
-            first=first,
-            second=second,
-            opt_step=state.opt_step + 1,
-            best_fitness=score if better else state.best_fitness,
-            best_params=self.solution(state).astype(np.float32) if better else state.best_params,
+            after,
+            generation=before.generation + 1,
+            best_fitness=score if better else before.best_fitness,
+            best_params=self.solution(before).astype(np.float32) if better else before.best_params,
         )
         return state, {
-            "scores": total.returns,
-            "loss": total.loss / total.count,
-            "episodes": len(total.returns),
-            "env_steps": int(total.steps.sum()),
-            "gradient_norm": float(np.linalg.norm(gradient)),
-            "update_norm": update,
-            "param_norm": float(np.linalg.norm(params[: self.spec.num_params])),
+            "scores": episodes.returns,
+            "episodes": len(episodes.returns),
+            "env_steps": int(episodes.steps.sum()),
+            **info,
+            "param_norm": float(np.linalg.norm(self.solution(state))),
         }
 
     def solution(self, state: GradientState) -> np.ndarray:
         """The policy part of the trained vector."""
         return state.params[: self.spec.num_params]
+
+
+class PPOTrainer(PolicyGradientTrainer):
+    """PPO (Schulman et al. 2017), data-parallel and exact.
+
+    A round plays its episodes with the current policy as one task per block of
+    shards, whose results stay on the workers (:meth:`Backend.persist`); the
+    advantages' mean and std come back as sums; then ``ppo_epochs`` passes of
+    ``minibatches`` optimizer steps each send only the parameters: every
+    minibatch task runs where its block's episodes are (Dask places it by its
+    input, and recomputes the episodes if their worker died) and returns the
+    gradient sums of its part of each shard's steps.
+    """
+
+    def method_options(self, gradient: GradientConfig) -> dict[str, Any]:
+        """GAE, clipping and minibatches."""
+        return {
+            "gae_lambda": gradient.gae_lambda,
+            "clip": gradient.clip,
+            "minibatches": gradient.minibatches,
+        }
+
+    def round(
+        self, backend: Any, state: GradientState
+    ) -> tuple[GradientState, dict[str, Any], TaskRun, RoundCost]:
+        """Play, then the passes of minibatch steps."""
+        start = time.perf_counter()
+        blocks = self.plan(state, backend.threads())
+        round_ = state.generation
+        played = backend.persist(ppo_rollout_task, self.problem, state.params, blocks)
+        runs, stepping = [], 0.0
+        try:
+            runs.append(
+                backend.map(
+                    ppo_stats_task, self.problem, state.params, [(p,) for p in played], round_
+                )
+            )
+            episodes = combine(runs[0].results)
+            mean = float(episodes.grad[0]) / episodes.count
+            std = float(np.sqrt(max(float(episodes.grad[1]) / episodes.count - mean * mean, 0.0)))
+            std += 1e-8
+            params, first, second, step = state.params, state.first, state.second, state.opt_step
+            losses = []
+            for epoch in range(self.config.ppo_epochs):
+                for minibatch in range(self.config.minibatches):
+                    payloads = [(p, epoch, minibatch, mean, std) for p in played]
+                    run = backend.map(ppo_gradient_task, self.problem, params, payloads, round_)
+                    runs.append(run)
+                    stepped = time.perf_counter()
+                    total = combine(run.results)
+                    params, first, second, _ = optimizer_step(
+                        self.config, params, total.grad / total.count, first, second, step
+                    )
+                    step += 1
+                    losses.append(total.loss / total.count)
+                    stepping += time.perf_counter() - stepped
+        finally:
+            backend.release(played)
+        stepped = time.perf_counter()
+        moved = dataclasses.replace(state, params=params, first=first, second=second, opt_step=step)
+        info = {
+            "loss": float(np.mean(losses)),
+            "update_norm": float(np.linalg.norm(params - state.params)),
+            "optimizer_steps": len(losses),
+        }
+        state, info = self.finish_round(state, moved, episodes, info)
+        stepping += time.perf_counter() - stepped
+        total_s = time.perf_counter() - start
+        cost = RoundCost(0.0, total_s - stepping, stepping)
+        return state, info, TaskRun.merge(runs), cost

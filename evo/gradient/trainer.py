@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from evo.backends.base import TaskRun
 from evo.config import ExperimentConfig, GradientConfig
 from evo.gradient.heads import softmax_cross_entropy
 from evo.gradient.optim import optimizer_step
@@ -165,7 +166,44 @@ def supervised_task(problem: SupervisedProblem, params: np.ndarray, work: ShardW
     return dataclasses.replace(combine(parts), seconds=time.perf_counter() - start)
 
 
-class SupervisedTrainer:
+@dataclass(frozen=True)
+class RoundCost:
+    """Where a round's time went: planning, the backend's tasks, the orchestrator's step."""
+
+    ask_s: float
+    evaluate_s: float
+    tell_s: float
+
+
+class PlannedRounds:
+    """A round that is one batch of tasks: plan, map on the backend, reduce and step."""
+
+    task: Any
+    problem: Any
+
+    def round(
+        self, backend: Any, state: GradientState
+    ) -> tuple[GradientState, dict[str, Any], TaskRun, RoundCost]:
+        """One round on ``backend``: the new state, its figures, its tasks and timing."""
+        start = time.perf_counter()
+        work = self.plan(state, backend.threads())
+        planned = time.perf_counter()
+        run = backend.map(self.task, self.problem, state.params, work, state.generation)
+        ran = time.perf_counter()
+        state, info = self.tell(state, run.results)
+        cost = RoundCost(planned - start, ran - planned, time.perf_counter() - ran)
+        return state, info, run, cost
+
+    def plan(self, state: GradientState, threads: int) -> list[ShardWork]:
+        raise NotImplementedError
+
+    def tell(
+        self, state: GradientState, results: list[GradientResult]
+    ) -> tuple[GradientState, dict[str, Any]]:
+        raise NotImplementedError
+
+
+class SupervisedTrainer(PlannedRounds):
     """The orchestrator's side: plans a round's tasks, reduces them, steps the optimizer."""
 
     state_class = GradientState
