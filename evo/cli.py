@@ -265,11 +265,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     if SweepFolder.holds_sweep(args.run_dir):
         from evo.inspect import format_sweep, sweep_rows
+        from evo.runlog import json_safe
 
         sweep = SweepFolder.open(args.run_dir)
         if args.events:
             raise RunFolderError(f"{sweep.path}: a sweep folder; --events lists a run's events")
-        print(json.dumps(sweep_rows(sweep), indent=2) if args.json else format_sweep(sweep))
+        rows = json.dumps(json_safe(sweep_rows(sweep)), indent=2) if args.json else None
+        print(rows or format_sweep(sweep))
         return 0
     folder = RunFolder.open(args.run_dir)
     if args.json:

@@ -44,7 +44,7 @@ from evo.config import (
 )
 from evo.errors import ConfigError, EvoError, RunFolderError
 from evo.reporting import SweepReporter
-from evo.runlog import SUMMARY, RunFolder, atomic_write_text, dumps, new_folder
+from evo.runlog import SUMMARY, RunFolder, atomic_write_text, json_safe, new_folder
 
 SWEEP = "sweep.json"
 BASE = "base.yaml"
@@ -278,7 +278,7 @@ class SweepFolder:
 
     def write(self) -> None:
         """Save ``sweep.json`` (atomically)."""
-        text = json.dumps(json.loads(dumps(self.record)), indent=2) + "\n"
+        text = json.dumps(json_safe(self.record), indent=2, allow_nan=False) + "\n"
         atomic_write_text(self.path / SWEEP, text)
 
 
