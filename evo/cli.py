@@ -44,6 +44,42 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:PORT)")
     run.add_argument("--quiet", action="store_true", help="print only the run folder's path")
 
+    sweep = commands.add_parser(
+        "sweep", help="run a config over several seeds and a grid of settings, on one cluster"
+    )
+    sweep.add_argument("config", nargs="?", help="YAML experiment file")
+    sweep.add_argument(
+        "--seeds", help="seeds: a range 0-4, a list 0,2,7 or one seed (default: the config's)"
+    )
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="values to try for a config key, parsed as YAML, e.g. --grid algorithm.sigma="
+        "0.02,0.05 (repeatable: every combination)",
+    )
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key for every run (repeatable)",
+    )
+    sweep.add_argument("--runs-dir", default="runs", help="where the sweep folder goes")
+    sweep.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    sweep.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="experiments at once (default: as many as the workers' threads hold, plus one)",
+    )
+    sweep.add_argument(
+        "--resume", metavar="SWEEP", help="finish a stopped sweep (instead of a config)"
+    )
+    sweep.add_argument("--quiet", action="store_true", help="print only the sweep folder's path")
+
     replay = commands.add_parser("replay", help="the best policy of a run as a GIF (or PNG)")
     replay.add_argument("run_dir", help="a run folder")
     replay.add_argument("--out", required=True, help="the GIF (or, with --png, PNG) to write")
@@ -105,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--quiet", action="store_true", help="print only the run folder's path")
 
     inspect = commands.add_parser("inspect", help="summary and per-generation table of a run")
-    inspect.add_argument("run_dir", help="a run folder")
+    inspect.add_argument("run_dir", help="a run folder (or a sweep folder: its settings table)")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
     inspect.add_argument(
         "--events",
@@ -127,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     plot = commands.add_parser("plot", help="fitness curves of runs as a PNG")
-    plot.add_argument("run_dirs", nargs="+", metavar="RUN", help="run folders (overlaid)")
+    plot.add_argument(
+        "run_dirs", nargs="+", metavar="RUN", help="run folders (overlaid), or one sweep folder"
+    )
     plot.add_argument("-o", "--out", required=True, help="the PNG to write")
     plot.add_argument(
         "--x",
@@ -215,11 +253,66 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``evo sweep CONFIG --seeds 0-4 [--grid KEY=V1,V2 ...]`` or ``evo sweep --resume SWEEP``."""
+    from evo import interrupts
+    from evo.errors import ConfigError
+    from evo.inspect import format_sweep
+    from evo.reporting import SweepReporter
+    from evo.sweep import SweepFolder, parse_grid, parse_seeds, resume_sweep, run_sweep
+
+    if args.resume is not None:
+        if args.config or args.seeds is not None or args.grid or args.overrides:
+            raise ConfigError("--resume SWEEP: takes no config, --seeds, --grid or --set")
+    elif args.config is None:
+        raise ConfigError("expected a config (evo sweep CONFIG --seeds 0-4) or --resume SWEEP")
+    grid = parse_grid(args.grid)
+    seeds = None if args.seeds is None else parse_seeds(args.seeds)
+    reporter = SweepReporter(quiet=args.quiet, live=sys.stdout.isatty())
+    interrupts.install()  # Ctrl-C and SIGTERM stop every run, then the cluster
+    if args.resume is not None:
+        options = {"scheduler": args.scheduler, "parallel": args.parallel, "reporter": reporter}
+        result = resume_sweep(args.resume, **options)
+    else:
+        result = run_sweep(
+            args.config,
+            seeds,
+            grid,
+            args.overrides,
+            args.runs_dir,
+            scheduler=args.scheduler,
+            parallel=args.parallel,
+            reporter=reporter,
+        )
+    if not args.quiet:
+        print(f"\n{format_sweep(SweepFolder.open(result.path))}\n")
+    print(result.path)
+    if result.failed:
+        print(
+            f"evo: error: {len(result.failed)} of {len(result.runs)} runs failed "
+            f"(see `evo inspect {result.path}`)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """``evo inspect RUN``."""
+    """``evo inspect RUN`` or ``evo inspect SWEEP``."""
     from evo.inspect import format_run
     from evo.runlog import RunFolder
+    from evo.sweep import SweepFolder
 
+    if SweepFolder.holds_sweep(args.run_dir):
+        from evo.inspect import format_sweep, sweep_rows
+        from evo.runlog import json_safe
+
+        sweep = SweepFolder.open(args.run_dir)
+        if args.events:
+            raise RunFolderError(f"{sweep.path}: a sweep folder; --events lists a run's events")
+        rows = json.dumps(json_safe(sweep_rows(sweep)), indent=2) if args.json else None
+        print(rows or format_sweep(sweep))
+        return 0
     folder = RunFolder.open(args.run_dir)
     if args.json:
         print(json.dumps(folder.read_summary() or {}, indent=2))
@@ -243,9 +336,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """``evo plot RUN [RUN ...] -o fig.png``."""
-    from evo.plot import plot_runs
+    """``evo plot RUN [RUN ...] -o fig.png`` or ``evo plot SWEEP -o fig.png``."""
+    from evo.plot import plot_runs, plot_sweep
+    from evo.sweep import SweepFolder
 
+    sweeps = [path for path in args.run_dirs if SweepFolder.holds_sweep(path)]
+    if sweeps and len(args.run_dirs) > 1:
+        raise RunFolderError(f"{sweeps[0]}: a sweep folder; plot one sweep, or run folders")
+    if sweeps:
+        print(plot_sweep(sweeps[0], args.out, x=args.x, title=args.title))
+        return 0
     print(plot_runs(args.run_dirs, args.out, x=args.x, title=args.title))
     return 0
 
@@ -388,6 +488,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "resume": cmd_resume,
     "run": cmd_run,
+    "sweep": cmd_sweep,
     "inspect": cmd_inspect,
     "replay": cmd_replay,
     "bench": cmd_bench,

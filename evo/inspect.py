@@ -1,10 +1,14 @@
-"""Text views of a run folder for ``evo inspect``."""
+"""Text views of a run folder, or of a sweep folder, for ``evo inspect``."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from evo.runlog import RunFolder
+from evo.sweep import SweepFolder, outcomes
 
 _COLUMNS = [
     ("gen", "generation", "{:>5}"),
@@ -101,6 +105,95 @@ def _detail(value: Any) -> str:
     if isinstance(value, list) and len(value) > 8:
         return f"[{', '.join(map(str, value[:8]))}, ... ({len(value)})]"
     return _value(value)
+
+
+def sweep_rows(folder: SweepFolder) -> list[dict[str, Any]]:
+    """Per setting of a sweep: the final score's median, quartiles and per-seed values,
+    the runs solved and the median wall time (runs not finished have no score)."""
+    rows = []
+    for setting, runs in outcomes(folder):
+        scores = [run.score for run in runs if run.status == "finished" and run.score is not None]
+        low, median, high = np.percentile(scores, [25, 50, 75]) if scores else (None,) * 3
+        judged = [run.solved for run in runs if run.solved is not None]
+        times = [run.wall_time_s for run in runs if run.wall_time_s is not None]
+        rows.append(
+            {
+                "setting": setting,
+                "runs": len(runs),
+                "finished": sum(run.status == "finished" for run in runs),
+                "median": None if median is None else float(median),
+                "q25": None if low is None else float(low),
+                "q75": None if high is None else float(high),
+                "iqr": None if low is None else float(high - low),
+                "solved": sum(judged) if judged else None,
+                "time_s": float(np.median(times)) if times else None,
+                "seeds": [
+                    {"seed": run.seed, "folder": run.folder, "status": run.status}
+                    | {"score": run.score, "error": run.error}
+                    for run in runs
+                ],
+            }
+        )
+    return rows
+
+
+def format_sweep(folder: SweepFolder) -> str:
+    """A sweep's settings x final score: median, inter-quartile range, every seed's value,
+    runs solved, median time; then the runs that failed and why."""
+    record = folder.record
+    statuses = Counter(entry.get("status", "unknown") for entry in folder.runs())
+    tally = ", ".join(f"{count} {status}" for status, count in statuses.items())
+    lines = [f"sweep: {folder.path}", f"status: {record.get('status', 'unknown')} ({tally})"]
+    given = " ".join(f"--set {item}" for item in record.get("overrides", []))
+    lines.append(f"config: {record.get('config', '?')}{' ' + given if given else ''}")
+    for key, values in (record.get("grid") or {}).items():
+        lines.append(f"grid: {key} = {', '.join(_detail(v) for v in values)}")
+    lines.append(f"seeds: {', '.join(map(str, record.get('seeds', [])))}")
+    lines.append("")
+    rows = sweep_rows(folder)
+    table = [["setting", "runs", "final", "iqr", "solved", "time_s", "per seed"]]
+    for row in rows:
+        solved = "-" if row["solved"] is None else f"{row['solved']}/{row['runs']}"
+        per_seed = "  ".join(
+            f"{seed['seed']}:"
+            + (_score(seed["score"]) if seed["status"] == "finished" else seed["status"])
+            for seed in row["seeds"]
+        )
+        table.append(
+            [
+                row["setting"] or record.get("name", "-"),
+                f"{row['finished']}/{row['runs']}",
+                _score(row["median"]),
+                _score(row["iqr"]),
+                solved,
+                "-" if row["time_s"] is None else f"{row['time_s']:.1f}",
+                per_seed,
+            ]
+        )
+    lines += aligned(table, left={0, 6})
+    lines.append("final: median over the seeds of each run's final evaluation (mean return on")
+    lines.append("fresh episodes; its best fitness without one); iqr: 75th - 25th percentile")
+    failed = [seed for row in rows for seed in row["seeds"] if seed["status"] == "failed"]
+    if failed:
+        lines += ["", "failed runs:"]
+        lines += [f"  {seed['folder']}: {seed['error']}" for seed in failed]
+    return "\n".join(lines)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def aligned(rows: list[list[str]], left: set[int] | frozenset[int] = frozenset({0})) -> list[str]:
+    """Rows of cells as lines of aligned columns: the ``left`` ones left-aligned, others right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(width) if i in left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
 
 
 def write_csv(rows: list[dict[str, Any]], out: Any) -> int:

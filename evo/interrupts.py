@@ -6,6 +6,11 @@ they log tracebacks from that loop. While evo is inside such a call
 raised as the call returns. Everywhere else (waiting for results, serial
 evaluation) they raise at once. Handlers are installed by the command line;
 Python callers keep their own signal handling.
+
+Signals reach only the main thread. Experiments run in other threads (a
+sweep) are stopped through a :class:`StopRequest`: the thread running one
+enters :func:`stoppable`, and the loops that wait for results call
+:func:`poll`, which raises KeyboardInterrupt there once the stop is requested.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import signal
 import threading
 from collections.abc import Iterator
 
-_depth = 0  # nesting of deferred sections (signal handlers run on the main thread)
+_depth = 0  # nesting of the main thread's deferred sections (signal handlers run there)
 _pending = False
+_local = threading.local()  # .stop: the StopRequest of the experiment this thread runs
 
 
 def _handler(signum: int, frame: object) -> None:
@@ -36,8 +42,16 @@ def install() -> None:
 
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
-    """A section in which an interrupt waits until the section ends."""
+    """A section in which an interrupt waits until the section ends.
+
+    Only the main thread's sections count: a signal never interrupts another
+    thread, and another thread's Dask call must not hold back the main thread's
+    interrupt.
+    """
     global _depth, _pending
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _depth += 1
     try:
         yield
@@ -46,3 +60,37 @@ def deferred() -> Iterator[None]:
         if _depth == 0 and _pending:
             _pending = False
             raise KeyboardInterrupt
+
+
+class StopRequest:
+    """Asks the threads that entered :func:`stoppable` with it to stop, like Ctrl-C would."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        """Request the stop: each thread raises KeyboardInterrupt at its next :func:`poll`."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether the stop has been requested."""
+        return self._event.is_set()
+
+
+@contextlib.contextmanager
+def stoppable(request: StopRequest) -> Iterator[None]:
+    """Run the enclosed experiment so that ``request`` can stop it (this thread only)."""
+    previous = getattr(_local, "stop", None)
+    _local.stop = request
+    try:
+        poll()
+        yield
+    finally:
+        _local.stop = previous
+
+
+def poll() -> None:
+    """Raise KeyboardInterrupt if this thread's experiment has been asked to stop."""
+    request = getattr(_local, "stop", None)
+    if request is not None and request.is_set():
+        raise KeyboardInterrupt

@@ -43,12 +43,14 @@ def run(
     client: object | None = None,
     scheduler: str | None = None,
     reporter: Reporter | None = None,
+    folder_name: str | None = None,
 ) -> RunResult:
     """Run an experiment into a new run folder under ``runs_dir``.
 
     Everything that can fail on bad input (the env, the scheduler address) is
     checked before the folder is created. ``client`` is an existing
-    ``distributed.Client`` (dask-jobqueue, dask-kubernetes, ...).
+    ``distributed.Client`` (dask-jobqueue, dask-kubernetes, ...; a sweep's
+    shared one). The folder is ``<name>-<timestamp>``, or ``folder_name`` exactly.
     """
     started = time.perf_counter()
     if config.seed is None:
@@ -61,7 +63,7 @@ def run(
         where = backend.describe()
         reporter.info(where)
         versions = package_versions()
-        folder = RunFolder.create(runs_dir, config.name)
+        folder = RunFolder.create(runs_dir, folder_name or config.name, stamp=folder_name is None)
         folder.write_config(_provenance_header(versions) + dump_yaml(config))
         folder.append_event("start", versions=versions, backend=where)
         summary = experiment(config, problem, strategy, backend, folder, reporter, started).run()

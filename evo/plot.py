@@ -1,11 +1,14 @@
-"""``evo plot``: fitness curves of one or more runs as a PNG (matplotlib, headless)."""
+"""``evo plot``: fitness curves of runs, or of a sweep's settings, as a PNG (headless)."""
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from evo.errors import RunFolderError
 from evo.runlog import RunFolder
@@ -15,6 +18,8 @@ X_AXES = {
     "time": ("time_s", "wall time (s)"),
     "evals": ("evaluations", "evaluations (members evaluated)"),
 }
+FIGURE_SIZE = (9, 5.5)  # inches
+DPI = 110
 
 
 def _number(value: Any) -> float:
@@ -30,6 +35,51 @@ def _series(metrics: list[dict[str, Any]], key: str) -> list[float]:
     return [_number(row.get(key)) for row in metrics]
 
 
+def _x_series(metrics: list[dict[str, Any]], x: str) -> list[float]:
+    """The horizontal coordinates of a run's generations (generations counted from 1)."""
+    key = X_AXES[x][0]
+    xs = _series(metrics, key)
+    return [g + 1 for g in xs] if key == "generation" else xs
+
+
+def _check_axis(x: str) -> None:
+    if x not in X_AXES:
+        raise RunFolderError(f"--x: expected one of {', '.join(X_AXES)}, found {x!r}")
+
+
+def _figure() -> tuple[Any, Any, list[str]]:
+    """A blank figure, its axes and the colour cycle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=FIGURE_SIZE, dpi=DPI)
+    return figure, axes, plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _save(
+    figure: Any, axes: Any, out: str | os.PathLike[str], title: str, x: str, ncol: int
+) -> Path:
+    """Label the axes, write the PNG and release the figure."""
+    import matplotlib.pyplot as plt
+
+    axes.set_title(title)
+    axes.set_xlabel(X_AXES[x][1])
+    axes.set_ylabel("fitness (mean episode return)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right", ncol=ncol)
+    figure.tight_layout()
+    out = Path(out)
+    try:
+        if out.parent and not out.parent.exists():
+            raise RunFolderError(f"{out}: the folder {out.parent} does not exist")
+        figure.savefig(out, format="png")
+    finally:
+        plt.close(figure)
+    return out
+
+
 def plot_runs(
     run_dirs: list[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -38,13 +88,7 @@ def plot_runs(
 ) -> Path:
     """Best, mean and median fitness per generation, with the min-max band, for each run
     (overlaid, one colour each), against ``x``: generation, time or evals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if x not in X_AXES:
-        raise RunFolderError(f"--x: expected one of {', '.join(X_AXES)}, found {x!r}")
+    _check_axis(x)
     runs = []
     for run_dir in run_dirs:
         folder = RunFolder.open(run_dir)
@@ -52,14 +96,10 @@ def plot_runs(
         if not metrics:
             raise RunFolderError(f"{folder.path}: no generations recorded yet")
         runs.append((folder, metrics))
-    key, label = X_AXES[x]
-    figure, axes = plt.subplots(figsize=(9, 5.5), dpi=110)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    figure, axes, colours = _figure()
     for index, (folder, metrics) in enumerate(runs):
         colour = colours[index % len(colours)]
-        xs = _series(metrics, key)
-        if key == "generation":
-            xs = [g + 1 for g in xs]
+        xs = _x_series(metrics, x)
         name = folder.path.name
         low, high = _series(metrics, "fitness_min"), _series(metrics, "fitness_max")
         axes.fill_between(xs, low, high, color=colour, alpha=0.15, linewidth=0)
@@ -70,18 +110,62 @@ def plot_runs(
         )
     names = sorted({_config_name(folder) for folder, _ in runs})
     default = f"{', '.join(names)}: best, mean and median fitness (band: min to max)"
-    axes.set_title(title or default)
-    axes.set_xlabel(label)
-    axes.set_ylabel("fitness (mean episode return)")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right", ncol=max(1, len(runs) // 4 + 1))
-    figure.tight_layout()
-    out = Path(out)
-    if out.parent and not out.parent.exists():
-        raise RunFolderError(f"{out}: the folder {out.parent} does not exist")
-    figure.savefig(out, format="png")
-    plt.close(figure)
-    return out
+    return _save(figure, axes, out, title or default, x, ncol=max(1, len(runs) // 4 + 1))
+
+
+def plot_sweep(
+    sweep_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    x: str = "generation",
+    title: str | None = None,
+) -> Path:
+    """Per setting of a sweep, the median over its seeds of the best fitness so far, with
+    the band from the first to the third quartile, against ``x``: generation, time or evals.
+    A run that stopped early (target reached) keeps its last value."""
+    from evo.sweep import SweepFolder
+
+    _check_axis(x)
+    folder = SweepFolder.open(sweep_dir)
+    settings = []
+    for setting, entries in folder.settings():
+        runs = []
+        for entry in entries:
+            path = folder.run_path(entry)
+            metrics = RunFolder(path).read_metrics() if path.is_dir() else []
+            if metrics:
+                runs.append((_x_series(metrics, x), _series(metrics, "best_so_far")))
+        if runs:
+            settings.append((setting or folder.record.get("name", "base"), runs))
+    if not settings:
+        raise RunFolderError(f"{folder.path}: no generations recorded yet")
+    figure, axes, colours = _figure()
+    for index, (setting, runs) in enumerate(settings):
+        colour = colours[index % len(colours)]
+        xs, ys = _aligned(runs)
+        with warnings.catch_warnings():  # x values no run has reached yet: NaN, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, median, high = np.nanpercentile(ys, [25, 50, 75], axis=0)
+        axes.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0, step="post")
+        seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+        axes.step(
+            xs, median, where="post", color=colour, linewidth=1.8, label=f"{setting} ({seeds})"
+        )
+    name = folder.record.get("name", folder.path.name)
+    default = f"{name}: best fitness so far, median over seeds (band: 25th to 75th percentile)"
+    return _save(figure, axes, out, title or default, x, ncol=max(1, len(settings) // 8 + 1))
+
+
+def _aligned(runs: list[tuple[list[float], list[float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Runs' step curves on the union of their x values: ``(xs, ys)`` with one row of
+    ``ys`` per run, NaN before its first point and its last value after its end."""
+    xs = np.unique(np.concatenate([np.asarray(run_x, dtype=float) for run_x, _ in runs]))
+    xs = xs[np.isfinite(xs)]
+    ys = np.full((len(runs), len(xs)), np.nan)
+    for row, (run_x, run_y) in enumerate(runs):
+        index = np.searchsorted(np.asarray(run_x, dtype=float), xs, side="right") - 1
+        reached = index >= 0
+        ys[row, reached] = np.asarray(run_y, dtype=float)[index[reached]]
+    return xs, ys
 
 
 def _config_name(folder: RunFolder) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any, TextIO
 
 from evo.config import ExperimentConfig
@@ -121,6 +122,118 @@ class LiveReporter(Reporter):
 
     def _print(self, text: str) -> None:
         self.console.print(text, markup=False, soft_wrap=True)
+
+
+class SweepReporter:
+    """What a sweep prints: a line per run as it ends (``[3/8] sigma=0.02-seed=1: ...``)
+    and, on a terminal (``live``), a progress bar over all the sweep's generations above
+    a bar per experiment running now. Safe to call from the experiments' threads."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        quiet: bool = False,
+        live: bool = False,
+        force_terminal: bool | None = None,
+    ) -> None:
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.console: Any = None
+        if live and not quiet:
+            from rich.console import Console
+
+            self.console = Console(file=self.stream, force_terminal=force_terminal, highlight=False)
+        self.progress: Any = None
+        self._lock = threading.Lock()
+        self._bars: dict[str, Any] = {}  # run -> its bar, while it runs
+        self._done: dict[str, int] = {}  # run -> generations done (all of them once it ends)
+        self._ended = 0
+        self._runs = 0
+
+    def info(self, text: str) -> None:
+        """A line of context (the cluster, the sweep folder)."""
+        self._print(text)
+
+    def start(self, runs: int, generations: int) -> None:
+        """The sweep begins: ``runs`` runs of ``generations`` generations in all."""
+        self._runs = runs
+        if self.console is None:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:>.0f}/{task.total:.0f}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=self.console,
+        )
+        self.progress.start()
+        self._overall = self.progress.add_task("sweep", total=generations, stats="")
+        self._describe()
+
+    def member(self, name: str) -> Reporter:
+        """The reporter of run ``name``: its generations feed this display."""
+        return _MemberReporter(self, name)
+
+    def generation(self, name: str, record: dict[str, Any], total: int) -> None:
+        """Run ``name`` finished a generation."""
+        with self._lock:
+            self._done[name] = record["generation"] + 1
+            if self.progress is None:
+                return
+            if name not in self._bars:
+                self._bars[name] = self.progress.add_task(f"  {name}", total=total, stats="")
+            stats = (
+                f"best {_num(record['fitness_max']).strip()}  "
+                f"mean {_num(record['fitness_mean']).strip()}"
+            )
+            self.progress.update(self._bars[name], completed=record["generation"] + 1, stats=stats)
+            self.progress.update(self._overall, completed=sum(self._done.values()))
+
+    def ended(self, name: str, text: str, generations: int) -> None:
+        """Run ``name`` is over (``text``: how it ended); it counts ``generations`` in all."""
+        with self._lock:
+            self._ended += 1
+            self._done[name] = generations
+            line = f"[{self._ended}/{self._runs}] {name}: {text}"
+            if self.progress is not None:
+                bar = self._bars.pop(name, None)
+                if bar is not None:
+                    self.progress.remove_task(bar)
+                self.progress.update(self._overall, completed=sum(self._done.values()))
+                self._describe()
+        self._print(line)
+
+    def close(self) -> None:
+        """The sweep is over (finished or not): release the display."""
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def _describe(self) -> None:
+        self.progress.update(self._overall, description=f"sweep: {self._ended}/{self._runs} runs")
+
+    def _print(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.console is not None:
+            self.console.print(text, markup=False, soft_wrap=True)
+        else:
+            print(text, file=self.stream, flush=True)
+
+
+class _MemberReporter(Reporter):
+    """A run of a sweep: silent itself, its generations go to the sweep's display."""
+
+    def __init__(self, sweep: SweepReporter, name: str) -> None:
+        super().__init__(quiet=True)
+        self.sweep, self.name = sweep, name
+
+    def generation(self, record: dict[str, Any], total: int) -> None:
+        self.sweep.generation(self.name, record, total)
 
 
 def make_reporter(quiet: bool = False) -> Reporter:

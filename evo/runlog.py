@@ -100,6 +100,33 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         raise RunFolderError(f"{path}: not a readable .npz archive: {exc}") from None
 
 
+def new_folder(runs_dir: str | os.PathLike[str], name: str, *, stamp: bool = True) -> Path:
+    """Create ``<runs_dir>/<name>-<YYYYmmdd-HHMMSS>`` (suffixed ``-2``, ``-3``, ... if taken)
+    or, with ``stamp`` False, ``<runs_dir>/<name>``, which must not exist yet."""
+    root = Path(runs_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"--runs-dir {root}: cannot create it: {exc}") from None
+    if not os.access(root, os.W_OK):
+        raise RunFolderError(f"--runs-dir {root}: not writable")
+    if not stamp:
+        try:
+            (root / name).mkdir()
+        except FileExistsError:
+            raise RunFolderError(f"{root / name}: already exists") from None
+        return root / name
+    when = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 1000):
+        path = root / (f"{name}-{when}" if attempt == 1 else f"{name}-{when}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RunFolderError(f"{root}: cannot create a folder for {name!r}")
+
+
 class RunFolder:
     """One run's folder on disk."""
 
@@ -107,25 +134,14 @@ class RunFolder:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, runs_dir: str | os.PathLike[str], name: str) -> RunFolder:
-        """A new, empty folder ``<runs_dir>/<name>-<timestamp>`` (suffixed if taken)."""
-        root = Path(runs_dir)
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFolderError(f"--runs-dir {root}: cannot create it: {exc}") from None
-        if not os.access(root, os.W_OK):
-            raise RunFolderError(f"--runs-dir {root}: not writable")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for attempt in range(1, 1000):
-            path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            (path / CHECKPOINTS).mkdir()
-            return cls(path)
-        raise RunFolderError(f"{root}: cannot create a run folder for {name!r}")
+    def create(
+        cls, runs_dir: str | os.PathLike[str], name: str, *, stamp: bool = True
+    ) -> RunFolder:
+        """A new, empty folder ``<runs_dir>/<name>-<timestamp>`` (suffixed if taken); with
+        ``stamp`` False, ``<runs_dir>/<name>`` exactly (a sweep's runs)."""
+        path = new_folder(runs_dir, name, stamp=stamp)
+        (path / CHECKPOINTS).mkdir()
+        return cls(path)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RunFolder:

@@ -36,7 +36,13 @@ from evo.population import Population
 LOG_LENGTH = 20  # messages each Dask comm keeps for debugging (Dask's default: 1000)
 ADDRESS = re.compile(r"^[a-z+]+://\S+:\d+$")
 
-__all__ = ["DaskBackend", "generation_bases", "resolve_address"]
+__all__ = [
+    "DaskBackend",
+    "describe_client",
+    "generation_bases",
+    "resolve_address",
+    "start_client",
+]
 
 
 def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str | None:
@@ -59,8 +65,120 @@ def _workers_ignore_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[Any, Any]:
+    """A client of the scheduler at :func:`resolve_address`, or of a new embedded
+    LocalCluster (``config.workers`` worker processes): ``(client, cluster or None)``.
+    An address that is malformed or unreachable raises :class:`ConfigError`."""
+    from distributed import Client, LocalCluster
+    from distributed.comm.core import CommClosedError
+
+    from evo.backends.security import make_security, tls_mismatch
+
+    # Dask keeps each comm's last N messages (N = 1000 by default) for debugging, our
+    # base vectors included: over a long run with a big network that is hundreds of MB
+    # in this process. Keep a few.
+    dask.config.set({"distributed.admin.low-level-log-length": LOG_LENGTH})
+    security = make_security(config.security)
+    if address := resolve_address(config, scheduler):
+        if not ADDRESS.match(address):
+            raise ConfigError(
+                f"backend.scheduler: expected an address like tcp://HOST:PORT, found {address!r}"
+            )
+        if problem := tls_mismatch(address, config.security):
+            raise ConfigError(problem)
+        try:
+            return Client(address, timeout=config.connect_timeout_s, security=security), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            hint = ""
+            if isinstance(exc, CommClosedError) and security is None:
+                hint = " (a TLS scheduler? use its tls:// address and backend.security)"
+            raise ConfigError(
+                f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}{hint}"
+            ) from None
+    workers = config.workers or os.cpu_count() or 1
+    with _workers_ignore_sigint():
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.ERROR,
+            protocol="tls://" if security is not None else None,
+            security=security,
+        )
+    try:
+        client = Client(cluster)
+        client.wait_for_workers(workers)
+        return client, cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def describe_client(client: Any, cluster: Any = None) -> str:
+    """One line for the console: where the scheduler (and an embedded cluster's dashboard) is."""
+    with deferred():
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    kind = "embedded LocalCluster" if cluster is not None else "scheduler"
+    dashboard = client.dashboard_link if cluster is not None else None
+    text = f"dask backend: {kind} at {client.scheduler.address}, {workers} workers"
+    return f"{text}, dashboard {dashboard}" if dashboard else text
+
+
+class _SchedulerEvents:
+    """The scheduler's "all" event topic of one client, fanned out to every backend on it.
+
+    Dask keeps one handler per topic and client: backends sharing a client (the
+    experiments of a sweep) would replace each other's handler, and the first to
+    close would unsubscribe them all. So each client gets one subscription, held
+    while any backend listens.
+    """
+
+    _lock = threading.Lock()
+    _by_client: dict[int, _SchedulerEvents] = {}  # noqa: RUF012  (shared on purpose)
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.handlers: tuple[Callable[[Any], None], ...] = ()
+
+    def __call__(self, event: Any) -> None:
+        for handler in self.handlers:  # runs on the client's event loop
+            handler(event)
+
+    @classmethod
+    def add(cls, client: Any, handler: Callable[[Any], None]) -> None:
+        """Pass the client's scheduler events to ``handler`` too."""
+        with cls._lock:
+            events = cls._by_client.get(id(client))
+            if events is None or events.client is not client:
+                events = cls._by_client[id(client)] = cls(client)
+            events.handlers = (*events.handlers, handler)
+            if len(events.handlers) == 1:
+                client.subscribe_topic("all", events)
+
+    @classmethod
+    def remove(cls, client: Any, handler: Callable[[Any], None]) -> None:
+        """Stop passing events to ``handler``; the last one out unsubscribes."""
+        with cls._lock:
+            events = cls._by_client.get(id(client))
+            if events is None or events.client is not client:
+                return
+            events.handlers = tuple(h for h in events.handlers if h != handler)
+            if not events.handlers:
+                del cls._by_client[id(client)]
+                client.unsubscribe_topic("all")
+
+    @classmethod
+    def listeners(cls, client: Any) -> int:
+        """How many backends use ``client`` now."""
+        with cls._lock:
+            events = cls._by_client.get(id(client))
+            return len(events.handlers) if events is not None and events.client is client else 0
+
+
 class DaskBackend:
-    """Farms chunks of members to Dask workers."""
+    """Farms chunks of members to Dask workers (several may share one client)."""
 
     def __init__(
         self,
@@ -78,16 +196,11 @@ class DaskBackend:
         try:
             with deferred():
                 if client is None:
-                    # Dask keeps each comm's last N messages (N = 1000 by default) for
-                    # debugging, our base vectors included: over a long run with a big
-                    # network that is hundreds of MB in this process. Keep a few.
-                    dask.config.set({"distributed.admin.low-level-log-length": LOG_LENGTH})
-                    self.client = self._connect(config, scheduler)
+                    self.client, self.cluster = start_client(config, scheduler)
         except BaseException:
             self.close()  # an interrupt during start-up must not leave the cluster running
             raise
         self._workerless_since: float | None = None
-        self._sent = self._sent_bytes()
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
         self._suspects: set[str] = set()  # workers that held straggling chunks: no more work
         self._transfer: dict[str, int] = {}  # worker -> its Dask outgoing-bytes counter
@@ -101,51 +214,8 @@ class DaskBackend:
         # generations with the embedded cluster, whose scheduler lives in this process).
         self._annotations = {"span": {"name": ("evo",), "ids": (str(uuid.uuid4()),)}}
         with deferred():
-            self.client.subscribe_topic("all", self._on_scheduler_event)
-
-    def _connect(self, config: BackendConfig, scheduler: str | None) -> object:
-        from distributed import Client, LocalCluster
-        from distributed.comm.core import CommClosedError
-
-        from evo.backends.security import make_security, tls_mismatch
-
-        security = make_security(config.security)
-        if address := resolve_address(config, scheduler):
-            if not ADDRESS.match(address):
-                raise ConfigError(
-                    "backend.scheduler: expected an address like tcp://HOST:PORT, "
-                    f"found {address!r}"
-                )
-            if problem := tls_mismatch(address, config.security):
-                raise ConfigError(problem)
-            try:
-                return Client(address, timeout=config.connect_timeout_s, security=security)
-            except (OSError, TimeoutError, ValueError) as exc:
-                hint = ""
-                if isinstance(exc, CommClosedError) and security is None:
-                    hint = " (a TLS scheduler? use its tls:// address and backend.security)"
-                raise ConfigError(
-                    f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}{hint}"
-                ) from None
-        workers = config.workers or os.cpu_count() or 1
-        with _workers_ignore_sigint():
-            self.cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR,
-                protocol="tls://" if security is not None else None,
-                security=security,
-            )
-        try:
-            client = Client(self.cluster)
-            client.wait_for_workers(workers)
-            return client
-        except BaseException:
-            self.cluster.close()
-            raise
+            _SchedulerEvents.add(self.client, self._on_scheduler_event)
+        self._sent = self._sent_bytes()
 
     @property
     def workers(self) -> int:
@@ -174,11 +244,7 @@ class DaskBackend:
 
     def describe(self) -> str:
         """One line for the console: where the scheduler and its dashboard are."""
-        kind = "embedded LocalCluster" if self.cluster is not None else "scheduler"
-        workers = self.workers
-        dashboard = self.client.dashboard_link if self.cluster is not None else None
-        text = f"dask backend: {kind} at {self.client.scheduler.address}, {workers} workers"
-        return f"{text}, dashboard {dashboard}" if dashboard else text
+        return describe_client(self.client, self.cluster)
 
     def _on_scheduler_event(self, event: tuple[float, dict[str, Any]]) -> None:
         """Scheduler events (runs on the client's event loop): keep worker joins and losses."""
@@ -204,8 +270,15 @@ class DaskBackend:
             if record["event"] == "worker_left":
                 self._departed.add(record["worker"])
 
+    def _sharers(self) -> int:
+        """Backends using this client now, this one included."""
+        return max(1, _SchedulerEvents.listeners(self.client))
+
     def _sent_bytes(self) -> int | None:
-        """Dask's own count of bytes this client has sent to the scheduler."""
+        """Dask's own count of bytes this client has sent to the scheduler (None while
+        other backends share the client: their traffic is in it too)."""
+        if self._sharers() > 1:
+            return None
         count = getattr(getattr(self.client, "scheduler_comm", None), "byte_count", None)
         return count if isinstance(count, int) else None
 
@@ -319,6 +392,7 @@ class DaskBackend:
         workers: list[str] | None,
         slots: list[str],
     ) -> TaskRun:
+        sharers = self._sharers()
         run = GenerationRun(
             self.client,
             problem,
@@ -328,7 +402,10 @@ class DaskBackend:
             workers=workers,
             workers_count=len(set(slots)),
             threads=len(slots),
-            straggler_factor=self.config.straggler_factor,
+            # Experiments sharing the client (a sweep) queue tasks on the same workers: a
+            # chunk may wait behind theirs, which is no sign of a hung worker.
+            straggler_factor=self.config.straggler_factor * sharers,
+            exclusive=sharers == 1,
             watch=self._watch_workers,
             departed=self._departed_workers,
             annotations=self._annotations,
@@ -340,12 +417,13 @@ class DaskBackend:
         self._suspects |= outcome.suspects
         results = outcome.results
         sent = self._sent_bytes()
-        if sent is not None:  # what Dask wrote on this client's stream to the scheduler
-            payload_bytes, self._sent = sent - (self._sent or 0), sent
+        if sent is not None and self._sent is not None:
+            payload_bytes = sent - self._sent  # what Dask wrote on this stream to the scheduler
         else:  # what was serialised for it
             problem_bytes = len(pickle.dumps(problem))
             payload_bytes = sum(len(pickle.dumps(c)) + problem_bytes for c in run.chunks)
             payload_bytes += shared.nbytes * run.bases_submitted
+        self._sent = sent
         seconds = [r.seconds for r in results]
         return TaskRun(
             results=results,
@@ -378,7 +456,7 @@ class DaskBackend:
         with deferred():
             if self.client is not None:
                 with contextlib.suppress(Exception):
-                    self.client.unsubscribe_topic("all")
+                    _SchedulerEvents.remove(self.client, self._on_scheduler_event)
             if self._owns_client and self.client is not None:
                 self.client.close()
             if self.cluster is not None:

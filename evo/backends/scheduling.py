@@ -33,7 +33,7 @@ import numpy as np
 
 from evo.errors import EvaluationError
 from evo.evaluation import Chunk, ChunkResult, Problem, evaluate_chunk
-from evo.interrupts import deferred
+from evo.interrupts import deferred, poll
 
 TICK_S = 0.2  # how often the orchestrator looks at the cluster while a generation runs
 MIN_STALL_S = 0.25  # never call a chunk a straggler sooner than this
@@ -109,6 +109,7 @@ class GenerationRun:
         direct: bool | None = None,
         annotations: dict[str, Any] | None = None,
         function: Callable[[Any, np.ndarray, Any], Any] = evaluate_chunk,
+        exclusive: bool = True,
     ) -> None:
         self.client, self.problem, self.bases = client, problem, bases
         self.function = function
@@ -122,6 +123,7 @@ class GenerationRun:
         self.departed = departed  # addresses of workers that have left the cluster
         self.annotations = annotations or {}  # Dask annotations for every task
         self.watch = watch
+        self.exclusive = exclusive  # no other experiment's tasks on these workers
         self.done: queue.Queue = queue.Queue()
         self.attempts: dict[Any, Attempt] = {}  # future key -> attempt
         self.results: dict[int, ChunkResult] = {}
@@ -184,6 +186,7 @@ class GenerationRun:
             last_progress = time.monotonic()
             last_watch = last_progress
             while len(self.results) + len(self.split) < len(self.chunks):
+                poll()  # a sweep stopping this experiment (its thread gets no signal)
                 finished = self._drain()
                 if finished:
                     self._collect(finished)
@@ -379,9 +382,10 @@ class GenerationRun:
         """Whether the chunks still out look stuck.
 
         Either nothing has finished for ``straggler_factor`` median task times, or,
-        with a task per thread (each started when submitted), threads are idle while
-        every chunk still out has run that long: the first rule alone would wait for
-        the other threads' whole share plus the threshold.
+        with a task per thread (each started when submitted, unless other experiments
+        share the workers), threads are idle while every chunk still out has run that
+        long: the first rule alone would wait for the other threads' whole share plus
+        the threshold.
         """
         if self.straggler_factor <= 0 or not self.attempts:
             return False
@@ -391,8 +395,8 @@ class GenerationRun:
         threshold = max(self.straggler_factor * statistics.median(durations), MIN_STALL_S)
         if idle_s > threshold:
             return True
-        if len(self.chunks) > self.threads:
-            return False  # queued tasks: submission time is not start time
+        if len(self.chunks) > self.threads or not self.exclusive:
+            return False  # queued tasks (ours or others'): submission time is not start time
         now = time.monotonic()
         return len(self.attempts) < self.threads and all(
             now - a.submitted > threshold for a in self.attempts.values()

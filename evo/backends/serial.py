@@ -10,6 +10,7 @@ import numpy as np
 from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
 from evo.config import BackendConfig
 from evo.evaluation import Problem, evaluate_chunk
+from evo.interrupts import poll
 from evo.population import Population
 
 
@@ -28,7 +29,10 @@ class SerialBackend:
         """Fitness of every member, in member order."""
         plan = plan_chunks(population.members, self.config.chunk_size, slots=0)
         chunks = make_chunks(population, episode_seeds, plan)
-        results = [evaluate_chunk(self.problem, population.bases, chunk) for chunk in chunks]
+        results = []
+        for chunk in chunks:
+            poll()  # a sweep stopping this experiment (its thread gets no signal)
+            results.append(evaluate_chunk(self.problem, population.bases, chunk))
         return assemble(population.size, results, workers=1)
 
     def threads(self) -> int:
