@@ -33,6 +33,7 @@ from evo.evaluation import Problem, evaluate_chunk
 from evo.interrupts import deferred
 from evo.population import Population
 
+PROBATION = 5  # batches a straggling worker is first left out for (then 10, 20, ...)
 LOG_LENGTH = 20  # messages each Dask comm keeps for debugging (Dask's default: 1000)
 ADDRESS = re.compile(r"^[a-z+]+://\S+:\d+$")
 
@@ -202,7 +203,12 @@ class DaskBackend:
             raise
         self._workerless_since: float | None = None
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
-        self._suspects: set[str] = set()  # workers that held straggling chunks: no more work
+        # Workers that held straggling tasks -> (the batch they may work again from, how
+        # often they straggled): left out for PROBATION batches, doubled at each repeat, so
+        # a hung worker costs little while a worker that was only slow for a moment (a
+        # busy shared machine) comes back.
+        self._suspects: dict[str, tuple[int, int]] = {}
+        self._batches = 0  # batches of tasks run (generations, rounds, their steps)
         self._transfer: dict[str, int] = {}  # worker -> its Dask outgoing-bytes counter
         self._lock = threading.Lock()
         self._cluster_events: list[dict[str, Any]] = []  # workers joining and leaving
@@ -302,8 +308,10 @@ class DaskBackend:
             info = {a: w.get("nthreads", 1) for a, w in workers.items()}
             with self._lock:
                 self._threads = info
-        self._suspects &= set(info)  # a suspect that left (or was removed) is forgotten
-        healthy = {a: n for a, n in info.items() if a not in self._suspects}
+        # a suspect that left (or was removed) is forgotten
+        self._suspects = {a: v for a, v in self._suspects.items() if a in info}
+        excluded = {a for a, (until, _) in self._suspects.items() if until > self._batches}
+        healthy = {a: n for a, n in info.items() if a not in excluded}
         if not healthy:  # every worker is suspect: trust them all again
             self._suspects.clear()
             healthy = info
@@ -414,7 +422,10 @@ class DaskBackend:
             function=function,
         )
         outcome = run.run()
-        self._suspects |= outcome.suspects
+        self._batches += 1
+        for worker in outcome.suspects:
+            strikes = self._suspects.get(worker, (0, 0))[1] + 1
+            self._suspects[worker] = (self._batches + PROBATION * 2 ** (strikes - 1), strikes)
         results = outcome.results
         sent = self._sent_bytes()
         if sent is not None and self._sent is not None:

@@ -10,8 +10,8 @@ pure function of its inputs, so a re-run gives the same bits):
   nothing has finished for ``straggler_factor`` times the median task time, the
   chunks still out are submitted again to the other workers (with a fresh copy
   of the bases, in case the hung worker holds the only one); the first copy to
-  finish wins and the other is cancelled. The hung worker gets no more work
-  while it stays in the cluster.
+  finish wins and the other is cancelled. The backend then leaves the slow
+  worker out for a while (longer each time it straggles again).
 - A member kills every worker that evaluates it ("poison"): after Dask's
   allowed failures its chunk fails with ``KilledWorker``; the chunk's members
   are then submitted one per task, and a single member that still kills its
