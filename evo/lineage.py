@@ -14,7 +14,6 @@ On the command line generations are numbered from 1, as in ``evo inspect``'s tab
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +24,9 @@ from evo.backends.base import Evaluation
 from evo.config import load_config
 from evo.errors import ConfigError, RunFolderError
 from evo.population import Population
-from evo.runlog import CONFIG, RunFolder, load_npz
+from evo.runlog import CONFIG, RunFolder
 from evo.strategies import Strategy, make_strategy
-from evo.strategies.base import State, state_from_arrays
+from evo.strategies.base import State
 
 CENTRE = "centre"  # the bases are a distribution's centre (ES), not evaluated members
 PARENTS = "parents"  # the bases are members of earlier generations (GA)
@@ -308,26 +307,11 @@ def _newest_checkpoint(
     folder: RunFolder, strategy: Strategy, generation: int
 ) -> tuple[State | None, int | None]:
     """The state of the newest checkpoint saved after at most ``generation`` generations."""
-    for meta_path in reversed(folder.checkpoints()):
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            done = int(meta["generation"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RunFolderError(f"{meta_path}: not a checkpoint's metadata: {exc}") from None
-        if done > generation:
-            continue
-        if meta.get("strategy") != strategy.name:
-            raise RunFolderError(
-                f"{meta_path}: a checkpoint of {meta.get('strategy')!r}, "
-                f"but the config runs {strategy.name!r}"
-            )
-        arrays = load_npz(meta_path.with_suffix(".npz"))
-        fields = {k.removeprefix("state."): v for k, v in arrays.items()}
-        try:
-            return state_from_arrays(strategy.state_class, fields), done
-        except KeyError as exc:
-            raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
-    return None, None
+    found = folder.newest_checkpoint(generation, strategy)
+    if found is None:
+        return None, None
+    state, meta = found
+    return state, int(meta["generation"])
 
 
 def _check_same_members(

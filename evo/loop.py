@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
-import json
 import os
 import platform
 import secrets
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evo.backends import Backend, Evaluation, make_backend
+from evo.backends import Backend, Evaluation, TaskRun, make_backend
 from evo.config import ExperimentConfig, dump_yaml, load_config
 from evo.errors import EvaluationError, RunFolderError, WorkersLostError
 from evo.evaluation import Problem
 from evo.lineage import generation_record
 from evo.population import Members, Population
 from evo.reporting import Reporter
-from evo.runlog import CONFIG, RunFolder, load_npz
+from evo.runlog import CONFIG, RunFolder
 from evo.seeding import confirm_seeds, final_seeds, init_rng, strategy_rng
 from evo.strategies import Strategy, make_strategy
-from evo.strategies.base import State, state_arrays, state_from_arrays
+from evo.strategies.base import State, state_arrays
 
 
 @dataclass(frozen=True)
@@ -129,22 +130,9 @@ class Checkpoint:
     @classmethod
     def latest(cls, folder: RunFolder, strategy: Strategy) -> Checkpoint:
         """The newest checkpoint the metrics log has caught up with."""
-        logged = len(folder.read_metrics())
-        for meta_path in reversed(folder.checkpoints()):
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta["generation"] > logged:
-                continue
-            if meta.get("strategy") != strategy.name:
-                raise RunFolderError(
-                    f"{meta_path}: a checkpoint of {meta.get('strategy')!r}, "
-                    f"but the config runs {strategy.name!r}"
-                )
-            arrays = load_npz(meta_path.with_suffix(".npz"))
-            fields = {k.removeprefix("state."): v for k, v in arrays.items()}
-            try:
-                state = state_from_arrays(strategy.state_class, fields)
-            except KeyError as exc:
-                raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
+        found = folder.newest_checkpoint(len(folder.read_metrics()), strategy)
+        if found is not None:
+            state, meta = found
             tally = Tally(meta["evaluations"], meta["env_steps"])
             return cls(state, tally, float(meta["elapsed_s"]))
         raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
@@ -193,7 +181,7 @@ class Experiment:
         start, reason, final_params = time.perf_counter() - elapsed, "generations", None
         self.reporter.start(config)
         clock = [time.perf_counter()]  # then: the end of the previous generation's tell
-        try:
+        with self.recording_stops(lambda: state, start):
             for generation in range(state.generation, config.generations):
                 incumbent = strategy.solution(state)
                 origins = strategy.base_origins(state)  # the lineage's parents
@@ -227,26 +215,34 @@ class Experiment:
                     reason = early
                     final_params = scored if early == "target_fitness" else None
                     break
-        except KeyboardInterrupt:
-            self.folder.append_event("stop", reason="interrupted", generations=state.generation)
-            raise
-        except EvaluationError as exc:
-            self.folder.append_event(
-                "stop", reason="error", generations=state.generation, message=str(exc)
-            )
-            raise
-        except WorkersLostError as exc:
-            self.checkpoint(state, time.perf_counter() - start)  # for `evo resume`
-            self.folder.append_event(
-                "stop", reason="no_workers", generations=state.generation, message=str(exc)
-            )
-            raise
         if state.generation % config.checkpoint.every:
             self.checkpoint(state, time.perf_counter() - start)
         self.folder.append_event("stop", reason=reason, generations=state.generation)
         if final_params is None:
             final_params = strategy.solution(state)
         return self.finish(state, final_params, reason, time.perf_counter() - start)
+
+    @contextlib.contextmanager
+    def recording_stops(self, latest: Callable[[], State], start: float) -> Iterator[None]:
+        """Around the loop: an interrupt, a failed evaluation or lost workers end it with
+        a ``stop`` event (``latest()`` is the loop's state then), lost workers after a
+        checkpoint, so that `evo resume` can go on."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.folder.append_event("stop", reason="interrupted", generations=latest().generation)
+            raise
+        except EvaluationError as exc:
+            self.folder.append_event(
+                "stop", reason="error", generations=latest().generation, message=str(exc)
+            )
+            raise
+        except WorkersLostError as exc:
+            self.checkpoint(latest(), time.perf_counter() - start)  # for `evo resume`
+            self.folder.append_event(
+                "stop", reason="no_workers", generations=latest().generation, message=str(exc)
+            )
+            raise
 
     def metrics(
         self,
@@ -316,8 +312,9 @@ class Experiment:
         scores = (test_loss, test_correct.mean(), train_loss, train_correct.mean())
         return {key: float(value) for key, value in zip(keys, scores, strict=True)}
 
-    def log_events(self, evaluation: Evaluation, generation: int | None) -> None:
-        """What happened on the cluster during an evaluation (None: outside a generation)."""
+    def log_events(self, evaluation: Evaluation | TaskRun, generation: int | None) -> None:
+        """What happened on the cluster during an evaluation or a gradient round (None:
+        outside a generation)."""
         for record in evaluation.events:
             self.folder.append_event(**record, generation=generation)
 

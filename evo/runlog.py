@@ -232,6 +232,33 @@ class RunFolder:
         """Complete checkpoints (their JSON exists), oldest first."""
         return sorted((self.path / CHECKPOINTS).glob("gen-*.json"))
 
+    def newest_checkpoint(self, at_most: int, strategy: Any) -> tuple[Any, dict[str, Any]] | None:
+        """The state and metadata of the newest checkpoint saved after at most ``at_most``
+        generations (None: there is none), for ``strategy`` (a strategy or trainer: its
+        ``name`` must be the checkpoint's, its ``state_class`` is what is rebuilt)."""
+        from evo.strategies.base import state_from_arrays
+
+        for meta_path in reversed(self.checkpoints()):
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                done = int(meta["generation"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise RunFolderError(f"{meta_path}: not a checkpoint's metadata: {exc}") from None
+            if done > at_most:
+                continue
+            if meta.get("strategy") != strategy.name:
+                raise RunFolderError(
+                    f"{meta_path}: a checkpoint of {meta.get('strategy')!r}, "
+                    f"but the config runs {strategy.name!r}"
+                )
+            arrays = load_npz(meta_path.with_suffix(".npz"))
+            fields = {k.removeprefix("state."): v for k, v in arrays.items()}
+            try:
+                return state_from_arrays(strategy.state_class, fields), meta
+            except KeyError as exc:
+                raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
+        return None
+
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every generation's metrics (a torn last line, from a crash, is skipped)."""
         return _read_jsonl(self.path / METRICS)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from evo.backends import TaskRun
-from evo.errors import ConfigError, EvaluationError, WorkersLostError
+from evo.errors import ConfigError
 from evo.gradient.trainer import GradientState, SupervisedTrainer
 from evo.loop import _STATS, Checkpoint, Experiment
 from evo.seeding import init_rng
@@ -58,13 +58,13 @@ class GradientExperiment(Experiment):
         rounds = self.generations = trainer.rounds
         self.reporter.start(config)
         clock = [time.perf_counter()]
-        try:
+        with self.recording_stops(lambda: state, start):
             for round_ in range(state.generation, rounds):
                 # write_s: from the end of the previous tell, through its writes, to now
                 clock = [clock[-1], time.perf_counter()]
                 before = state  # the parameters the round's score is of
                 state, info, run, cost = trainer.round(self.backend, state)
-                self.log_events_of(run, round_)
+                self.log_events(run, round_)
                 # the round's split: plan (ask), its tasks (evaluate), reduce and step (tell)
                 clock += [clock[1] + cost.ask_s, clock[1] + cost.ask_s + cost.evaluate_s]
                 clock.append(time.perf_counter())
@@ -77,30 +77,11 @@ class GradientExperiment(Experiment):
                 if early:
                     reason = early
                     break
-        except KeyboardInterrupt:
-            self.folder.append_event("stop", reason="interrupted", generations=state.generation)
-            raise
-        except EvaluationError as exc:
-            self.folder.append_event(
-                "stop", reason="error", generations=state.generation, message=str(exc)
-            )
-            raise
-        except WorkersLostError as exc:
-            self.checkpoint(state, time.perf_counter() - start)
-            self.folder.append_event(
-                "stop", reason="no_workers", generations=state.generation, message=str(exc)
-            )
-            raise
         if state.generation % config.checkpoint.every:
             self.checkpoint(state, time.perf_counter() - start)
         self.folder.append_event("stop", reason=reason, generations=state.generation)
         params = np.asarray(trainer.solution(state), dtype=np.float32)
         return self.finish(state, params, reason, time.perf_counter() - start)
-
-    def log_events_of(self, run: TaskRun, round_: int) -> None:
-        """What happened on the cluster during a round."""
-        for record in run.events:
-            self.folder.append_event(**record, generation=round_)
 
     def round_metrics(
         self,
