@@ -34,6 +34,7 @@ from evo.interrupts import deferred
 from evo.population import Population
 
 PROBATION = 5  # batches a straggling worker is first left out for (then 10, 20, ...)
+MMAP_THRESHOLD = 32 * 2**20  # bytes: larger allocations in workers are mmapped
 LOG_LENGTH = 20  # messages each Dask comm keeps for debugging (Dask's default: 1000)
 ADDRESS = re.compile(r"^[a-z+]+://\S+:\d+$")
 
@@ -79,6 +80,12 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
     # base vectors included: over a long run with a big network that is hundreds of MB
     # in this process. Keep a few.
     dask.config.set({"distributed.admin.low-level-log-length": LOG_LENGTH})
+    # Dask starts worker processes with MALLOC_TRIM_THRESHOLD_ set, which also pins glibc's
+    # mmap threshold at 128 kB: every larger temporary array (a batch's activations) is
+    # then fresh pages from the kernel, faulted in and zeroed. The gradient of a 4,096-
+    # example shard of the wide spiral net took 0.64 s in a worker against 0.37 s in
+    # process; with the threshold at 32 MB, 0.39 s. Workers of an embedded cluster get it.
+    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD})
     security = make_security(config.security)
     if address := resolve_address(config, scheduler):
         if not ADDRESS.match(address):
