@@ -64,3 +64,31 @@ def test_racetrack_ga_config_solves(tmp_path: Path) -> None:
 def test_racetrack_es_config_solves(tmp_path: Path) -> None:
     summary = _solve("racetrack-es", tmp_path)
     assert summary["solved"] and summary["final_eval_mean"] >= 900
+
+
+@pytest.mark.parametrize(
+    ("name", "bar"),
+    [
+        ("cartpole-pg", 475),
+        ("cartpole-ppo", 475),
+        ("digits-sgd", 0.96),
+        ("spiral-sgd", 0.85),
+        ("digits-es", 0.94),
+    ],
+)
+def test_configs_reach_their_bars_in_process(name: str, bar: float, tmp_path: Path) -> None:
+    """In process (the same numbers as on any cluster: see test_gradient_mode.py)."""
+    result = run_cli(
+        "run",
+        str(REPO / "configs" / f"{name}.yaml"),
+        "--runs-dir",
+        str(tmp_path),
+        "--set",
+        "backend.kind=serial",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((Path(result.stdout.splitlines()[-1]) / "summary.json").read_text())
+    assert summary["solved"] and summary["final_eval_mean"] >= bar
+    if name.startswith(("digits", "spiral")):
+        assert summary["test_accuracy"] == summary["final_eval_mean"]
