@@ -289,21 +289,8 @@ class Experiment:
             "failed": int(np.sum(~np.isfinite(fitness))),
             "solution_fitness": float(fitness[0]) if population.incumbent else None,
             "best_so_far": state.best_fitness,
-            "time_s": clock[4] - start,
-            # The splits partition the time since the previous record: that record's
-            # writes (its line, checkpoint and stop check), then this generation's ask,
-            # evaluate, tell.
-            "write_s": clock[1] - clock[0],
-            "ask_s": clock[2] - clock[1],
-            "evaluate_s": clock[3] - clock[2],
-            "tell_s": clock[4] - clock[3],
-            "compute_s": evaluation.compute_s,
-            "tasks": evaluation.tasks,
-            "workers": evaluation.workers,
-            "bytes_sent": evaluation.bytes_sent,
-            "bytes_received": evaluation.bytes_received,
-            "transfer_bytes": evaluation.transfer_bytes,
-            "retried": evaluation.retried,
+            **clock_columns(clock, start),
+            **cost_columns(evaluation),
             **self.data_metrics(generation, state),
             **info,
         }
@@ -458,6 +445,32 @@ class Experiment:
         self.folder.append_event("finish", wall_time_s=summary["wall_time_s"])
         self.reporter.finish(summary)
         return summary
+
+
+def clock_columns(clock: list[float], start: float) -> dict[str, float]:
+    """A metrics line's wall time and its split. The splits partition the time since the
+    previous line: that line's writes (lineage, metrics, checkpoint, stop check), then
+    this generation's (or round's) ask, evaluate, tell."""
+    return {
+        "time_s": clock[4] - start,
+        "write_s": clock[1] - clock[0],
+        "ask_s": clock[2] - clock[1],
+        "evaluate_s": clock[3] - clock[2],
+        "tell_s": clock[4] - clock[3],
+    }
+
+
+def cost_columns(run: Evaluation | TaskRun) -> dict[str, Any]:
+    """A metrics line's cluster costs: time in tasks, tasks, workers, traffic, re-runs."""
+    return {
+        "compute_s": run.compute_s,
+        "tasks": run.tasks,
+        "workers": run.workers,
+        "bytes_sent": run.bytes_sent,
+        "bytes_received": run.bytes_received,
+        "transfer_bytes": run.transfer_bytes,
+        "retried": run.retried,
+    }
 
 
 _STATS = {

@@ -63,6 +63,11 @@ class TaskRun:
     retried: int = 0
     events: list[dict] = field(default_factory=list)
 
+    @property
+    def tasks(self) -> int:
+        """How many tasks ran (one result each)."""
+        return len(self.results)
+
     @classmethod
     def merge(cls, runs: list[TaskRun]) -> TaskRun:
         """Several batches of tasks (one round of several steps) as one."""

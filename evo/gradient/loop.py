@@ -18,7 +18,7 @@ import numpy as np
 from evo.backends import TaskRun
 from evo.errors import ConfigError
 from evo.gradient.trainer import GradientState, SupervisedTrainer
-from evo.loop import _STATS, Checkpoint, Experiment
+from evo.loop import _STATS, Checkpoint, Experiment, clock_columns, cost_columns
 from evo.seeding import init_rng
 
 
@@ -111,19 +111,9 @@ class GradientExperiment(Experiment):
             "failed": 0,
             "solution_fitness": float(np.mean(scores)),
             "best_so_far": state.best_fitness,
-            "time_s": clock[4] - start,
-            "write_s": clock[1] - clock[0],
-            "ask_s": clock[2] - clock[1],
-            "evaluate_s": clock[3] - clock[2],
-            "tell_s": clock[4] - clock[3],
-            "compute_s": run.compute_s,
+            **clock_columns(clock, start),
+            **cost_columns(run),
             "longest_task_s": run.longest_task_s,
-            "tasks": len(run.results),
-            "workers": run.workers,
-            "bytes_sent": run.bytes_sent,
-            "bytes_received": run.bytes_received,
-            "transfer_bytes": run.transfer_bytes,
-            "retried": run.retried,
             **info,
         }
         record.update(self.data_metrics(round_, state))
