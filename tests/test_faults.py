@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,38 @@ def test_a_hung_worker_is_worked_around(cluster: Cluster, tmp_path: Path) -> Non
     assert all(e["slow_workers"] == [victim] for e in resubmitted)
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert sum(m["retried"] for m in metrics) >= resubmitted[0]["chunks"]
+
+
+def test_a_worker_that_was_only_slow_comes_back(cluster: Cluster, tmp_path: Path) -> None:
+    """Stopped for a while, then continued: the worker is left out for a few generations
+    (probation), then works again."""
+    path = _config(tmp_path, generations=16)
+    reference = _serial_reference(path, tmp_path)
+    cluster.add_worker()
+    cluster.add_worker()
+    pids = cluster.worker_pids(2)
+    victim = sorted(pids)[0]
+    runs = tmp_path / "runs"
+    run = _start_run(path, runs, cluster.address)
+    try:
+        wait_for_generations(runs, 3)
+        os.kill(pids[victim], signal.SIGSTOP)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+            e["event"] == "stragglers_resubmitted" for e in _events(next(runs.iterdir()))
+        ):
+            time.sleep(0.05)
+    finally:
+        os.kill(pids[victim], signal.SIGCONT)
+    run_dir = _finish(run)
+    assert _columns(run_dir) == _columns(reference)
+    events = _events(run_dir)
+    (first,) = [e for e in events if e["event"] == "stragglers_resubmitted"][:1]
+    assert first["slow_workers"] == [victim]
+    workers = [m["workers"] for m in _metrics(run_dir)]
+    after = workers[first["generation"] + 1 :]
+    assert after[:5] == [1] * 5, workers  # left out for 5 generations
+    assert 2 in after[5:], workers  # and back
 
 
 def test_a_poison_member_scores_minus_infinity(cluster: Cluster, tmp_path: Path) -> None:
