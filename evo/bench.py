@@ -201,6 +201,8 @@ def bench_config(
     """
     import dataclasses
 
+    from threadpoolctl import threadpool_limits
+
     from evo.backends.dask import DaskBackend
     from evo.backends.serial import SerialBackend
     from evo.evaluation import Problem
@@ -208,6 +210,9 @@ def bench_config(
 
     problem = Problem.from_config(config)
     strategy = make_strategy(config.algorithm)
+    # Serial on one BLAS thread, like each worker, and no spinning BLAS threads here
+    # taking CPU from the workers (as `evo run` does beside an embedded cluster).
+    limits = threadpool_limits(limits=1, user_api="blas")
     serial = SerialBackend(problem, config.backend)
     dask = DaskBackend(
         problem, dataclasses.replace(config.backend, kind="dask"), scheduler=scheduler
@@ -263,6 +268,7 @@ def bench_config(
             )
     finally:
         dask.close()
+        limits.restore_original_limits()
     result = ConfigBenchResult(
         serial=results["serial"],
         dask=results["dask"],
