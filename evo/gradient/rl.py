@@ -35,7 +35,6 @@ from evo.backends.base import TaskRun
 from evo.config import EnvConfig, ExperimentConfig, GradientConfig
 from evo.evaluation import Problem, cached_envs, cached_vector_env
 from evo.gradient.heads import gaussian_nll, log_softmax, softmax_cross_entropy, squared_error
-from evo.gradient.optim import optimizer_step
 from evo.gradient.trainer import (
     GradientResult,
     GradientState,
@@ -43,7 +42,7 @@ from evo.gradient.trainer import (
     RoundCost,
     ShardWork,
     combine,
-    shard_blocks,
+    fresh_state,
 )
 from evo.policies import MLPSpec, flatten_observation
 from evo.seeding import ACTION_STREAM, INIT_STREAM, PPO_STREAM, episode_seeds, stream_rng
@@ -361,13 +360,7 @@ class PolicyGradientTrainer(PlannedRounds):
         rng = stream_rng(self.seed, INIT_STREAM, 1)
         value = self.problem.value_spec.initial_params(rng)
         full = np.concatenate([np.asarray(params, dtype=np.float64), value.astype(np.float64)])
-        zeros = np.zeros_like(full)
-        best = np.asarray(params, dtype=np.float32).copy()
-        return GradientState(0, best, -np.inf, full, zeros, zeros.copy(), 0)
-
-    def plan(self, state: GradientState, threads: int) -> list[ShardWork]:
-        """This round's tasks."""
-        return shard_blocks(self.config.shards, threads, state.generation)
+        return fresh_state(full, np.asarray(params, dtype=np.float32).copy())
 
     def tell(
         self, state: GradientState, results: list[GradientResult]
@@ -375,12 +368,7 @@ class PolicyGradientTrainer(PlannedRounds):
         """Reduce the blocks in order, take the optimizer step."""
         total = combine(results)
         gradient = total.grad / total.count
-        params, first, second, update = optimizer_step(
-            self.config, state.params, gradient, state.first, state.second, state.opt_step
-        )
-        moved = dataclasses.replace(
-            state, params=params, first=first, second=second, opt_step=state.opt_step + 1
-        )
+        moved, update = self.step(state, gradient)
         info = {"loss": total.loss / total.count, "gradient_norm": float(np.linalg.norm(gradient))}
         return self.finish_round(state, moved, total, info | {"update_norm": update})
 
@@ -453,28 +441,25 @@ class PPOTrainer(PolicyGradientTrainer):
             mean = float(episodes.grad[0]) / episodes.count
             std = float(np.sqrt(max(float(episodes.grad[1]) / episodes.count - mean * mean, 0.0)))
             std += 1e-8
-            params, first, second, step = state.params, state.first, state.second, state.opt_step
-            losses = []
+            moved, losses = state, []
             for epoch in range(self.config.ppo_epochs):
                 for minibatch in range(self.config.minibatches):
                     payloads = [(p, epoch, minibatch, mean, std) for p in played]
-                    run = backend.map(ppo_gradient_task, self.problem, params, payloads, round_)
+                    run = backend.map(
+                        ppo_gradient_task, self.problem, moved.params, payloads, round_
+                    )
                     runs.append(run)
                     stepped = time.perf_counter()
                     total = combine(run.results)
-                    params, first, second, _ = optimizer_step(
-                        self.config, params, total.grad / total.count, first, second, step
-                    )
-                    step += 1
+                    moved, _ = self.step(moved, total.grad / total.count)
                     losses.append(total.loss / total.count)
                     stepping += time.perf_counter() - stepped
         finally:
             backend.release(played)
         stepped = time.perf_counter()
-        moved = dataclasses.replace(state, params=params, first=first, second=second, opt_step=step)
         info = {
             "loss": float(np.mean(losses)),
-            "update_norm": float(np.linalg.norm(params - state.params)),
+            "update_norm": float(np.linalg.norm(moved.params - state.params)),
             "optimizer_steps": len(losses),
         }
         state, info = self.finish_round(state, moved, episodes, info)

@@ -189,6 +189,7 @@ class PlannedRounds:
 
     task: Any
     problem: Any
+    config: GradientConfig
 
     def round(
         self, backend: Any, state: GradientState
@@ -204,12 +205,30 @@ class PlannedRounds:
         return state, info, run, cost
 
     def plan(self, state: GradientState, threads: int) -> list[ShardWork]:
-        raise NotImplementedError
+        """This round's tasks: aligned blocks of the shards."""
+        return shard_blocks(self.config.shards, threads, state.generation)
 
     def tell(
         self, state: GradientState, results: list[GradientResult]
     ) -> tuple[GradientState, dict[str, Any]]:
         raise NotImplementedError
+
+    def step(self, state: GradientState, gradient: np.ndarray) -> tuple[GradientState, float]:
+        """The optimizer's step with ``gradient`` (the round not yet counted), and its norm."""
+        params, first, second, update = optimizer_step(
+            self.config, state.params, gradient, state.first, state.second, state.opt_step
+        )
+        moved = dataclasses.replace(
+            state, params=params, first=first, second=second, opt_step=state.opt_step + 1
+        )
+        return moved, update
+
+
+def fresh_state(params: np.ndarray, best: np.ndarray) -> GradientState:
+    """Round 0: ``params`` (float64) to train, ``best`` (float32) the best so far, optimizer
+    state zero."""
+    zeros = np.zeros_like(params)
+    return GradientState(0, best, -np.inf, params, zeros, zeros.copy(), 0)
 
 
 class SupervisedTrainer(PlannedRounds):
@@ -244,12 +263,7 @@ class SupervisedTrainer(PlannedRounds):
     def init(self, params: np.ndarray) -> GradientState:
         """Start from the evolution's initial parameters, in float64."""
         params = np.asarray(params, dtype=np.float64).copy()
-        zeros = np.zeros_like(params)
-        return GradientState(0, params.astype(np.float32), -np.inf, params, zeros, zeros.copy(), 0)
-
-    def plan(self, state: GradientState, threads: int) -> list[ShardWork]:
-        """This round's tasks."""
-        return shard_blocks(self.problem.shards, threads, state.generation)
+        return fresh_state(params, params.astype(np.float32))
 
     def tell(
         self, state: GradientState, results: list[GradientResult]
@@ -259,18 +273,12 @@ class SupervisedTrainer(PlannedRounds):
         # Local SGD: the sum of each replica's H steps' gradients over one step's examples
         # (the replicas' mean displacement over the learning rate); H = 1: the mean gradient.
         gradient = total.grad / (total.count // self.problem.local_steps)
-        params, first, second, update = optimizer_step(
-            self.config, state.params, gradient, state.first, state.second, state.opt_step
-        )
+        moved, update = self.step(state, gradient)
         score = -total.loss / total.count
         better = score > state.best_fitness
         state = dataclasses.replace(
-            state,
+            moved,
             generation=state.generation + 1,
-            params=params,
-            first=first,
-            second=second,
-            opt_step=state.opt_step + 1,
             best_fitness=score if better else state.best_fitness,
             best_params=state.params.astype(np.float32) if better else state.best_params,
         )
@@ -281,7 +289,7 @@ class SupervisedTrainer(PlannedRounds):
             "examples": total.count,
             "gradient_norm": float(np.linalg.norm(gradient)),
             "update_norm": update,
-            "param_norm": float(np.linalg.norm(params)),
+            "param_norm": float(np.linalg.norm(state.params)),
         }
 
     def solution(self, state: GradientState) -> np.ndarray:
