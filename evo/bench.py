@@ -205,10 +205,10 @@ def bench_config(
 
     from evo.backends.dask import DaskBackend
     from evo.backends.serial import SerialBackend
-    from evo.evaluation import Problem
+    from evo.problems import make_problem
     from evo.strategies import make_strategy
 
-    problem = Problem.from_config(config)
+    problem = make_problem(config)
     strategy = make_strategy(config.algorithm)
     # Serial on one BLAS thread, like each worker, and no spinning BLAS threads here
     # taking CPU from the workers (as `evo run` does beside an embedded cluster).
@@ -351,7 +351,7 @@ def soak(
     import dataclasses
     import tempfile
 
-    from evo.loop import run
+    from evo.experiment import run
     from evo.reporting import Reporter
 
     samples: list[int] = []
@@ -445,11 +445,11 @@ def bench_gradient(
 
     from evo.backends.dask import DaskBackend
     from evo.backends.serial import SerialBackend
-    from evo.evaluation import Problem
-    from evo.gradient.loop import make_trainer
+    from evo.methods import make_method as make_trainer
+    from evo.problems import make_problem
     from evo.seeding import init_rng
 
-    problem = Problem.from_config(config)
+    problem = make_problem(config)
     trainer = make_trainer(config, problem)
     # Serial on one BLAS thread like each worker; numpy's spinning BLAS threads in this
     # process would otherwise take CPU from the workers between their rounds.
@@ -464,7 +464,7 @@ def bench_gradient(
                 problem, settings
             )
         rng = init_rng(config.seed or 0)
-        start = trainer.init(problem.policy.initial_params(rng))
+        start = trainer.start(problem.policy.initial_params(rng))
         report(
             f"evo bench {config.name}: gradient ({trainer.name}), batch "
             f"{config.gradient.batch_size}, {config.gradient.shards} shards, "
@@ -549,7 +549,7 @@ def bench_gradient(
 def _task_ceiling(client, trainer, state, repeats: int = 3) -> float:
     """The 2-vs-1-worker speedup a gradient round's own work allows: the first half of
     the shards alone on one worker, against both halves at once on two (median)."""
-    from evo.gradient.trainer import ShardWork
+    from evo.methods.gradient.trainer import ShardWork
 
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])[:2]
     half = trainer.config.shards // 2

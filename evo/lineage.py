@@ -20,62 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from evo.backends.base import Evaluation
 from evo.config import load_config
 from evo.errors import ConfigError, RunFolderError
+from evo.methods.evolution import (  # noqa: F401  (the lineage's columns, read here)
+    CENTRE,
+    MEMBER_COLUMNS,
+    PARENTS,
+    TIMING_COLUMNS,
+    generation_record,
+)
 from evo.population import Population
 from evo.runlog import CONFIG, RunFolder
 from evo.strategies import Strategy, make_strategy
 from evo.strategies.base import State
-
-CENTRE = "centre"  # the bases are a distribution's centre (ES), not evaluated members
-PARENTS = "parents"  # the bases are members of earlier generations (GA)
-
-# Columns per member; the others (generation, incumbent, bases, workers) are per generation.
-MEMBER_COLUMNS = (
-    "base_index",
-    "noise_seed",
-    "scale",
-    "sign",
-    "parent_generation",
-    "parent_member",
-    "fitness",
-    "steps",
-    "worker",
-    "task",
-    "seconds",
-)
-# Columns that depend on where and when a generation ran, not on the run's numbers.
-TIMING_COLUMNS = ("worker", "task", "seconds", "workers")
-
-
-def generation_record(
-    generation: int, population: Population, evaluation: Evaluation, origins: np.ndarray | None
-) -> dict[str, np.ndarray]:
-    """One generation's lineage arrays. ``origins`` is the strategy's
-    :meth:`~evo.strategies.base.Strategy.base_origins` for the state that asked."""
-    members = population.members
-    if origins is None:
-        parent = np.full((population.size, 2), -1, dtype=np.int64)
-    else:
-        parent = np.asarray(origins, dtype=np.int64)[members.base_index]
-    return {
-        "generation": np.int64(generation),
-        "incumbent": np.bool_(population.incumbent),
-        "bases": np.array(CENTRE if origins is None else PARENTS),
-        "base_index": members.base_index,
-        "noise_seed": members.noise_seed,
-        "scale": members.scale,
-        "sign": members.sign,
-        "parent_generation": parent[:, 0].astype(np.int32),
-        "parent_member": parent[:, 1].astype(np.int32),
-        "fitness": np.asarray(evaluation.fitness, dtype=np.float64),
-        "steps": np.asarray(evaluation.steps, dtype=np.int64),
-        "worker": evaluation.member_worker,
-        "task": evaluation.member_task,
-        "seconds": evaluation.member_seconds,
-        "workers": np.array(evaluation.worker_names, dtype=np.str_),
-    }
 
 
 def read_generation(folder: RunFolder, generation: int) -> dict[str, np.ndarray]:
@@ -260,7 +217,7 @@ class RebuiltMember:
 
 def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMember:
     """Member ``member`` of generation ``generation`` (from 0), rebuilt bit for bit."""
-    from evo.evaluation import Problem
+    from evo.problems import make_problem
     from evo.seeding import init_rng, strategy_rng
 
     check_member(folder, generation, member)
@@ -269,7 +226,7 @@ def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMe
     if config.seed is None:
         raise RunFolderError(f"{folder.path / CONFIG}: no seed recorded")
     strategy = make_strategy(config.algorithm)
-    problem = Problem.from_config(config)
+    problem = make_problem(config)
     state, checkpoint = _newest_checkpoint(folder, strategy, generation)
     if state is None:  # none left at or before it: from the start, as the loop does
         rng = init_rng(config.seed)

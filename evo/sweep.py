@@ -420,7 +420,7 @@ def _shared_client(
         reporter.info("serial backend (in-process), one run at a time")
         yield None
         return
-    from evo.backends.dask import describe_client, start_client
+    from evo.backends.cluster import describe_client, start_client
 
     with interrupts.deferred():
         client, cluster = start_client(config, scheduler)
@@ -515,8 +515,8 @@ class _Runner:
 
     def _run_member(self, member: Member, resume: bool) -> None:
         """One run, to its end; how it ended goes in ``sweep.json``, never an exception."""
-        from evo.loop import resume as resume_run
-        from evo.loop import run
+        from evo.experiment import resume as resume_run
+        from evo.experiment import run
 
         name = member.folder
         self.folder.update(name, status="running", error=None, started=time.time())

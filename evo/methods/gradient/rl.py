@@ -33,9 +33,13 @@ import numpy as np
 
 from evo.backends.base import TaskRun
 from evo.config import EnvConfig, ExperimentConfig, GradientConfig
-from evo.evaluation import Problem, cached_envs, cached_vector_env
-from evo.gradient.heads import gaussian_nll, log_softmax, softmax_cross_entropy, squared_error
-from evo.gradient.trainer import (
+from evo.methods.gradient.heads import (
+    gaussian_nll,
+    log_softmax,
+    softmax_cross_entropy,
+    squared_error,
+)
+from evo.methods.gradient.trainer import (
     GradientResult,
     GradientState,
     PlannedRounds,
@@ -45,6 +49,8 @@ from evo.gradient.trainer import (
     fresh_state,
 )
 from evo.policies import MLPSpec, flatten_observation
+from evo.problems.env import EnvProblem
+from evo.problems.rollout import cached_envs, cached_vector_env
 from evo.seeding import ACTION_STREAM, INIT_STREAM, PPO_STREAM, episode_seeds, stream_rng
 
 
@@ -322,7 +328,7 @@ class PolicyGradientTrainer(PlannedRounds):
     task = staticmethod(policy_gradient_task)
     forward_per_sample = 1  # unused: env runs count env steps as samples
 
-    def __init__(self, config: ExperimentConfig, problem: Problem) -> None:
+    def __init__(self, config: ExperimentConfig, problem: EnvProblem) -> None:
         gradient: GradientConfig = config.gradient
         spec = problem.policy
         assert isinstance(spec, MLPSpec)
@@ -355,7 +361,7 @@ class PolicyGradientTrainer(PlannedRounds):
         """Settings of the problem that only some methods use."""
         return {}
 
-    def init(self, params: np.ndarray) -> GradientState:
+    def start(self, params: np.ndarray) -> GradientState:
         """The evolution's initial policy, and a value network from its own stream."""
         rng = stream_rng(self.seed, INIT_STREAM, 1)
         value = self.problem.value_spec.initial_params(rng)
@@ -368,7 +374,7 @@ class PolicyGradientTrainer(PlannedRounds):
         """Reduce the blocks in order, take the optimizer step."""
         total = combine(results)
         gradient = total.grad / total.count
-        moved, update = self.step(state, gradient)
+        moved, update = self.update(state, gradient)
         info = {"loss": total.loss / total.count, "gradient_norm": float(np.linalg.norm(gradient))}
         return self.finish_round(state, moved, total, info | {"update_norm": update})
 
@@ -396,10 +402,6 @@ class PolicyGradientTrainer(PlannedRounds):
             **info,
             "param_norm": float(np.linalg.norm(self.solution(state))),
         }
-
-    def solution(self, state: GradientState) -> np.ndarray:
-        """The policy part of the trained vector."""
-        return state.params[: self.spec.num_params]
 
 
 class PPOTrainer(PolicyGradientTrainer):
@@ -451,7 +453,7 @@ class PPOTrainer(PolicyGradientTrainer):
                     runs.append(run)
                     stepped = time.perf_counter()
                     total = combine(run.results)
-                    moved, _ = self.step(moved, total.grad / total.count)
+                    moved, _ = self.update(moved, total.grad / total.count)
                     losses.append(total.loss / total.count)
                     stepping += time.perf_counter() - stepped
         finally:

@@ -32,10 +32,11 @@ import numpy as np
 
 from evo.backends.base import TaskRun
 from evo.config import ExperimentConfig, GradientConfig
-from evo.gradient.heads import softmax_cross_entropy
-from evo.gradient.optim import optimizer_step
+from evo.methods.base import Step, Stopwatch
+from evo.methods.gradient.heads import softmax_cross_entropy
+from evo.optim import optimizer_step
 from evo.policies import MLPSpec
-from evo.seeding import SHARD_STREAM, stream_rng
+from evo.seeding import SHARD_STREAM, init_rng, stream_rng
 from evo.strategies.base import State
 
 T = TypeVar("T")
@@ -185,11 +186,67 @@ class RoundCost:
 
 
 class PlannedRounds:
-    """A round that is one batch of tasks: plan, map on the backend, reduce and step."""
+    """A round that is one batch of tasks: plan, map on the backend, reduce and step; as a
+    method of the loop (see :class:`evo.methods.base.Method`), one round a step."""
 
     task: Any
     problem: Any
     config: GradientConfig
+    spec: MLPSpec
+    name: str
+    rounds: int
+    forward_per_sample: int
+
+    @property
+    def generations(self) -> int:
+        """The rounds the loop runs at most."""
+        return self.rounds
+
+    def init(self, seed: int) -> GradientState:
+        """The state before the first round, from evolution's initial parameters."""
+        return self.start(self.spec.initial_params(init_rng(seed)))
+
+    def start(self, params: np.ndarray) -> GradientState:
+        """The state before the first round, from ``params``."""
+        raise NotImplementedError
+
+    def step(
+        self, backend: Any, state: GradientState, generation: int, watch: Stopwatch
+    ) -> tuple[GradientState, Step]:
+        """One round; its split: plan (ask), its tasks (evaluate), reduce and step (tell).
+        A round's line has the evolution line's keys, its scores in the fitness columns
+        (minus the batch loss on a data set, episode returns on an env)."""
+        before = state
+        state, info, run, cost = self.round(backend, state)
+        watch.split("ask", cost.ask_s)
+        watch.split("evaluate", cost.evaluate_s)
+        watch.lap("tell")
+        scores = info.pop("scores")
+        examples = int(info.pop("examples", 0))
+        episodes = int(info.pop("episodes", 0))
+        columns = {"mode": "gradient", "episodes": episodes, "longest_task_s": run.longest_task_s}
+        return state, Step(
+            scores=scores,
+            cost=run,
+            scored=self.solution(before),
+            solution_fitness=float(np.mean(scores)),
+            evaluations=examples or episodes,
+            env_steps=int(info.pop("env_steps", 0)),
+            columns=columns | info,
+            events=list(run.events),
+        )
+
+    def solution(self, state: GradientState) -> np.ndarray:
+        """The policy part of the trained vector."""
+        return state.params[: self.spec.num_params]
+
+    def final_params(self, state: GradientState, reached: np.ndarray | None) -> np.ndarray:
+        """The trained parameters at the end, as the policy's float32."""
+        return np.asarray(self.solution(state), dtype=np.float32)
+
+    def samples(self, evaluations: int, env_steps: int) -> int:
+        """Forward-equivalent passes: on an env, env steps."""
+        return env_steps
 
     def round(
         self, backend: Any, state: GradientState
@@ -213,7 +270,7 @@ class PlannedRounds:
     ) -> tuple[GradientState, dict[str, Any]]:
         raise NotImplementedError
 
-    def step(self, state: GradientState, gradient: np.ndarray) -> tuple[GradientState, float]:
+    def update(self, state: GradientState, gradient: np.ndarray) -> tuple[GradientState, float]:
         """The optimizer's step with ``gradient`` (the round not yet counted), and its norm."""
         params, first, second, update = optimizer_step(
             self.config, state.params, gradient, state.first, state.second, state.opt_step
@@ -260,7 +317,12 @@ class SupervisedTrainer(PlannedRounds):
         )
         self.forward_per_sample = 3  # a backward pass costs about two forward passes
 
-    def init(self, params: np.ndarray) -> GradientState:
+    def samples(self, evaluations: int, env_steps: int) -> int:
+        """A data set's examples count three times: a backward pass costs about two
+        forward ones."""
+        return evaluations * self.forward_per_sample
+
+    def start(self, params: np.ndarray) -> GradientState:
         """Start from the evolution's initial parameters, in float64."""
         params = np.asarray(params, dtype=np.float64).copy()
         return fresh_state(params, params.astype(np.float32))
@@ -273,7 +335,7 @@ class SupervisedTrainer(PlannedRounds):
         # Local SGD: the sum of each replica's H steps' gradients over one step's examples
         # (the replicas' mean displacement over the learning rate); H = 1: the mean gradient.
         gradient = total.grad / (total.count // self.problem.local_steps)
-        moved, update = self.step(state, gradient)
+        moved, update = self.update(state, gradient)
         score = -total.loss / total.count
         better = score > state.best_fitness
         state = dataclasses.replace(
@@ -291,7 +353,3 @@ class SupervisedTrainer(PlannedRounds):
             "update_norm": update,
             "param_norm": float(np.linalg.norm(state.params)),
         }
-
-    def solution(self, state: GradientState) -> np.ndarray:
-        """The trained parameters."""
-        return state.params[: self.spec.num_params]
