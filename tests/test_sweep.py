@@ -20,8 +20,8 @@ from PIL import Image
 
 from evo.config import from_dict, load_config
 from evo.errors import ConfigError
+from evo.experiment import run
 from evo.inspect import format_sweep, sweep_rows
-from evo.loop import run
 from evo.plot import DPI, FIGURE_SIZE
 from evo.sweep import SweepFolder, parse_grid, parse_seeds, resume_sweep, run_sweep
 from tests.conftest import FITNESS_COLUMNS, run_cli, tiny_config, write_config
@@ -285,10 +285,10 @@ def test_backends_sharing_a_client_each_get_the_cluster_events() -> None:
     from distributed import Client, LocalCluster
 
     from evo.backends.dask import DaskBackend
-    from evo.evaluation import Problem
+    from evo.problems import make_problem
 
     config = from_dict(small_config())
-    problem = Problem.from_config(config)
+    problem = make_problem(config)
     with (
         LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
         Client(cluster) as client,

@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from evo.config import SecurityConfig, from_dict, to_dict
 from evo.errors import ConfigError
-from evo.loop import run
+from evo.experiment import run
 from evo.replay import replay
 from evo.reporting import Reporter
 from tests.conftest import FITNESS_COLUMNS, REPO, run_cli, tiny_config, write_config
