@@ -1,4 +1,4 @@
-"""`evo replay` writes a real animation of the best policy; `evo bench env` prints its table."""
+"""`evo replay` writes a real animation of the best policy, or a still."""
 
 from __future__ import annotations
 
@@ -49,16 +49,6 @@ def test_replay_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
     result = run_cli("replay", str(tmp_path / "nope"), "--out", str(tmp_path / "x.gif"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert not (tmp_path / "x.gif").exists()
-
-
-def test_bench_env_prints_one_row_per_batch_size() -> None:
-    result = run_cli("bench", "env", "--cars", "1,16", "--repeats", "2", "--steps", "5")
-    assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[1:]]
-    assert [row[0] for row in rows] == ["1", "16"]
-    assert all(float(row[1].replace(",", "")) > 0 for row in rows)
-    bad = run_cli("bench", "env", "--cars", "a,b")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(

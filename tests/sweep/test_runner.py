@@ -1,10 +1,8 @@
-"""`evo sweep`: seeds x grid settings in one folder on one cluster; `evo inspect` and
-`evo plot` of a sweep; failures, Ctrl-C and `--resume`."""
+"""Running a sweep: each run as if alone, failures, Ctrl-C and `--resume`, one shared client."""
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import os
 import signal
@@ -15,121 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
-from PIL import Image
 
 from evo.config import from_dict, load_config
-from evo.errors import ConfigError
 from evo.experiment import run
-from evo.inspect import format_sweep, sweep_rows
-from evo.plot import DPI, FIGURE_SIZE
-from evo.sweep import SweepFolder, parse_grid, parse_seeds, resume_sweep, run_sweep
-from tests.conftest import FITNESS_COLUMNS, run_cli, tiny_config, write_config
-
-
-def small_config(**overrides: Any) -> dict[str, Any]:
-    """CartPole, population 8, 3 generations, on an embedded cluster of 2 workers."""
-    config = tiny_config(
-        **{"algorithm.population_size": 8, "final_eval.episodes": 2, "backend.workers": 2}
-    )
-    config["backend"]["kind"] = "dask"
-    for key, value in overrides.items():
-        node = config
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return config
-
-
-def fitness_columns(run_dir: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{key: row[key] for key in FITNESS_COLUMNS} for row in rows]
-
-
-def test_seeds_and_grids_are_parsed() -> None:
-    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
-    assert parse_seeds("0,2,7") == [0, 2, 7]
-    assert parse_seeds("3") == [3]
-    assert parse_seeds("0-1,9") == [0, 1, 9]
-    for bad in ("4-2", "a", "-1", "1,1", "", "1-"):
-        with pytest.raises(ConfigError, match="--seeds"):
-            parse_seeds(bad)
-    grid = parse_grid(["algorithm.sigma=0.02,0.05", "policy.hidden_sizes=[8],[16, 16]"])
-    assert grid == {"algorithm.sigma": [0.02, 0.05], "policy.hidden_sizes": [[8], [16, 16]]}
-    assert parse_grid(["policy.activation=tanh,relu"]) == {"policy.activation": ["tanh", "relu"]}
-    for bad in ("sigma", "=1,2", "seed=1,2", "backend.workers=1,2", "a.b=1,1", "a.b=[1"):
-        with pytest.raises(ConfigError, match="--grid"):
-            parse_grid([bad])
-    with pytest.raises(ConfigError, match="twice"):
-        parse_grid(["a.b=1", "a.b=2"])
-
-
-def test_bad_input_stops_before_anything_is_written(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", small_config())
-    runs = tmp_path / "runs"
-    bad_key = run_cli(
-        "sweep", str(config), "--grid", "algorithm.sigmaa=0.1,0.2", "--runs-dir", str(runs)
-    )
-    assert bad_key.returncode == 2, bad_key.stderr
-    assert bad_key.stderr.count("\n") == 1 and "did you mean 'sigma'" in bad_key.stderr
-    assert not runs.exists()
-    # A value that is wrong for one setting only: still nothing is written.
-    with pytest.raises(ConfigError, match=r"algorithm\.sigma"):
-        run_sweep(config, [0], {"algorithm.sigma": [0.1, -1.0]}, runs_dir=runs)
-    with pytest.raises(ConfigError, match="--set seed"):
-        run_sweep(config, [0], overrides=["seed=3"], runs_dir=runs)
-    with pytest.raises(ConfigError, match="--parallel"):
-        run_sweep(config, [0], parallel=0, runs_dir=runs)
-    assert not runs.exists()
-    no_config = run_cli("sweep", "--seeds", "0-1")
-    assert no_config.returncode == 2 and no_config.stderr.count("\n") == 1
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """2 settings x 2 seeds through the real command line, on one 2-worker cluster."""
-    tmp = tmp_path_factory.mktemp("sweep")
-    config = write_config(tmp / "small.yaml", small_config())
-    result = run_cli(
-        "sweep",
-        str(config),
-        "--seeds",
-        "0-1",
-        "--grid",
-        "algorithm.sigma=0.05,0.1",
-        "--set",
-        "generations=3",
-        "--runs-dir",
-        str(tmp / "runs"),
-    )
-    assert result.returncode == 0, result.stderr
-    return Path(result.stdout.strip().splitlines()[-1]), result
-
-
-def test_sweep_folder_holds_every_run(sweep) -> None:
-    path, result = sweep
-    assert path.name.startswith("tiny-sweep-")
-    names = ["sigma=0.05-seed=0", "sigma=0.05-seed=1", "sigma=0.1-seed=0", "sigma=0.1-seed=1"]
-    assert sorted(p.name for p in path.iterdir()) == sorted([*names, "base.yaml", "sweep.json"])
-    record = json.loads((path / "sweep.json").read_text())
-    assert record["grid"] == {"algorithm.sigma": [0.05, 0.1]} and record["seeds"] == [0, 1]
-    assert record["status"] == "finished" and record["parallel"] == 2
-    assert [entry["folder"] for entry in record["runs"]] == names
-    for entry in record["runs"]:
-        assert entry["status"] == "finished" and entry["error"] is None
-        config = load_config(path / entry["folder"] / "config.yaml")
-        assert config.seed == entry["seed"] and config.generations == 3
-        assert config.algorithm.sigma == entry["values"]["algorithm.sigma"]
-        assert (path / entry["folder"] / "summary.json").is_file()
-    # Several experiments at once on the one cluster.
-    spans = sorted((entry["started"], entry["ended"]) for entry in record["runs"])
-    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
-    lines = result.stdout.splitlines()
-    assert "embedded LocalCluster" in lines[0]
-    ended = [line for line in lines if line.startswith("[")]
-    assert sorted(line.split()[1].rstrip(":") for line in ended) == names
-    assert result.stderr == ""
+from evo.inspect import format_sweep
+from evo.sweep import SweepFolder, resume_sweep, run_sweep
+from tests.conftest import run_cli, tiny_config, write_config
+from tests.sweep.conftest import fitness_columns, small_config
 
 
 def test_a_run_of_a_sweep_equals_the_same_run_alone(sweep, tmp_path: Path) -> None:
@@ -140,48 +30,6 @@ def test_a_run_of_a_sweep_equals_the_same_run_alone(sweep, tmp_path: Path) -> No
     result = run(alone, tmp_path)
     assert fitness_columns(result.path) == fitness_columns(member)
     assert fitness_columns(member) != fitness_columns(path / "sigma=0.1-seed=0")
-
-
-def test_inspect_a_sweep(sweep) -> None:
-    path, _ = sweep
-    result = run_cli("inspect", str(path))
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("setting"))
-    columns = ["setting", "runs", "final", "iqr", "solved", "time_s", "per", "seed"]
-    assert lines[header].split() == columns
-    rows = [line.split() for line in lines[header + 1 : header + 3]]
-    assert [row[0] for row in rows] == ["sigma=0.05", "sigma=0.1"]
-    summaries = {
-        p.name: json.loads((p / "summary.json").read_text()) for p in path.iterdir() if p.is_dir()
-    }
-    for row in rows:
-        assert row[1] == "2/2"
-        scores = [summaries[f"{row[0]}-seed={seed}"]["final_eval_mean"] for seed in (0, 1)]
-        assert float(row[2]) == pytest.approx(sum(scores) / 2, abs=0.005)  # median of two
-        assert float(row[3]) == pytest.approx(abs(scores[1] - scores[0]) / 2, abs=0.005)
-        assert row[6:] == [f"{seed}:{score:.2f}" for seed, score in enumerate(scores)]
-    as_json = json.loads(run_cli("inspect", str(path), "--json").stdout)
-    assert [row["setting"] for row in as_json] == ["sigma=0.05", "sigma=0.1"]
-    assert as_json == json.loads(json.dumps(sweep_rows(SweepFolder.open(path))))
-    events = run_cli("inspect", str(path), "--events")
-    assert events.returncode == 2 and events.stderr.count("\n") == 1
-
-
-def test_plot_a_sweep(sweep, tmp_path: Path) -> None:
-    path, _ = sweep
-    for x in ("generation", "time", "evals"):
-        out = tmp_path / f"sweep-{x}.png"
-        result = run_cli("plot", str(path), "-o", str(out), "--x", x)
-        assert result.returncode == 0, result.stderr
-        data = out.read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-        with Image.open(out) as image:
-            assert image.size == (FIGURE_SIZE[0] * DPI, FIGURE_SIZE[1] * DPI)
-            colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
-        assert colours is not None and len(colours) > 50  # curves and bands, not a blank page
-    mixed = run_cli("plot", str(path), str(path / "sigma=0.1-seed=0"), "-o", str(out))
-    assert mixed.returncode == 2 and mixed.stderr.count("\n") == 1
 
 
 def test_a_failing_run_does_not_stop_the_others(tmp_path: Path) -> None:
