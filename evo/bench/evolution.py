@@ -17,7 +17,8 @@ from evo.bench.laps import _generations
 if TYPE_CHECKING:
     from evo.backends.base import Backend
     from evo.config import ExperimentConfig
-    from evo.strategies import Strategy
+    from evo.methods import Method
+    from evo.problems.base import Problem
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,15 @@ def bench_config(
     Figures are medians over the generations of a repeat, then over repeats. The
     two backends must produce identical fitness; the result says whether they did.
     """
+    from evo.methods import make_method
     from evo.problems import make_problem
-    from evo.seeding import init_rng
-    from evo.strategies import make_strategy
 
     problem = make_problem(config)
-    strategy = make_strategy(config.algorithm)
+    method = make_method(config, problem)
     with _backends(config, problem, scheduler) as backends:
-        rng = init_rng(config.seed or 0)
-        start = strategy.init(rng, problem.policy.initial_params(rng))
+        start = method.init(config.seed or 0)
         if warmup:
-            _, _, start = _generations(config, strategy, backends["serial"], start, warmup)
+            _, _, start = _generations(method, backends["serial"], start, warmup)
         workers, threads = backends["dask"].cluster_size()
         ceilings: list[float] = []
         report(
@@ -80,7 +79,7 @@ def bench_config(
         identical = True
         speedups: list[float] = []
         for repeat in range(repeats):
-            medians, speedup, same = _repeat(config, strategy, backends, start, generations)
+            medians, speedup, same = _repeat(method, backends, start, generations)
             identical &= same
             for name in backends:
                 results[name].append(medians[name])
@@ -134,8 +133,7 @@ def _backends(
 
 
 def _repeat(
-    config: ExperimentConfig,
-    strategy: Strategy,
+    method: Method,
     backends: dict[str, Backend],
     start: Any,
     generations: int,
@@ -151,9 +149,7 @@ def _repeat(
     for _ in range(generations + 1):
         fitness = {}
         for name, backend in backends.items():
-            cost, (fitness[name],), states[name] = _generations(
-                config, strategy, backend, states[name], 1
-            )
+            cost, (fitness[name],), states[name] = _generations(method, backend, states[name], 1)
             costs[name] += cost
         identical &= np.array_equal(fitness["serial"], fitness["dask"], equal_nan=True)
     measured = {name: cost[1:] for name, cost in costs.items()}  # the first is unmeasured

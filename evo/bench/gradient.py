@@ -16,6 +16,7 @@ from evo.bench.laps import _rounds
 if TYPE_CHECKING:
     from evo.backends.base import Backend
     from evo.config import ExperimentConfig
+    from evo.problems.base import Problem
 
 
 def bench_gradient(
@@ -36,13 +37,11 @@ def bench_gradient(
     """
     from evo.methods import make_method as make_trainer
     from evo.problems import make_problem
-    from evo.seeding import init_rng
 
     problem = make_problem(config)
     trainer = make_trainer(config, problem)
     with _backends(config, problem) as backends:
-        rng = init_rng(config.seed or 0)
-        start = trainer.start(problem.policy.initial_params(rng))
+        start = trainer.init(config.seed or 0)
         report(
             f"evo bench {config.name}: gradient ({trainer.name}), batch "
             f"{config.gradient.batch_size}, {config.gradient.shards} shards, "

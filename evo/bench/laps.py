@@ -1,57 +1,67 @@
-"""The laps a bench measures: generations of evolution, rounds of gradient training."""
+"""The laps a bench measures: the run loop's own steps (generations of evolution, rounds of
+gradient training), timed by the step's stopwatch."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
 
 from evo.bench.costs import GenerationCost, RoundCost
+from evo.methods import MembersFailed, Method, Step, Stopwatch
 
 
-def _generations(config, strategy, backend, state, count: int) -> tuple[list, list, object]:
-    """Run ``count`` generations from ``state``: their costs, fitness arrays, the new state."""
-    from evo.seeding import strategy_rng
-
-    costs, fitness = [], []
+def _steps(
+    method: Method, backend: Any, state: Any, count: int
+) -> Iterator[tuple[Any, Step, dict]]:
+    """``count`` steps of ``method`` from ``state``: each new state, its step and its laps."""
     for generation in range(state.generation, state.generation + count):
-        start = time.perf_counter()
-        population, state = strategy.ask(strategy_rng(config.seed or 0, generation), state)
-        seeds = backend.problem.generation_seeds(config.seed or 0, generation, population.size)
-        asked = time.perf_counter()
-        evaluation = backend.evaluate(population, seeds, generation)
-        evaluated = time.perf_counter()
-        evaluation.raise_for_errors(generation)
-        state, _ = strategy.tell(state, population, evaluation.fitness)
-        told = time.perf_counter()
+        watch = Stopwatch()
+        try:
+            state, step = method.step(backend, state, generation, watch)
+        except MembersFailed as failed:
+            failed.evaluation.raise_for_errors(generation)
+            raise
+        yield state, step, watch.laps
+
+
+def _generations(
+    method: Method, backend: Any, state: Any, count: int
+) -> tuple[list[GenerationCost], list[np.ndarray], Any]:
+    """Run ``count`` generations from ``state``: their costs, fitness arrays, the new state."""
+    costs, fitness = [], []
+    for after, step, laps in _steps(method, backend, state, count):
+        state, cost = after, step.cost
         costs.append(
             GenerationCost(
-                wall_s=told - start,
-                evaluate_s=evaluated - asked,
-                longest_task_s=evaluation.longest_task_s,
-                strategy_s=(asked - start) + (told - evaluated),
-                members=population.size,
-                bytes_sent=evaluation.bytes_sent,
-                bytes_received=evaluation.bytes_received,
-                transfer_bytes=evaluation.transfer_bytes,
+                wall_s=laps["ask"] + laps["evaluate"] + laps["tell"],
+                evaluate_s=laps["evaluate"],
+                longest_task_s=cost.longest_task_s,
+                strategy_s=laps["ask"] + laps["tell"],
+                members=len(step.scores),
+                bytes_sent=cost.bytes_sent,
+                bytes_received=cost.bytes_received,
+                transfer_bytes=cost.transfer_bytes,
             )
         )
-        fitness.append(evaluation.fitness)
+        fitness.append(step.scores)
     return costs, fitness, state
 
 
-def _rounds(trainer, backend, state, count: int) -> tuple[list[RoundCost], object]:
+def _rounds(method: Method, backend: Any, state: Any, count: int) -> tuple[list[RoundCost], Any]:
     """Run ``count`` rounds of gradient training from ``state``: their costs, the new state."""
     costs = []
-    for _ in range(count):
-        start = time.perf_counter()
-        state, _, run, split = trainer.round(backend, state)
+    for after, step, laps in _steps(method, backend, state, count):
+        state = after
         costs.append(
             RoundCost(
-                wall_s=time.perf_counter() - start,
-                compute_wall_s=split.evaluate_s,
-                longest_task_s=run.longest_task_s,
-                step_s=split.ask_s + split.tell_s,
-                bytes_sent=run.bytes_sent,
-                bytes_received=run.bytes_received,
+                wall_s=laps["ask"] + laps["evaluate"] + laps["tell"],
+                compute_wall_s=laps["evaluate"],
+                longest_task_s=step.cost.longest_task_s,
+                step_s=laps["ask"] + laps["tell"],
+                bytes_sent=step.cost.bytes_sent,
+                bytes_received=step.cost.bytes_received,
             )
         )
     return costs, state

@@ -40,12 +40,12 @@ def soak(
     import tempfile
 
     from evo.experiment import run
-    from evo.reporting import Reporter
+    from evo.callbacks import Callback
 
     samples: list[int] = []
 
-    class Probe(Reporter):
-        def generation(self, record: dict, total: int) -> None:
+    class Probe(Callback):
+        def on_generation(self, record: dict) -> None:
             samples.append(_rss_bytes())
             done = record["generation"] + 1
             if done % max(1, generations // 10) == 0 or done == baseline:
@@ -59,7 +59,7 @@ def soak(
     )
     report(f"soak {config.name}: {generations} generations, orchestrator RSS")
     with tempfile.TemporaryDirectory(prefix="evo-soak-") as runs_dir:
-        run(config, runs_dir, scheduler=scheduler, reporter=Probe(quiet=True))
+        run(config, runs_dir, scheduler=scheduler, quiet=True, callbacks=[Probe()])
     base = samples[min(baseline, len(samples)) - 1]
     figures = {
         "rss_baseline_mib": base / 2**20,
