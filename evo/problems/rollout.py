@@ -11,7 +11,7 @@ import contextlib
 import json
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import gymnasium
 import numpy as np
@@ -21,8 +21,14 @@ from evo.config import EnvConfig
 from evo.errors import ConfigError
 from evo.policies import BoundPolicy, MLPSpec, flatten_observation
 
-if TYPE_CHECKING:
-    from evo.problems.env import EnvProblem
+
+class Played(Protocol):
+    """What episodes are played with: the env, the policy network, whether the env has a
+    lockstep vector version."""
+
+    env: EnvConfig
+    policy: MLPSpec
+    vectorized: bool
 
 
 def make_env(env: EnvConfig, render_mode: str | None = None) -> gymnasium.Env:
@@ -112,7 +118,7 @@ def cached_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
 
 
 def run_episodes(
-    problem: EnvProblem, params: np.ndarray, seeds: np.ndarray
+    problem: Played, params: np.ndarray, seeds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Run ``seeds.shape[1]`` episodes per member in lockstep.
 
@@ -167,7 +173,7 @@ def run_episodes(
 
 
 def run_vector_episodes(
-    problem: EnvProblem, params: np.ndarray, seeds: np.ndarray
+    problem: Played, params: np.ndarray, seeds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """:func:`run_episodes` on the env's lockstep vector version: one env step for all cars.
 
