@@ -271,7 +271,7 @@ class ExperimentConfig(Section):
     env: EnvConfig = field(default_factory=EnvConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     function: FunctionConfig | None = option(
-        None, "a benchmark function as the fitness (replaces env and policy; null: use the env)"
+        None, "a function of the parameters as the fitness (replaces env and policy; null: the env)"
     )
     data: DataConfig | None = option(
         None, "a supervised data set as the fitness (replaces env; null: use the env)"
