@@ -117,95 +117,114 @@ def cached_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
     return store[key]
 
 
+class Lanes:
+    """``count`` episodes stepping in lockstep: the env's own vector version (one call for
+    all lanes), or a pool of envs stepped one by one in lane order.
+
+    With ``group`` set, the pool catches what an env raises: the lanes are members'
+    episodes, ``group`` consecutive lanes a member, and a lane that raises ends its whole
+    member (its later lanes are not stepped this time). Without, exceptions propagate;
+    the vector version always lets them propagate.
+    """
+
+    def __init__(self, played: Played, count: int, group: int | None = None) -> None:
+        self.count, self.group = count, group
+        self.vector = cached_vector_env(played.env, count) if played.vectorized else None
+        if self.vector is None:
+            self.envs = cached_envs(played.env, count)
+            self.space = self.envs[0].observation_space
+            self.obs = np.zeros((count, played.policy.obs_dim), dtype=np.float32)
+        self.ended = np.zeros(count, dtype=bool)
+
+    def reset(self, seeds: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        """Every lane's first observation, ``(count, obs_dim)``; lanes whose reset raised."""
+        if self.vector is not None:
+            obs, _ = self.vector.reset(seed=[int(s) for s in seeds])
+            return obs, {}
+        failed: dict[int, str] = {}
+        for lane, env in enumerate(self.envs):
+            try:
+                first, _ = env.reset(seed=int(seeds[lane]))
+                self.obs[lane] = flatten_observation(self.space, first)
+            except Exception as exc:
+                if self.group is None:
+                    raise
+                failed[lane] = f"{type(exc).__name__}: {exc}"
+        return self.obs, failed
+
+    def step(
+        self, actions: np.ndarray, alive: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, str]]:
+        """One step of the ``alive`` lanes: observations (a lane not stepped keeps its last),
+        rewards, which lanes ended, which stepped, and the lanes that raised."""
+        if self.vector is not None:
+            obs, rewards, terminated, truncated, _ = self.vector.step(actions)
+            return obs, rewards, np.logical_or(terminated, truncated, out=self.ended), alive, {}
+        rewards = np.zeros(self.count, dtype=np.float64)
+        ended = np.zeros(self.count, dtype=bool)
+        stepped = np.zeros(self.count, dtype=bool)
+        failed: dict[int, str] = {}
+        out = -1  # lanes of a failed member below this index are skipped
+        for lane in np.flatnonzero(alive):
+            if lane < out:
+                continue
+            action = actions[lane]
+            try:
+                observation, reward, terminated, truncated, _ = self.envs[lane].step(
+                    action if np.ndim(action) else action.item()
+                )
+            except Exception as exc:
+                if self.group is None:
+                    raise
+                failed[lane] = f"{type(exc).__name__}: {exc}"
+                out = (lane // self.group + 1) * self.group
+                continue
+            rewards[lane], ended[lane], stepped[lane] = float(reward), terminated or truncated, True
+            self.obs[lane] = flatten_observation(self.space, observation)
+        return self.obs, rewards, ended, stepped, failed
+
+
 def run_episodes(
     problem: Played, params: np.ndarray, seeds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Run ``seeds.shape[1]`` episodes per member in lockstep.
 
     Returns per-episode returns and steps, and ``{row: message}`` for members
-    whose env raised (their episodes stop there). The forward pass always sees
-    the full ``(members, episodes, obs_dim)`` block (finished episodes keep
-    their last observation), so each member's numbers do not depend on the
-    other members of the chunk.
-    """
-    if problem.vectorized:
-        return run_vector_episodes(problem, params, seeds)
-    num_members, episodes = seeds.shape
-    spec = problem.policy
-    pool = cached_envs(problem.env, num_members * episodes)
-    space = pool[0].observation_space
-    returns = np.zeros((num_members, episodes), dtype=np.float64)
-    steps = np.zeros((num_members, episodes), dtype=np.int64)
-    alive = np.ones((num_members, episodes), dtype=bool)
-    obs = np.zeros((num_members, episodes, spec.obs_dim), dtype=np.float32)
-    errors: dict[int, str] = {}
-
-    def fail(member: int, exc: Exception) -> None:
-        errors.setdefault(member, f"{type(exc).__name__}: {exc}")
-        alive[member] = False
-
-    for member, episode in np.ndindex(num_members, episodes):
-        try:
-            first, _ = pool[member * episodes + episode].reset(seed=int(seeds[member, episode]))
-            obs[member, episode] = flatten_observation(space, first)
-        except Exception as exc:
-            fail(member, exc)
-    act = _LiveActor(spec, params)
-    while (live_episodes := np.count_nonzero(alive)) > 0:
-        actions = act(obs, alive, live_episodes)
-        for member, episode in zip(*np.nonzero(alive), strict=True):
-            if not alive[member, episode]:
-                continue  # its member failed earlier in this step
-            action = actions[member, episode]
-            try:
-                observation, reward, terminated, truncated, _ = pool[
-                    member * episodes + episode
-                ].step(action if action.ndim else action.item())
-            except Exception as exc:
-                fail(member, exc)
-                continue
-            returns[member, episode] += float(reward)
-            steps[member, episode] += 1
-            obs[member, episode] = flatten_observation(space, observation)
-            if terminated or truncated:
-                alive[member, episode] = False
-    return returns, steps, errors
-
-
-def run_vector_episodes(
-    problem: Played, params: np.ndarray, seeds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """:func:`run_episodes` on the env's lockstep vector version: one env step for all cars.
-
-    A step's fixed cost is paid once per step per chunk, so the loop keeps it small:
+    whose env raised (their episodes stop there; on the vector version, every
+    member's). The forward pass always sees the full ``(members, episodes,
+    obs_dim)`` block (finished episodes keep their last observation), so each
+    member's numbers do not depend on the other members of the chunk. A step's
+    fixed cost is paid once per step per chunk, so the loop keeps it small:
     whole-array operations on flat views, in place.
     """
     num_members, episodes = seeds.shape
     cars = num_members * episodes
-    vector_env = cached_vector_env(problem.env, cars)
     returns = np.zeros(cars, dtype=np.float64)
     steps = np.zeros(cars, dtype=np.int64)
     alive = np.ones(cars, dtype=bool)
-    ended = np.empty(cars, dtype=bool)
     alive_episodes = alive.reshape(num_members, episodes)  # views of the flat arrays
+    errors: dict[int, str] = {}
+
+    def fail(failed: dict[int, str]) -> None:
+        for lane, message in failed.items():
+            errors.setdefault(lane // episodes, message)
+            alive_episodes[lane // episodes] = False
+
+    lanes = Lanes(problem, cars, group=episodes)
     act = _LiveActor(problem.policy, params)
     action_shape = (cars, *problem.policy.action_shape)
     try:
-        obs, _ = vector_env.reset(seed=[int(s) for s in seeds.ravel()])
-        live_cars = cars
-        while live_cars:
+        obs, failed = lanes.reset(seeds.ravel())
+        fail(failed)
+        while live_cars := np.count_nonzero(alive):
             actions = act(obs.reshape(num_members, episodes, -1), alive_episodes, live_cars)
-            obs, rewards, terminated, truncated, _ = vector_env.step(actions.reshape(action_shape))
-            np.add(returns, rewards, out=returns, where=alive)  # a finished car's reward: none
-            steps += alive
-            np.logical_or(terminated, truncated, out=ended)
+            obs, rewards, ended, stepped, failed = lanes.step(actions.reshape(action_shape), alive)
+            np.add(returns, rewards, out=returns, where=stepped)  # a finished car's: none
+            steps += stepped
             np.greater(alive, ended, out=alive)  # alive and not ended
-            live_cars = np.count_nonzero(alive)
-    except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        errors = dict.fromkeys(range(num_members), message)
-    else:
-        errors = {}
+            fail(failed)
+    except Exception as exc:  # the vector version raised: every member failed
+        errors = dict.fromkeys(range(num_members), f"{type(exc).__name__}: {exc}")
     return returns.reshape(num_members, episodes), steps.reshape(num_members, episodes), errors
 
 

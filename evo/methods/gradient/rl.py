@@ -48,10 +48,19 @@ from evo.methods.gradient.trainer import (
     combine,
     fresh_state,
 )
-from evo.policies import MLPSpec, flatten_observation
+from evo.policies import MLPSpec
 from evo.problems.env import EnvProblem
-from evo.problems.rollout import cached_envs, cached_vector_env
+from evo.problems.rollout import Lanes
 from evo.seeding import ACTION_STREAM, INIT_STREAM, PPO_STREAM, episode_seeds, stream_rng
+
+
+@dataclass(frozen=True)
+class Played:
+    """What a shard's episodes are played with (see :class:`evo.problems.rollout.Lanes`)."""
+
+    env: EnvConfig
+    policy: MLPSpec
+    vectorized: bool
 
 
 @dataclass(frozen=True)
@@ -85,19 +94,9 @@ def _rollouts(
     discrete = spec.action == "discrete"
     history: tuple[list, list, list, list] = ([], [], [], [])
     alive = np.ones(count, dtype=bool)
-    if problem.vectorized:
-        vector_env = cached_vector_env(problem.env, count)
-        obs, _ = vector_env.reset(seed=[int(s) for s in seeds])
-        obs = np.asarray(obs, dtype=np.float64).reshape(count, -1)
-    else:
-        envs = cached_envs(problem.env, count)
-        space = envs[0].observation_space
-        obs = np.stack(
-            [
-                flatten_observation(space, env.reset(seed=int(s))[0])
-                for env, s in zip(envs, seeds, strict=True)
-            ]
-        ).astype(np.float64)
+    lanes = Lanes(Played(problem.env, spec, problem.vectorized), count)
+    first, _ = lanes.reset(seeds)
+    obs = np.array(first, dtype=np.float64).reshape(count, -1)
     while alive.any():
         outputs = spec.trace(policy, obs)[-1]
         if discrete:
@@ -112,27 +111,12 @@ def _rollouts(
             noise = np.stack([rng.standard_normal(spec.out_dim) for rng in rngs])
             sampled = outputs + np.exp(problem.log_std) * noise
             env_actions = spec.actions(sampled.astype(np.float32))
-        rewards = np.zeros(count)
-        ended = np.zeros(count, dtype=bool)
-        if problem.vectorized:
-            next_obs, step_rewards, terminated, truncated, _ = vector_env.step(env_actions)
-            rewards[:] = np.where(alive, step_rewards, 0.0)
-            ended[:] = np.logical_or(terminated, truncated)
-            next_obs = np.asarray(next_obs, dtype=np.float64).reshape(count, -1)
-        else:
-            next_obs = obs.copy()
-            for i in np.flatnonzero(alive):
-                action = env_actions[i]
-                observation, reward, terminated, truncated, _ = envs[i].step(
-                    action.item() if np.ndim(action) == 0 else action
-                )
-                rewards[i] = float(reward)
-                ended[i] = terminated or truncated
-                next_obs[i] = flatten_observation(space, observation)
+        next_obs, step_rewards, ended, _, _ = lanes.step(env_actions, alive)
+        rewards = np.where(alive, step_rewards, 0.0)
         for store, value in zip(history, (obs, sampled, rewards, alive.copy()), strict=True):
             store.append(value)
         alive &= ~ended
-        obs = next_obs
+        obs = np.array(next_obs, dtype=np.float64).reshape(count, -1)
     return tuple(np.stack(h) for h in history)  # type: ignore[return-value]
 
 
