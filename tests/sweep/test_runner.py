@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path: Path) -> None:
     assert "failed runs:" in table and "ValueError: boom" in table
 
 
+@pytest.mark.slow
 def test_interrupt_then_resume(tmp_path: Path) -> None:
     config = small_config(generations=40, **{"checkpoint.every": 1})
     path = write_config(tmp_path / "c.yaml", config)
@@ -125,6 +127,43 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
         from_dict(small_config(generations=40, seed=0, backend={"kind": "serial"})), tmp_path
     )
     assert fitness_columns(first) == fitness_columns(alone.path)  # every generation once
+
+
+def test_resume_finishes_what_an_interrupt_left(tmp_path: Path) -> None:
+    """In process and serial, what Ctrl-C leaves (``test_interrupt_then_resume``, -m slow):
+    a run stopped after a checkpoint continues from it, one stopped before its first starts
+    afresh (its folder kept as ``.incomplete``), one never started starts; all give the
+    numbers of the uninterrupted sweep."""
+    from evo.reporting import SweepReporter
+
+    config = tiny_config(generations=4, checkpoint={"every": 2, "keep": 5})
+    path = write_config(tmp_path / "c.yaml", config)
+    quiet = SweepReporter(quiet=True)
+    sweep_dir = run_sweep(path, [0, 1, 2, 3], runs_dir=tmp_path / "runs", reporter=quiet).path
+    folder = SweepFolder.open(sweep_dir)
+    reference = {e["folder"]: fitness_columns(folder.run_path(e)) for e in folder.runs()}
+    for name, kept in (("seed=1", ["gen-000002"]), ("seed=2", [])):
+        run_dir = sweep_dir / name
+        (run_dir / "summary.json").unlink()
+        (run_dir / "best.npz").unlink()
+        for checkpoint in (run_dir / "checkpoints").iterdir():
+            if checkpoint.name.split(".")[0] not in kept:
+                checkpoint.unlink()
+        folder.update(name, status="interrupted")
+    shutil.rmtree(sweep_dir / "seed=3")
+    folder.update("seed=3", status="pending")
+    folder.update(status="interrupted")
+
+    result = resume_sweep(sweep_dir, reporter=quiet)
+    assert [entry["status"] for entry in result.runs] == ["finished"] * 4
+    assert SweepFolder.open(sweep_dir).record["status"] == "finished"
+    for name, columns in reference.items():
+        assert fitness_columns(sweep_dir / name) == columns, name
+    resumed = {
+        name: "resume" in (sweep_dir / name / "events.jsonl").read_text() for name in reference
+    }
+    assert resumed == {"seed=0": False, "seed=1": True, "seed=2": False, "seed=3": False}
+    assert [p.name for p in sweep_dir.glob("*.incomplete")] == ["seed=2.incomplete"]
 
 
 def test_backends_sharing_a_client_each_get_the_cluster_events() -> None:
