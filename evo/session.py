@@ -22,9 +22,9 @@ from evo.errors import EvaluationError, RunFolderError, WorkersLostError
 from evo.methods import MembersFailed, Method, Step, Stopwatch
 from evo.population import Members, Population
 from evo.problems import Problem
-from evo.runlog import RunFolder
+from evo.runlog import RunFolder, state_arrays
 from evo.seeding import confirm_seeds, final_seeds
-from evo.strategies.base import State, state_arrays
+from evo.strategies.base import State
 
 _STATS = {
     "fitness_max": np.max,

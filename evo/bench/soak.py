@@ -39,8 +39,8 @@ def soak(
     import dataclasses
     import tempfile
 
-    from evo.experiment import run
     from evo.callbacks import Callback
+    from evo.experiment import run
 
     samples: list[int] = []
 

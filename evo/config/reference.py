@@ -101,7 +101,5 @@ def reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-if __name__ == "__main__":
-    import evo.strategies  # noqa: F401  (fills the algorithm sections)
-
+if __name__ == "__main__":  # importing evo has filled the algorithm sections
     print(reference(), end="")

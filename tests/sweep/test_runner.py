@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from evo.config import from_dict, load_config
 from evo.experiment import run
