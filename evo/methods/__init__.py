@@ -7,7 +7,8 @@ from evo.datasets import dataset_info
 from evo.errors import ConfigError
 from evo.methods.base import MembersFailed, Method, Step, Stopwatch
 from evo.methods.evolution import Evolution
-from evo.methods.gradient.rl import PolicyGradientTrainer, PPOTrainer
+from evo.methods.gradient.ppo import PPOTrainer
+from evo.methods.gradient.rl import PolicyGradientTrainer
 from evo.methods.gradient.trainer import SupervisedTrainer
 from evo.problems.base import Problem
 from evo.strategies import make_strategy

@@ -22,10 +22,25 @@ def same(seen: object, recorded: object) -> bool:
     return seen == recorded
 
 
+def first_difference(seen: object, recorded: object, where: str = "") -> str:
+    """Where two recorded values first differ, and how (for the failure message)."""
+    if isinstance(seen, dict) and isinstance(recorded, dict):
+        if seen.keys() != recorded.keys():
+            return f"{where}: keys {sorted(seen.keys() ^ recorded.keys())} differ"
+        for key in seen:
+            if not same(seen[key], recorded[key]):
+                return first_difference(seen[key], recorded[key], f"{where}.{key}")
+    if isinstance(seen, list) and isinstance(recorded, list) and len(seen) == len(recorded):
+        for index, (a, b) in enumerate(zip(seen, recorded, strict=True)):
+            if not same(a, b):
+                return first_difference(a, b, f"{where}[{index}]")
+    return f"{where}: {seen!r} != {recorded!r}"
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_config_gives_recorded_numbers(config: Path, tmp_path: Path) -> None:
     recorded = json.loads((RECORDED / f"{config.stem}.json").read_text())
     seen = json.loads(json.dumps(observe(config, tmp_path)))
     for part in ("metrics", "summary"):
-        assert same(seen[part], recorded[part]), f"{config.name}: {part} differ"
+        assert same(seen[part], recorded[part]), first_difference(seen[part], recorded[part], part)
     assert seen["inspect"] == recorded["inspect"]

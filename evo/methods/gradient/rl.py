@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from evo.backends.base import TaskRun
 from evo.config import EnvConfig, ExperimentConfig, GradientConfig
 from evo.methods.gradient.heads import (
     gaussian_nll,
@@ -43,7 +42,6 @@ from evo.methods.gradient.trainer import (
     GradientResult,
     GradientState,
     PlannedRounds,
-    RoundCost,
     ShardWork,
     combine,
     fresh_state,
@@ -51,7 +49,7 @@ from evo.methods.gradient.trainer import (
 from evo.policies import MLPSpec
 from evo.problems.env import EnvProblem
 from evo.problems.rollout import Lanes
-from evo.seeding import ACTION_STREAM, INIT_STREAM, PPO_STREAM, episode_seeds, stream_rng
+from evo.seeding import ACTION_STREAM, INIT_STREAM, episode_seeds, stream_rng
 
 
 @dataclass(frozen=True)
@@ -257,54 +255,6 @@ def policy_gradient_task(
     return dataclasses.replace(combine(parts), seconds=time.perf_counter() - start)
 
 
-def ppo_rollout_task(
-    problem: PolicyGradientProblem, params: np.ndarray, work: ShardWork
-) -> tuple[ShardWork, list[ShardRollout]]:
-    """PPO: play a block of shards' episodes and keep them (on the worker, as a future)."""
-    rollouts = [
-        play_shard(problem, params, work.round, shard, problem.gae_lambda)
-        for shard in range(work.first, work.last)
-    ]
-    return work, rollouts
-
-
-def ppo_stats_task(
-    problem: PolicyGradientProblem, params: np.ndarray, payload: tuple
-) -> GradientResult:
-    """The block's episodes and the sums of its advantages and their squares (in ``grad``),
-    for the round's normalisation."""
-    start = time.perf_counter()
-    ((_, rollouts),) = payload
-    parts = [
-        GradientResult(
-            grad=np.array([r.advantages.sum(), (r.advantages * r.advantages).sum()]),
-            loss=0.0,
-            count=len(r.advantages),
-            returns=r.returns,
-            steps=r.steps,
-        )
-        for r in rollouts
-    ]
-    return dataclasses.replace(combine(parts), seconds=time.perf_counter() - start)
-
-
-def ppo_gradient_task(
-    problem: PolicyGradientProblem, params: np.ndarray, payload: tuple
-) -> GradientResult:
-    """Gradient sums of one PPO minibatch: in every shard of the block, the ``minibatch``-th
-    part of its steps in the pass's order, drawn from (seed, round, pass, shard)."""
-    start = time.perf_counter()
-    (work, rollouts), epoch, minibatch, mean, std = payload
-    parts = []
-    for shard, rollout in zip(range(work.first, work.last), rollouts, strict=True):
-        order = stream_rng(problem.seed, PPO_STREAM, work.round, epoch, shard).permutation(
-            len(rollout.advantages)
-        )
-        rows = np.array_split(order, problem.minibatches)[minibatch]
-        parts.append(shard_gradients(problem, params, rollout, rows, (problem.clip, mean, std)))
-    return dataclasses.replace(combine(parts), seconds=time.perf_counter() - start)
-
-
 class PolicyGradientTrainer(PlannedRounds):
     """The orchestrator's side of REINFORCE: plan the round's episodes, step."""
 
@@ -386,70 +336,3 @@ class PolicyGradientTrainer(PlannedRounds):
             **info,
             "param_norm": float(np.linalg.norm(self.solution(state))),
         }
-
-
-class PPOTrainer(PolicyGradientTrainer):
-    """PPO (Schulman et al. 2017), data-parallel and exact.
-
-    A round plays its episodes with the current policy as one task per block of
-    shards, whose results stay on the workers (:meth:`Backend.persist`); the
-    advantages' mean and std come back as sums; then ``ppo_epochs`` passes of
-    ``minibatches`` optimizer steps each send only the parameters: every
-    minibatch task runs where its block's episodes are (Dask places it by its
-    input, and recomputes the episodes if their worker died) and returns the
-    gradient sums of its part of each shard's steps.
-    """
-
-    def method_options(self, gradient: GradientConfig) -> dict[str, Any]:
-        """GAE, clipping and minibatches."""
-        return {
-            "gae_lambda": gradient.gae_lambda,
-            "clip": gradient.clip,
-            "minibatches": gradient.minibatches,
-        }
-
-    def round(
-        self, backend: Any, state: GradientState
-    ) -> tuple[GradientState, dict[str, Any], TaskRun, RoundCost]:
-        """Play, then the passes of minibatch steps."""
-        start = time.perf_counter()
-        blocks = self.plan(state, backend.threads())
-        round_ = state.generation
-        played = backend.persist(ppo_rollout_task, self.problem, state.params, blocks)
-        runs, stepping = [], 0.0
-        try:
-            runs.append(
-                backend.map(
-                    ppo_stats_task, self.problem, state.params, [(p,) for p in played], round_
-                )
-            )
-            episodes = combine(runs[0].results)
-            mean = float(episodes.grad[0]) / episodes.count
-            std = float(np.sqrt(max(float(episodes.grad[1]) / episodes.count - mean * mean, 0.0)))
-            std += 1e-8
-            moved, losses = state, []
-            for epoch in range(self.config.ppo_epochs):
-                for minibatch in range(self.config.minibatches):
-                    payloads = [(p, epoch, minibatch, mean, std) for p in played]
-                    run = backend.map(
-                        ppo_gradient_task, self.problem, moved.params, payloads, round_
-                    )
-                    runs.append(run)
-                    stepped = time.perf_counter()
-                    total = combine(run.results)
-                    moved, _ = self.update(moved, total.grad / total.count)
-                    losses.append(total.loss / total.count)
-                    stepping += time.perf_counter() - stepped
-        finally:
-            backend.release(played)
-        stepped = time.perf_counter()
-        info = {
-            "loss": float(np.mean(losses)),
-            "update_norm": float(np.linalg.norm(moved.params - state.params)),
-            "optimizer_steps": len(losses),
-        }
-        state, info = self.finish_round(state, moved, episodes, info)
-        stepping += time.perf_counter() - stepped
-        total_s = time.perf_counter() - start
-        cost = RoundCost(0.0, total_s - stepping, stepping)
-        return state, info, TaskRun.merge(runs), cost
