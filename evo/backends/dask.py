@@ -24,7 +24,8 @@ import numpy as np
 from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
 from evo.backends.cluster import Connection
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
-from evo.backends.scheduling import GenerationRun, generation_bases
+from evo.backends.scheduling import GenerationRun
+from evo.backends.tasks import Placement, generation_bases
 from evo.config import BackendConfig
 from evo.errors import WorkersLostError
 from evo.interrupts import deferred
@@ -255,13 +256,8 @@ class DaskBackend:
         slots: list[str],
     ) -> TaskRun:
         sharers = self._sharers()
-        run = GenerationRun(
-            self.client,
-            problem,
-            shared,
-            payloads,
-            generation,
-            workers=workers,
+        placement = Placement(
+            workers=None if workers is None else tuple(workers),
             workers_count=len(set(slots)),
             threads=len(slots),
             # Experiments sharing the client (a sweep) queue tasks on the same workers: a
@@ -273,8 +269,8 @@ class DaskBackend:
             annotations=self._annotations,
             # The embedded cluster's workers are reachable from here: skip the scheduler hop.
             direct=True if self.cluster is not None else None,
-            function=function,
         )
+        run = GenerationRun(self.client, problem, shared, payloads, generation, placement, function)
         outcome = run.run()
         self._batches += 1
         for worker in outcome.suspects:

@@ -25,12 +25,12 @@ import queue
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dask
 import numpy as np
 
+from evo.backends.tasks import Attempt, Outcome, Placement, generation_bases, run_on_worker
 from evo.errors import EvaluationError
 from evo.interrupts import deferred, poll
 from evo.problems.base import Chunk, ChunkResult, Problem, evaluate_chunk
@@ -38,48 +38,6 @@ from evo.problems.base import Chunk, ChunkResult, Problem, evaluate_chunk
 TICK_S = 0.2  # how often the orchestrator looks at the cluster while a generation runs
 MIN_STALL_S = 0.25  # never call a chunk a straggler sooner than this
 INLINE_BASES_BYTES = 64 * 1024  # bases this small travel inside every task
-
-
-def generation_bases(bases: np.ndarray) -> np.ndarray:
-    """Identity task: makes the generation's base vectors a recomputable Dask value."""
-    return bases
-
-
-def run_on_worker(
-    function: Callable[[Any, np.ndarray, Any], Any], problem: Any, shared: np.ndarray, payload: Any
-) -> Any:
-    """``function(problem, shared, payload)``, plus which worker ran it and its Dask
-    transfer counter (the result is a dataclass with ``worker`` and ``transfer_total``)."""
-    result = function(problem, shared, payload)
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
-    except ValueError:  # not on a worker (e.g. the client's own thread pool)
-        return result
-    return replace(
-        result, worker=worker.address, transfer_total=int(worker.transfer_outgoing_bytes_total)
-    )
-
-
-@dataclass
-class Attempt:
-    """One submission of a chunk (a chunk may have a backup attempt running too)."""
-
-    chunk: int
-    future: Any
-    backup: bool = False
-    submitted: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class Outcome:
-    """What the generation produced: results in chunk order, and what happened."""
-
-    results: list[ChunkResult]
-    events: list[dict[str, Any]] = field(default_factory=list)
-    retried: int = 0  # tasks submitted again (backups of stragglers, split chunks)
-    suspects: set[str] = field(default_factory=set)  # workers that held straggling chunks
 
 
 class GenerationRun:
@@ -99,31 +57,16 @@ class GenerationRun:
         bases: np.ndarray,
         chunks: list[Chunk],
         generation: int,
-        *,
-        workers: list[str] | None,
-        workers_count: int,
-        threads: int,
-        straggler_factor: float,
-        watch: Callable[[], None],
-        departed: Callable[[], set[str]] = set,
-        direct: bool | None = None,
-        annotations: dict[str, Any] | None = None,
+        placement: Placement,
         function: Callable[[Any, np.ndarray, Any], Any] = evaluate_chunk,
-        exclusive: bool = True,
     ) -> None:
         self.client, self.problem, self.bases = client, problem, bases
         self.function = function
         self.chunks = list(chunks)
         self.generation = generation
-        self.workers = workers  # None: any worker; else only these (hung ones left out)
-        self.workers_count = workers_count  # workers in use now
-        self.threads = threads  # their threads
-        self.straggler_factor = straggler_factor
-        self.direct = direct  # gather straight from the workers (None: Dask's default)
-        self.departed = departed  # addresses of workers that have left the cluster
-        self.annotations = annotations or {}  # Dask annotations for every task
-        self.watch = watch
-        self.exclusive = exclusive  # no other experiment's tasks on these workers
+        self.placement = placement
+        # None: any worker; else only these (hung ones left out), until one of them leaves
+        self.workers = None if placement.workers is None else list(placement.workers)
         self.done: queue.Queue = queue.Queue()
         self.attempts: dict[Any, Attempt] = {}  # future key -> attempt
         self.results: dict[int, ChunkResult] = {}
@@ -138,7 +81,7 @@ class GenerationRun:
     # ------------------------------------------------------------------ submission
 
     def _submit_bases(self, workers: list[str] | None) -> Any:
-        with dask.annotate(**self.annotations):
+        with dask.annotate(**self.placement.annotations):
             future = self.client.submit(
                 generation_bases, self.bases, pure=False, workers=workers, allow_other_workers=False
             )
@@ -155,14 +98,17 @@ class GenerationRun:
             # and are just as recomputable (the scheduler keeps a task's arguments until it
             # is done). Otherwise one bases task (per backup round: the hung worker may hold
             # the only copy), which Dask copies once to each worker that needs it.
-            if self.bases.nbytes <= INLINE_BASES_BYTES or len(chunk_ids) <= self.workers_count:
+            if (
+                self.bases.nbytes <= INLINE_BASES_BYTES
+                or len(chunk_ids) <= self.placement.workers_count
+            ):
                 bases = self.bases
                 self.bases_submitted += len(chunk_ids)
             elif backup or not self.bases_futures:
                 bases = self._submit_bases(workers)
             else:
                 bases = self.bases_futures[-1]
-            with dask.annotate(**self.annotations):
+            with dask.annotate(**self.placement.annotations):
                 futures = self.client.map(
                     run_on_worker,
                     [self.function] * len(chunk_ids),
@@ -193,7 +139,7 @@ class GenerationRun:
                     last_progress = time.monotonic()
                 now = time.monotonic()
                 if now - last_watch >= 1.0:
-                    self.watch()  # may raise: no workers for too long
+                    self.placement.watch()  # may raise: no workers for too long
                     self._unpin_if_departed()
                     last_watch = now
                 if self._stalled(now - last_progress):
@@ -232,7 +178,9 @@ class GenerationRun:
         if ok:
             try:
                 with deferred():
-                    values = self.client.gather([a.future for a in ok], direct=self.direct)
+                    values = self.client.gather(
+                        [a.future for a in ok], direct=self.placement.direct
+                    )
             except Exception:  # a result was lost and its re-run failed: take them one by one
                 values = [self._gather_one(a) for a in ok]
             for attempt, value in zip(ok, values, strict=True):
@@ -257,7 +205,7 @@ class GenerationRun:
     def _gather_one(self, attempt: Attempt) -> ChunkResult | None:
         try:
             with deferred():
-                return self.client.gather(attempt.future, direct=self.direct)
+                return self.client.gather(attempt.future, direct=self.placement.direct)
         except Exception as exc:
             self._failed(attempt, exc)
             return None
@@ -371,7 +319,7 @@ class GenerationRun:
         """Work restricted to certain workers (hung ones left out) waits forever if one of
         them leaves (a restarted worker has a new address): lift the restriction and run
         the unfinished chunks again, anywhere."""
-        if self.workers is None or not set(self.workers) & self.departed():
+        if self.workers is None or not set(self.workers) & self.placement.departed():
             return
         self.workers = None
         waiting = sorted({a.chunk for a in self.attempts.values()})
@@ -387,18 +335,18 @@ class GenerationRun:
         long: the first rule alone would wait for the other threads' whole share plus
         the threshold.
         """
-        if self.straggler_factor <= 0 or not self.attempts:
+        if self.placement.straggler_factor <= 0 or not self.attempts:
             return False
         durations = [r.seconds for r in self.results.values()]
         if not durations:
             return False
-        threshold = max(self.straggler_factor * statistics.median(durations), MIN_STALL_S)
+        threshold = max(self.placement.straggler_factor * statistics.median(durations), MIN_STALL_S)
         if idle_s > threshold:
             return True
-        if len(self.chunks) > self.threads or not self.exclusive:
+        if len(self.chunks) > self.placement.threads or not self.placement.exclusive:
             return False  # queued tasks (ours or others'): submission time is not start time
         now = time.monotonic()
-        return len(self.attempts) < self.threads and all(
+        return len(self.attempts) < self.placement.threads and all(
             now - a.submitted > threshold for a in self.attempts.values()
         )
 
