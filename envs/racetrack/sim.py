@@ -8,12 +8,11 @@ understeers towards the outside and must brake for hairpins.
 Geometry is one operation, :func:`walk`: follow straight lines through the quad
 strip of a track (see :mod:`envs.racetrack.track`) until each line leaves through
 a boundary edge or reaches its length. A line's work is proportional to the quads
-it actually crosses (one or two for most rays), and the walk is a small compiled
-loop (numba), since stepping lines quad by quad in numpy is bound by per-call
-overhead. Rangefinder rays are lines of the sensor's
-range from the car; a move is a line from the old position to the new one, which
-either stays on the track (and lands in a known quad) or crosses the boundary (the
-car is off the track). Cars that finished are frozen and cost nothing more.
+it crosses (one or two for most rays), and the walk is a small compiled loop
+(numba), since stepping lines quad by quad in numpy is bound by per-call overhead.
+Rays are lines of the sensor's range from the car; a move is a line from the old
+position to the new one, which stays on the track (and lands in a known quad) or
+crosses the boundary (the car is off the track). Finished cars are frozen.
 
 A step is one compiled pass over the cars (move, score, cast the rays), not a chain
 of small array operations: the fixed cost of stepping a batch is a few microseconds,
@@ -49,9 +48,7 @@ TIME_PENALTY = 0.1  # per step
 
 def ray_angles(num_rays: int = NUM_RAYS) -> np.ndarray:
     """Ray directions relative to the heading, left (+) to right (-); one ray looks ahead."""
-    if num_rays == 1:
-        return np.zeros(1)
-    return np.linspace(RAY_SPREAD, -RAY_SPREAD, num_rays)
+    return np.zeros(1) if num_rays == 1 else np.linspace(RAY_SPREAD, -RAY_SPREAD, num_rays)
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,11 +166,10 @@ def _walk_line(planes, following, preceding, x, y, dx, dy, quad, length):
         q = following[q] if edge == FRONT else preceding[q]
 
 
-# The per-step kernels below repeat the array formulation they replaced operation for
-# operation (no fastmath, so no reassociation or fused multiply-adds), so trajectories
-# are the same bits: the clip helpers copy numpy's handling of NaN and of signed-zero
-# ties, and the steering tangent is left to numpy, whose vectorised tan can differ from
-# the C library's (numba's) in the last bit. sin and cos agree.
+# The per-step kernels repeat the array formulation they replaced operation for operation
+# (no fastmath: no reassociation or fused multiply-adds), so trajectories are the same bits:
+# the clip helpers copy numpy's NaN and signed-zero handling, and the steering tangent is
+# left to numpy (its vectorised tan can differ from numba's in the last bit; sin, cos agree).
 
 
 @numba.njit(cache=True, nogil=True)
