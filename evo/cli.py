@@ -256,8 +256,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``evo sweep CONFIG --seeds 0-4 [--grid KEY=V1,V2 ...]`` or ``evo sweep --resume SWEEP``."""
     from evo import interrupts
+    from evo.analysis.inspect import format_sweep
     from evo.errors import ConfigError
-    from evo.inspect import format_sweep
     from evo.reporting import SweepReporter
     from evo.sweep import SweepFolder, parse_grid, parse_seeds, resume_sweep, run_sweep
 
@@ -299,12 +299,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """``evo inspect RUN`` or ``evo inspect SWEEP``."""
-    from evo.inspect import format_run
+    from evo.analysis.inspect import format_run
     from evo.runlog import RunFolder
     from evo.sweep import SweepFolder
 
     if SweepFolder.holds_sweep(args.run_dir):
-        from evo.inspect import format_sweep, sweep_rows
+        from evo.analysis.inspect import format_sweep, sweep_rows
         from evo.runlog import json_safe
 
         sweep = SweepFolder.open(args.run_dir)
@@ -317,17 +317,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(folder.read_summary() or {}, indent=2))
     elif args.lineage is not None:
-        from evo.inspect import format_lineage
+        from evo.analysis.inspect import format_lineage
         from evo.lineage import parse_member
 
         member = None if args.lineage == "best" else parse_member(args.lineage, "--lineage")
         print(format_lineage(folder, member))
     elif args.generation is not None:
-        from evo.inspect import format_generation
+        from evo.analysis.inspect import format_generation
 
         print(format_generation(folder, args.generation - 1))
     elif args.events:
-        from evo.inspect import format_events
+        from evo.analysis.inspect import format_events
 
         print(format_events(folder))
     else:
@@ -337,7 +337,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """``evo plot RUN [RUN ...] -o fig.png`` or ``evo plot SWEEP -o fig.png``."""
-    from evo.plot import plot_runs, plot_sweep
+    from evo.analysis.plot import plot_runs, plot_sweep
     from evo.sweep import SweepFolder
 
     sweeps = [path for path in args.run_dirs if SweepFolder.holds_sweep(path)]
@@ -352,7 +352,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``evo compare RUN [RUN ...] [-o fig.png]``."""
-    from evo.compare import compare
+    from evo.analysis.compare import compare
 
     print(compare(args.run_dirs, args.out, y=args.y, threshold=args.threshold, title=args.title))
     if args.out:
@@ -362,8 +362,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``evo export RUN --csv metrics.csv``, ``--lineage-csv``, ``--member GEN:ID -o FILE``."""
+    from evo.analysis.inspect import write_csv
     from evo.errors import ConfigError
-    from evo.inspect import write_csv
     from evo.runlog import RunFolder
 
     if not (args.csv or args.events_csv or args.lineage_csv or args.member):
@@ -415,8 +415,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """``evo replay RUN --out FILE``."""
+    from evo.analysis.replay import replay
     from evo.errors import ConfigError
-    from evo.replay import replay
 
     if args.every < 1:
         raise ConfigError(f"--every: expected a positive integer, found {args.every}")

@@ -18,11 +18,11 @@ import psutil
 import pytest
 from PIL import Image
 
+from evo.analysis.inspect import format_sweep, sweep_rows
+from evo.analysis.plot import DPI, FIGURE_SIZE
 from evo.config import from_dict, load_config
 from evo.errors import ConfigError
-from evo.inspect import format_sweep, sweep_rows
 from evo.loop import run
-from evo.plot import DPI, FIGURE_SIZE
 from evo.sweep import SweepFolder, parse_grid, parse_seeds, resume_sweep, run_sweep
 from tests.conftest import FITNESS_COLUMNS, run_cli, tiny_config, write_config
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from evo.analysis.plot import _number
 from evo.errors import ConfigError, RunFolderError
-from evo.plot import _number
 from evo.runlog import CONFIG, RunFolder, atomic_write_bytes
 
 WARMUP_ROUNDS = 2  # left out of the per-round medians when a run has enough rounds
