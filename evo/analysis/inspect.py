@@ -196,29 +196,6 @@ def aligned(rows: list[list[str]], left: set[int] | frozenset[int] = frozenset({
     ]
 
 
-def write_csv(rows: list[dict[str, Any]], out: Any) -> int:
-    """Rows of JSON objects as CSV: every key that appears, in order of first appearance;
-    a missing value is an empty cell. Returns the number of rows written."""
-    import csv
-
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return len(rows)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, (dict, list)):
-        import json
-
-        return json.dumps(value)
-    return "" if value is None else value
-
-
 def format_generation(folder: RunFolder, generation: int) -> str:
     """One generation's members (``generation`` from 0), best first: fitness, steps,
     worker, time and how each was made."""
