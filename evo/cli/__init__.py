@@ -34,14 +34,27 @@ _REGISTER = [
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = Parser(prog="evo", description="Neuroevolution experiments on Dask.")
+    parser.add_argument("--version", action="version", version=f"evo {version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for register in _REGISTER:
         register(commands)
     return parser
 
 
+def version() -> str:
+    """The installed distribution's version ("unknown" when evo runs from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("evo")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``evo`` console script."""
+    """Entry point of the ``evo`` console script (and of ``python -m evo``)."""
+    _import_from_working_directory()
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -55,3 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+def _import_from_working_directory() -> None:
+    # `python -m evo` puts the working directory first on sys.path; the console script puts
+    # its own bin/ folder there instead. Do as `python -m evo` does, so that a config's
+    # `env.id: mymodule:Env-v0` finds mymodule.py beside it either way.
+    here = os.getcwd()
+    if not any(os.path.abspath(entry or os.curdir) == here for entry in sys.path):
+        sys.path.insert(0, here)
