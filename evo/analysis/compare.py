@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from evo.analysis.plot import _number
+from evo.analysis.tables import left_then_right, table
 from evo.errors import ConfigError, RunFolderError
 from evo.runlog import CONFIG, RunFolder, atomic_write_bytes
 
@@ -600,13 +601,5 @@ def _ratio_text(baseline: float, value: float) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    """Plain aligned columns: the first left-aligned, the others right-aligned."""
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        first, *rest = cells
-        aligned = [first.ljust(widths[0])]
-        aligned += [cell.rjust(width) for cell, width in zip(rest, widths[1:], strict=True)]
-        return "  ".join(aligned).rstrip()
-
-    return "\n".join([line(header), *(line(row) for row in rows)])
+    """Fitted columns: the first left-aligned, the others right-aligned."""
+    return "\n".join(table(left_then_right(header), rows, strip=True))
