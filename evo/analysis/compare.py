@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from evo.analysis.plot import _number
 from evo.analysis.tables import left_then_right, table
 from evo.errors import ConfigError, RunFolderError
-from evo.runlog import CONFIG, RunFolder, atomic_write_bytes
+from evo.runlog import RunRecord, atomic_write_bytes
 
 WARMUP_ROUNDS = 2  # left out of the per-round medians when a run has enough rounds
 GRID_POINTS = 200  # common x grid of a group's median curve
@@ -119,27 +118,10 @@ class Run:
 
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Read a run folder (config, metrics, summary) without running anything in it."""
-    folder = RunFolder.open(path)
-    try:
-        text = (folder.path / CONFIG).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{folder.path / CONFIG}: cannot read it: {exc}") from None
-    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
-    try:
-        config = yaml.safe_load(body)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunFolderError(f"{folder.path / CONFIG}: not valid YAML: {first}") from None
-    if not isinstance(config, dict):
-        raise RunFolderError(f"{folder.path / CONFIG}: expected a mapping of config keys")
-    metrics = folder.read_metrics()
+    record = RunRecord.read(path)
+    config, metrics, summary = record.config, list(record.metrics), record.summary
     if not metrics:
-        raise RunFolderError(f"{folder.path}: no generations or rounds recorded yet")
-    if not all(isinstance(row, dict) for row in metrics):
-        raise RunFolderError(f"{folder.path}: metrics.jsonl: expected one JSON object a line")
-    summary = folder.read_summary()
-    if summary is not None and not isinstance(summary, dict):
-        raise RunFolderError(f"{folder.path}: summary.json: expected a JSON object")
+        raise RunFolderError(f"{record.path}: no generations or rounds recorded yet")
     info = summary or {}
     backend = _section(config, "backend")
     if backend.get("kind") == "serial":
@@ -151,8 +133,8 @@ def load_run(path: str | os.PathLike[str]) -> Run:
             workers = int(logged) if math.isfinite(logged) else 0
         label = f"dask {workers} worker{'s' if workers != 1 else ''}"
     return Run(
-        path=folder.path,
-        name=str(config.get("name") or info.get("name") or folder.path.name),
+        path=record.path,
+        name=str(config.get("name") or info.get("name") or record.path.name),
         seed=info.get("seed") if config.get("seed") is None else config["seed"],
         method=_method(config, info, metrics),
         backend=label,

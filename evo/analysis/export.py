@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from evo.errors import ConfigError, RunFolderError
-from evo.runlog import RunFolder
+from evo.runlog import RunFolder, RunRecord
 
 PathLike = str | os.PathLike[str]
 
@@ -36,18 +36,18 @@ def export_run(
         raise ConfigError("expected --csv, --events-csv, --lineage-csv or --member GEN:ID")
     if (member is None) != (out is None):
         raise ConfigError("--member GEN:ID and -o FILE.npz go together")
-    folder = RunFolder.open(run_dir)
-    chosen = None
+    run = RunRecord.read(run_dir)
+    folder, chosen = run.folder, None
     if member is not None:
         from evo.lineage import check_member, parse_member
 
         chosen = parse_member(member)
         check_member(folder, *chosen)
-    targets: list[tuple[PathLike, Callable[[], list[dict[str, Any]]]]] = []
+    targets: list[tuple[PathLike, Callable[[], Sequence[dict[str, Any]]]]] = []
     if metrics_csv:
-        targets.append((metrics_csv, folder.read_metrics))
+        targets.append((metrics_csv, lambda: run.metrics))
     if events_csv:
-        targets.append((events_csv, folder.read_events))
+        targets.append((events_csv, lambda: run.events))
     if lineage_csv:
         from evo.lineage import recorded_generations, rows
 
@@ -84,7 +84,7 @@ def _write_member(folder: RunFolder, member: tuple[int, int], out: Path) -> str:
     )
 
 
-def write_csv(rows: list[dict[str, Any]], out: Any) -> int:
+def write_csv(rows: Sequence[dict[str, Any]], out: Any) -> int:
     """Rows of JSON objects as CSV: every key that appears, in order of first appearance;
     a missing value is an empty cell. Returns the number of rows written."""
     columns: dict[str, None] = {}

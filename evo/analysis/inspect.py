@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from evo.analysis.tables import Column, left_then_right, table
-from evo.runlog import RunFolder
+from evo.runlog import RunRecord
 from evo.sweep import SweepFolder, outcomes
 
 # The per-generation table: header, metrics key, width, format of a number.
@@ -29,21 +30,20 @@ _COLUMNS = [
 ]
 
 
-def format_run(folder: RunFolder, max_rows: int = 60) -> str:
+def format_run(run: RunRecord, max_rows: int = 60) -> str:
     """A run's summary followed by its per-generation table."""
-    lines = [f"run: {folder.path}"]
-    summary = folder.read_summary()
+    lines = [f"run: {run.path}"]
+    summary = run.summary
     if summary is None:
         lines.append("status: unfinished (no summary.json)")
     else:
         lines += [f"{key}: {_value(value)}" for key, value in summary.items()]
-    metrics = folder.read_metrics()
     lines.append("")
-    lines.append(format_table(metrics, max_rows))
+    lines.append(format_table(run.metrics, max_rows))
     return "\n".join(lines)
 
 
-def format_table(metrics: list[dict[str, Any]], max_rows: int = 60) -> str:
+def format_table(metrics: Sequence[dict[str, Any]], max_rows: int = 60) -> str:
     """Per-generation table; long runs show their first and last rows."""
     if not metrics:
         return "(no generations recorded)"
@@ -71,9 +71,9 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def format_events(folder: RunFolder) -> str:
+def format_events(run: RunRecord) -> str:
     """``events.jsonl`` as a table: seconds since the start, event, generation, details."""
-    events = folder.read_events()
+    events = run.events
     if not events:
         return "(no events recorded)"
     start = events[0].get("time", 0.0)
@@ -189,13 +189,14 @@ def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def format_generation(folder: RunFolder, generation: int) -> str:
+def format_generation(run: RunRecord, generation: int) -> str:
     """One generation's members (``generation`` from 0), best first: fitness, steps,
     worker, time and how each was made."""
     import numpy as np
 
     from evo.lineage import CENTRE, check_generation, made_from, read_generation
 
+    folder = run.folder
     check_generation(folder, generation)
     record = read_generation(folder, generation)
     fitness = record["fitness"]
@@ -235,11 +236,12 @@ _GENERATION_COLUMNS = [
 ]
 
 
-def format_lineage(folder: RunFolder, member: tuple[int, int] | None = None) -> str:
+def format_lineage(run: RunRecord, member: tuple[int, int] | None = None) -> str:
     """The ancestry of a member (``(generation from 0, member)``; default: the run's best),
     newest first, back to the initial parameters."""
     from evo.lineage import ancestry, best_member, check_member
 
+    folder = run.folder
     if member is None:
         best = best_member(folder)
         if best is None:

@@ -59,18 +59,18 @@ def _sweep(args: argparse.Namespace) -> str:
 
 def _run(args: argparse.Namespace) -> str:
     from evo.analysis import inspect
-    from evo.runlog import RunFolder
+    from evo.runlog import RunRecord
 
-    folder = RunFolder.open(args.run_dir)
+    run = RunRecord.read(args.run_dir)
     if args.json:
-        return json.dumps(folder.read_summary() or {}, indent=2)
+        return json.dumps(run.summary or {}, indent=2)
     if args.lineage is not None:
         from evo.lineage import parse_member
 
         member = None if args.lineage == "best" else parse_member(args.lineage, "--lineage")
-        return inspect.format_lineage(folder, member)
+        return inspect.format_lineage(run, member)
     if args.generation is not None:
-        return inspect.format_generation(folder, args.generation - 1)
+        return inspect.format_generation(run, args.generation - 1)
     if args.events:
-        return inspect.format_events(folder)
-    return inspect.format_run(folder)
+        return inspect.format_events(run)
+    return inspect.format_run(run)
