@@ -131,6 +131,12 @@ def test_inspect(finished_run) -> None:
     assert any(line.startswith("final_eval_mean:") for line in lines)
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["gen", "evals"])
     assert [line.split()[0] for line in lines[header + 1 :]] == ["1", "2", "3", "4", "5"]
+    # A value the summary leaves null (no benchmark function, no data set) shows as "-".
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["function"] is None and "function: -" in lines
+    for view in ([], ["--events"], ["--generation", "1"], ["--lineage"]):
+        shown = run_cli("inspect", str(run_dir), *view)
+        assert shown.returncode == 0 and "None" not in shown.stdout, (view, shown.stdout)
 
     as_json = run_cli("inspect", str(run_dir), "--json")
     assert json.loads(as_json.stdout) == json.loads((run_dir / "summary.json").read_text())

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from evo.analysis.plot import _number
-from evo.analysis.tables import left_then_right, table
+from evo.analysis.tables import left_then_right, plain, table
 from evo.errors import ConfigError, RunFolderError
 from evo.runlog import RunRecord, atomic_write_bytes
 
@@ -267,7 +267,7 @@ def format_results(groups: Sequence[Group], y: str, threshold: float | None) -> 
         finished = [run for run in group.runs if run.summary is not None]
         unfinished |= len(finished) < len(group.runs)
         seeds = ", ".join(
-            f"{run.seed}{'' if run.summary is not None else '*'}" for run in group.runs
+            f"{plain(run.seed)}{'' if run.summary is not None else '*'}" for run in group.runs
         )
         thresholds = {threshold if threshold is not None else run.threshold for run in group.runs}
         shown = "-" if thresholds == {None} else "/".join(_number_text(t) for t in thresholds)
@@ -342,7 +342,7 @@ def format_scaling(runs: Sequence[Run]) -> str:
         common = set.intersection(*({run.seed for run in g} for g in backends.values()))
         if common:
             backends = {k: [r for r in g if r.seed in common] for k, g in backends.items()}
-        seeds = ", ".join(map(str, sorted(common, key=str)))
+        seeds = ", ".join(map(plain, sorted(common, key=str)))
         seeds = f"seed{'s' if len(common) > 1 else ''} {seeds}" if common else "no seed common"
         per_round = {
             label: {key: _median([run.round_costs()[key] for run in group]) for key in _TIMINGS}
@@ -401,7 +401,7 @@ def _determinism(backends: dict[str, list[Run]]) -> list[str]:
             for run in where.values()
         }
         line = (
-            f"determinism, seed {seed} on {', '.join(where)}: {verdict}; "
+            f"determinism, seed {plain(seed)} on {', '.join(where)}: {verdict}; "
             f"{', '.join(_DETERMINISTIC)} over {common} lines "
             f"{'identical' if len(curves) == 1 else 'NOT identical'}"
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from evo.analysis.tables import Column, left_then_right, table
+from evo.analysis.tables import Column, left_then_right, plain, table
 from evo.runlog import RunRecord
 from evo.sweep import SweepFolder, outcomes
 
@@ -68,7 +68,7 @@ def _metric(row: dict[str, Any], key: str, spec: str) -> str:
 def _value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.6g}"
-    return str(value)
+    return plain(value)
 
 
 def format_events(run: RunRecord) -> str:
@@ -86,7 +86,7 @@ def format_events(run: RunRecord) -> str:
         shown = "-" if generation is None else str(generation)
         details = ", ".join(f"{k}={_detail(v)}" for k, v in fields.items())
         seconds = f"{event.get('time', start) - start:.2f}"
-        rows.append([seconds, str(event.get("event", "?")), shown, details])
+        rows.append([seconds, plain(event.get("event", "?")), shown, details])
     return "\n".join(table(_EVENT_COLUMNS, rows))
 
 
@@ -107,7 +107,7 @@ def _detail(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_detail(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list) and len(value) > 8:
-        return f"[{', '.join(map(str, value[:8]))}, ... ({len(value)})]"
+        return f"[{', '.join(map(plain, value[:8]))}, ... ({len(value)})]"
     return _value(value)
 
 
@@ -145,27 +145,27 @@ def format_sweep(folder: SweepFolder) -> str:
     """A sweep's settings x final score: median, inter-quartile range, every seed's value,
     runs solved, median time; then the runs that failed and why."""
     record = folder.record
-    statuses = Counter(entry.get("status", "unknown") for entry in folder.runs())
+    statuses = Counter(plain(entry.get("status", "unknown")) for entry in folder.runs())
     tally = ", ".join(f"{count} {status}" for status, count in statuses.items())
-    lines = [f"sweep: {folder.path}", f"status: {record.get('status', 'unknown')} ({tally})"]
+    lines = [f"sweep: {folder.path}", f"status: {plain(record.get('status', 'unknown'))} ({tally})"]
     given = " ".join(f"--set {item}" for item in record.get("overrides", []))
-    lines.append(f"config: {record.get('config', '?')}{' ' + given if given else ''}")
+    lines.append(f"config: {plain(record.get('config', '?'))}{' ' + given if given else ''}")
     for key, values in (record.get("grid") or {}).items():
         lines.append(f"grid: {key} = {', '.join(_detail(v) for v in values)}")
-    lines.append(f"seeds: {', '.join(map(str, record.get('seeds', [])))}")
+    lines.append(f"seeds: {', '.join(map(plain, record.get('seeds', [])))}")
     lines.append("")
     rows = sweep_rows(folder)
     cells = []
     for row in rows:
         solved = "-" if row["solved"] is None else f"{row['solved']}/{row['runs']}"
         per_seed = "  ".join(
-            f"{seed['seed']}:"
-            + (_score(seed["score"]) if seed["status"] == "finished" else seed["status"])
+            f"{plain(seed['seed'])}:"
+            + (_score(seed["score"]) if seed["status"] == "finished" else plain(seed["status"]))
             for seed in row["seeds"]
         )
         cells.append(
             [
-                row["setting"] or record.get("name", "-"),
+                row["setting"] or plain(record.get("name")),
                 f"{row['finished']}/{row['runs']}",
                 _score(row["median"]),
                 _score(row["iqr"]),
@@ -181,7 +181,7 @@ def format_sweep(folder: SweepFolder) -> str:
     failed = [seed for row in rows for seed in row["seeds"] if seed["status"] == "failed"]
     if failed:
         lines += ["", "failed runs:"]
-        lines += [f"  {seed['folder']}: {seed['error']}" for seed in failed]
+        lines += [f"  {seed['folder']}: {plain(seed['error'])}" for seed in failed]
     return "\n".join(lines)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+MISSING = "-"  # what a table or a listing shows where a value is absent or null
 
 
 @dataclass(frozen=True)
@@ -49,3 +51,19 @@ def table(
 def left_then_right(header: Sequence[str], left: frozenset[int] = frozenset({0})) -> list[Column]:
     """Fitted columns, the ``left`` ones left-aligned and the others right-aligned."""
     return [Column(name, "<" if index in left else ">") for index, name in enumerate(header)]
+
+
+def plain(value: Any) -> str:
+    """A value as text, with ``-`` for None (JSON null), inside lists and mappings too."""
+    if isinstance(value, (list, dict)):
+        return _literal(value)
+    return MISSING if value is None else str(value)
+
+
+def _literal(value: Any) -> str:
+    # What ``str`` of a list or a mapping prints (its items' ``repr``), None aside.
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_literal, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    return MISSING if value is None else repr(value)
