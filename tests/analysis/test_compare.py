@@ -226,7 +226,7 @@ def test_compare_bad_input_is_one_line(runs: dict[str, Path], tmp_path: Path) ->
 
 
 def test_median_band_uses_carried_forward_values_for_sparse_keys() -> None:
-    from evo.analysis.compare import _on_grid
+    from evo.analysis.compare.figure import _on_grid
 
     xs = np.array([1.0, 2.0, 4.0])
     ys = np.array([0.1, 0.5, 0.9])
