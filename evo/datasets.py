@@ -26,8 +26,8 @@ from typing import Literal
 
 import numpy as np
 
-from evo.config import suggest
 from evo.errors import ConfigError
+from evo.messages import suggest
 from evo.seeding import MINIBATCH_STREAM
 
 SPIRAL_SEED = 20_170_301  # fixed: the spiral is one data set, not one per run

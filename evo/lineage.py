@@ -23,59 +23,17 @@ import numpy as np
 from evo.backends.base import Evaluation
 from evo.config import load_config
 from evo.errors import ConfigError, RunFolderError
+from evo.methods import Method, Stopwatch, make_method
+from evo.methods.evolution import (  # noqa: F401  (the lineage's columns, read here)
+    CENTRE,
+    MEMBER_COLUMNS,
+    PARENTS,
+    TIMING_COLUMNS,
+    generation_record,
+)
 from evo.population import Population
 from evo.runlog import CONFIG, RunFolder
-from evo.strategies import Strategy, make_strategy
 from evo.strategies.base import State
-
-CENTRE = "centre"  # the bases are a distribution's centre (ES), not evaluated members
-PARENTS = "parents"  # the bases are members of earlier generations (GA)
-
-# Columns per member; the others (generation, incumbent, bases, workers) are per generation.
-MEMBER_COLUMNS = (
-    "base_index",
-    "noise_seed",
-    "scale",
-    "sign",
-    "parent_generation",
-    "parent_member",
-    "fitness",
-    "steps",
-    "worker",
-    "task",
-    "seconds",
-)
-# Columns that depend on where and when a generation ran, not on the run's numbers.
-TIMING_COLUMNS = ("worker", "task", "seconds", "workers")
-
-
-def generation_record(
-    generation: int, population: Population, evaluation: Evaluation, origins: np.ndarray | None
-) -> dict[str, np.ndarray]:
-    """One generation's lineage arrays. ``origins`` is the strategy's
-    :meth:`~evo.strategies.base.Strategy.base_origins` for the state that asked."""
-    members = population.members
-    if origins is None:
-        parent = np.full((population.size, 2), -1, dtype=np.int64)
-    else:
-        parent = np.asarray(origins, dtype=np.int64)[members.base_index]
-    return {
-        "generation": np.int64(generation),
-        "incumbent": np.bool_(population.incumbent),
-        "bases": np.array(CENTRE if origins is None else PARENTS),
-        "base_index": members.base_index,
-        "noise_seed": members.noise_seed,
-        "scale": members.scale,
-        "sign": members.sign,
-        "parent_generation": parent[:, 0].astype(np.int32),
-        "parent_member": parent[:, 1].astype(np.int32),
-        "fitness": np.asarray(evaluation.fitness, dtype=np.float64),
-        "steps": np.asarray(evaluation.steps, dtype=np.int64),
-        "worker": evaluation.member_worker,
-        "task": evaluation.member_task,
-        "seconds": evaluation.member_seconds,
-        "workers": np.array(evaluation.worker_names, dtype=np.str_),
-    }
 
 
 def read_generation(folder: RunFolder, generation: int) -> dict[str, np.ndarray]:
@@ -260,27 +218,23 @@ class RebuiltMember:
 
 def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMember:
     """Member ``member`` of generation ``generation`` (from 0), rebuilt bit for bit."""
-    from evo.evaluation import Problem
-    from evo.seeding import init_rng, strategy_rng
+    from evo.problems import make_problem
 
     check_member(folder, generation, member)
     # Rebuilt in this process: the run's TLS files need not exist here any more.
     config = load_config(folder.path / CONFIG, ["backend.security=null"])
     if config.seed is None:
         raise RunFolderError(f"{folder.path / CONFIG}: no seed recorded")
-    strategy = make_strategy(config.algorithm)
-    problem = Problem.from_config(config)
-    state, checkpoint = _newest_checkpoint(folder, strategy, generation)
+    problem = make_problem(config)
+    method = make_method(config, problem)
+    state, checkpoint = _newest_checkpoint(folder, method, generation)
     if state is None:  # none left at or before it: from the start, as the loop does
-        rng = init_rng(config.seed)
-        state = strategy.init(rng, problem.policy.initial_params(rng))
+        state = method.init(config.seed)
     start = state.generation
+    replay = ReplayBackend(folder)
     for replayed in range(start, generation + 1):
-        population, state = strategy.ask(strategy_rng(config.seed, replayed), state)
-        record = read_generation(folder, replayed)
-        _check_same_members(folder, population, record, replayed)
-        if replayed < generation:
-            state, _ = strategy.tell(state, population, record["fitness"])
+        state, step = method.step(replay, state, replayed, Stopwatch())
+    population, record = step.population, replay.record
     return RebuiltMember(
         generation=generation,
         member=member,
@@ -303,11 +257,29 @@ def member_arrays(rebuilt: RebuiltMember) -> dict[str, np.ndarray]:
     }
 
 
+class ReplayBackend:
+    """Evaluates nothing: a generation's fitness is what its lineage recorded, for the
+    same members (checked), so that replaying the method rebuilds the run's states."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.folder = folder
+        self.record: dict[str, np.ndarray] = {}
+
+    def evaluate(
+        self, population: Population, episode_seeds: np.ndarray, generation: int
+    ) -> Evaluation:
+        """The recorded fitness of ``generation``."""
+        self.record = read_generation(self.folder, generation)
+        _check_same_members(self.folder, population, self.record, generation)
+        fitness = np.array(self.record["fitness"], dtype=np.float64)
+        return Evaluation(fitness, self.record["steps"], 0.0, 0, 0, 0, 0)
+
+
 def _newest_checkpoint(
-    folder: RunFolder, strategy: Strategy, generation: int
+    folder: RunFolder, method: Method, generation: int
 ) -> tuple[State | None, int | None]:
     """The state of the newest checkpoint saved after at most ``generation`` generations."""
-    found = folder.newest_checkpoint(generation, strategy)
+    found = folder.newest_checkpoint(generation, method)
     if found is None:
         return None, None
     state, meta = found

@@ -6,22 +6,25 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from evo.callbacks import Callback
 from evo.config import ExperimentConfig
 
 
-class Reporter:
+class Reporter(Callback):
     """Plain line-per-generation console output (silent with ``quiet``)."""
 
     def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream or sys.stdout
         self.quiet = quiet
+        self.total = 0
 
     def info(self, text: str) -> None:
         """A line of context (backend, cluster address)."""
         self._print(text)
 
-    def start(self, config: ExperimentConfig) -> None:
+    def on_start(self, config: ExperimentConfig, generations: int) -> None:
         """The run's header."""
+        self.total = generations
         algorithm = config.algorithm
         task = config.env.id
         if config.function is not None:
@@ -34,8 +37,9 @@ class Reporter:
             f"seed {config.seed}"
         )
 
-    def generation(self, record: dict[str, Any], total: int) -> None:
+    def on_generation(self, record: dict[str, Any]) -> None:
         """One generation's line."""
+        total = self.total
         rate = record["evaluations"] / max(record["time_s"], 1e-9)
         solution = record.get("solution_fitness")
         self._print(
@@ -45,7 +49,7 @@ class Reporter:
             + f"  evals/s {rate:8.1f}  elapsed {record['time_s']:7.1f}s"
         )
 
-    def finish(self, summary: dict[str, Any]) -> None:
+    def on_stop(self, summary: dict[str, Any]) -> None:
         """The final evaluation."""
         if summary.get("test_accuracy") is not None:
             verdict = ""
@@ -88,10 +92,11 @@ class LiveReporter(Reporter):
         self.progress: Any = None
         self.task: Any = None
 
-    def start(self, config: ExperimentConfig) -> None:
+    def on_start(self, config: ExperimentConfig, generations: int) -> None:
+        """The header, then the bar."""
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        super().start(config)
+        super().on_start(config, generations)
         self.progress = Progress(
             TextColumn("gen {task.completed:>.0f}/{task.total:.0f}"),
             BarColumn(),
@@ -100,9 +105,10 @@ class LiveReporter(Reporter):
             console=self.console,
         )
         self.progress.start()
-        self.task = self.progress.add_task("", total=config.generations, stats="")
+        self.task = self.progress.add_task("", total=generations, stats="")
 
-    def generation(self, record: dict[str, Any], total: int) -> None:
+    def on_generation(self, record: dict[str, Any]) -> None:
+        """The bar moves on."""
         rate = record["evaluations"] / max(record["time_s"], 1e-9)
         stats = (
             f"best {_num(record['fitness_max']).strip()}  mean "
@@ -111,9 +117,10 @@ class LiveReporter(Reporter):
         )
         self.progress.update(self.task, completed=record["generation"] + 1, stats=stats)
 
-    def finish(self, summary: dict[str, Any]) -> None:
+    def on_stop(self, summary: dict[str, Any]) -> None:
+        """The bar goes, the final evaluation prints."""
         self.close()
-        super().finish(summary)
+        super().on_stop(summary)
 
     def close(self) -> None:
         if self.progress is not None:
@@ -232,8 +239,9 @@ class _MemberReporter(Reporter):
         super().__init__(quiet=True)
         self.sweep, self.name = sweep, name
 
-    def generation(self, record: dict[str, Any], total: int) -> None:
-        self.sweep.generation(self.name, record, total)
+    def on_generation(self, record: dict[str, Any]) -> None:
+        """To the sweep's display."""
+        self.sweep.generation(self.name, record, self.total)
 
 
 def make_reporter(quiet: bool = False) -> Reporter:

@@ -17,6 +17,7 @@ JSON or ``.npz`` read with ``allow_pickle=False``, so opening a run never runs c
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -26,7 +27,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
@@ -239,8 +240,6 @@ class RunFolder:
         """The state and metadata of the newest checkpoint saved after at most ``at_most``
         generations (None: there is none), for ``strategy`` (a strategy or trainer: its
         ``name`` must be the checkpoint's, its ``state_class`` is what is rebuilt)."""
-        from evo.strategies.base import state_from_arrays
-
         for meta_path in reversed(self.checkpoints()):
             try:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -375,3 +374,26 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 break  # the last line was being written when the run stopped
             raise RunFolderError(f"{path}:{number}: not valid JSON") from None
     return records
+
+
+T = TypeVar("T")
+
+
+def state_arrays(state: Any) -> dict[str, np.ndarray]:
+    """A state as named arrays (scalars as 0-d arrays) for an ``.npz`` checkpoint
+    (an optional field that is None is left out)."""
+    fields = dataclasses.fields(state)
+    values = {f.name: getattr(state, f.name) for f in fields}
+    return {name: np.asarray(value) for name, value in values.items() if value is not None}
+
+
+def state_from_arrays(state_class: type[T], arrays: dict[str, np.ndarray]) -> T:
+    """Inverse of :func:`state_arrays`. A field with a default may be missing (a
+    checkpoint written before the field existed)."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(state_class):
+        if f.name not in arrays and f.default is not dataclasses.MISSING:
+            continue
+        array = arrays[f.name]
+        values[f.name] = array.item() if array.ndim == 0 else array
+    return state_class(**values)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from evo import loop
 from evo.config import load_config
+from evo.reporting import Reporter
 from tests.conftest import REPO, run_cli
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -35,6 +37,7 @@ def _solve(name: str, tmp_path: Path, *overrides: str) -> dict:
     return summary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cartpole-es", "cartpole-ga"])
 def test_cartpole_configs_solve(name: str, tmp_path: Path) -> None:
     """The README's main command: >= 475 over 100 fresh episodes on the embedded cluster."""
@@ -54,6 +57,7 @@ def test_pendulum_config_reaches_its_threshold(tmp_path: Path) -> None:
     assert summary["final_eval_mean"] >= -200
 
 
+@pytest.mark.slow
 def test_racetrack_ga_config_solves(tmp_path: Path) -> None:
     """>= 900 over the 100 held-out tracks (the race track's solved bar)."""
     summary = _solve("racetrack-ga", tmp_path)
@@ -66,6 +70,7 @@ def test_racetrack_es_config_solves(tmp_path: Path) -> None:
     assert summary["solved"] and summary["final_eval_mean"] >= 900
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "bar"),
     [
@@ -92,3 +97,41 @@ def test_configs_reach_their_bars_in_process(name: str, bar: float, tmp_path: Pa
     assert summary["solved"] and summary["final_eval_mean"] >= bar
     if name.startswith(("digits", "spiral")):
         assert summary["test_accuracy"] == summary["final_eval_mean"]
+
+
+# A few seconds of each config the solve tests above take to their bars, serial, in process.
+# Two checks: the mean fitness of the last generation (population, or training episodes and
+# minibatch) gains at least `gain` over the first, and the held-out score reaches `bar`. The
+# comments give what the short run reaches, then what it reaches with a learning rate of 1e-9
+# (for the GAs: after one generation, the best random member): the runs are deterministic, so
+# the room between them is for changes of the code, not for noise. The untrained CartPole
+# policy already balances 150.7 steps greedily: policy gradient is judged on its gain alone.
+SHORT_RUNS = [
+    # name, overrides, gain, bar  # reached: gain score | untrained: gain score
+    ("cartpole-es", ["generations=10", "final_eval.episodes=10"], 80, 275),  # +160 400 | +0 151
+    ("cartpole-ga", ["generations=4", "final_eval.episodes=10"], 60, 350),  # +114 492 | 221
+    ("cartpole-pg", ["generations=20", "final_eval.episodes=10"], 35, None),  # +65 | +7
+    ("cartpole-ppo", ["generations=10", "final_eval.episodes=10"], 80, 300),  # +159 473 | +7 151
+    ("racetrack-ga", ["generations=2", "final_eval.episodes=10"], 40, 110),  # +81 163 | 61
+    ("digits-sgd", ["gradient.epochs=1"], 0.5, 0.5),  # +1.12 0.77 | +0.01 0.08
+    ("spiral-sgd", ["gradient.epochs=1"], 0.4, 0.6),  # +0.79 0.84 | +0.00 0.18
+    ("digits-es", ["generations=12", "data.eval_every=12"], 0.07, 0.3),  # +0.14 0.51 | +0.01 0.08
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "gain", "bar"), SHORT_RUNS, ids=[run[0] for run in SHORT_RUNS]
+)
+def test_configs_learn_in_a_short_run(
+    name: str, overrides: list[str], gain: float, bar: float | None, tmp_path: Path
+) -> None:
+    """The configs that solve, cut to a few seconds: they learn, far from where they began."""
+    config = load_config(REPO / "configs" / f"{name}.yaml", ["backend.kind=serial", *overrides])
+    result = loop.run(config, tmp_path, reporter=Reporter(quiet=True))
+    lines = (result.path / "metrics.jsonl").read_text().splitlines()
+    first, last = (json.loads(lines[i])["fitness_mean"] for i in (0, -1))
+    assert last - first >= gain, f"{name}: mean fitness {first} -> {last}, a gain under {gain}"
+    score = result.summary["final_eval_mean"]
+    assert bar is None or score >= bar, f"{name}: held-out score {score} < {bar}"
+    if config.data is not None:
+        assert result.summary["test_accuracy"] == score

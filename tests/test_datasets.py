@@ -21,9 +21,9 @@ from evo.datasets import (
     minibatch_indices,
 )
 from evo.errors import ConfigError
-from evo.evaluation import Chunk, Problem, evaluate_chunk
-from evo.loop import resume, run
+from evo.experiment import resume, run
 from evo.population import Members
+from evo.problems import Chunk, evaluate_chunk, make_problem
 from evo.reporting import Reporter
 from evo.runlog import RunFolder, load_npz
 from tests.conftest import FITNESS_COLUMNS, REPO, run_cli, tiny_config, write_config
@@ -168,8 +168,8 @@ def test_classification_scores_match_a_reference() -> None:
     ],
 )
 def test_bad_data_sections_are_config_errors(edits: dict, fragment: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        from_dict(tiny_config(**edits))
+    with pytest.raises(ConfigError) as caught:  # the data set's own checks: make_problem
+        make_problem(from_dict(tiny_config(**edits)))
     message = str(caught.value)
     assert fragment in message and "\n" not in message
     if edits["data"].get("name") == "digit":
@@ -221,7 +221,7 @@ def _reference_accuracy(params: np.ndarray, hidden: int) -> float:
 def test_a_chunk_scores_every_member_on_the_generation_minibatch() -> None:
     """What a worker computes: each member's minus cross-entropy on the rows named by
     (run seed, generation), whichever members share its chunk."""
-    problem = Problem.from_config(from_dict(data_config(kind="serial")))
+    problem = make_problem(from_dict(data_config(kind="serial")))
     spec = problem.policy
     rng = np.random.default_rng(0)
     params = np.stack([spec.initial_params(rng) for _ in range(5)])

@@ -160,6 +160,7 @@ def test_unreachable_scheduler_is_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_all_workers_gone_stops_with_a_checkpoint_then_resumes(tmp_path: Path) -> None:
     """The only worker dies mid-run: the run waits worker_timeout_s, checkpoints and stops
     with one line; with a new worker, `evo resume` ends with the numbers of a serial run."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from evo.config import from_dict
-from evo.loop import run
+from evo.experiment import run
 from evo.reporting import Reporter
 from evo.runlog import RunFolder, load_npz
 from tests.conftest import FITNESS_COLUMNS, tiny_config

@@ -10,9 +10,10 @@ import pytest
 
 from evo.config import from_dict
 from evo.errors import EvaluationError
-from evo.evaluation import Chunk, Problem, evaluate_chunk, run_episodes
-from evo.loop import run
+from evo.experiment import run
 from evo.population import Members
+from evo.problems import Chunk, evaluate_chunk, make_problem
+from evo.problems.rollout import run_episodes
 from evo.reporting import Reporter
 from evo.seeding import confirm_seeds, episode_seeds, final_seeds
 from tests.conftest import run_cli, tiny_config, write_config
@@ -20,7 +21,7 @@ from tests.conftest import run_cli, tiny_config, write_config
 
 def problem_and_params(members: int = 6, env_id: str = "CartPole-v1", **env):
     config = from_dict(tiny_config(**{"env.id": env_id, **{f"env.{k}": v for k, v in env.items()}}))
-    problem = Problem.from_config(config)
+    problem = make_problem(config)
     rng = np.random.default_rng(0)
     params = rng.standard_normal((members, problem.policy.num_params)).astype(np.float32)
     return problem, params
@@ -154,7 +155,7 @@ def test_failed_members_can_score_minus_infinity_instead(tmp_path: Path) -> None
 
 def test_worker_env_caches_are_bounded_and_close_what_they_drop() -> None:
     from evo.config import EnvConfig
-    from evo.evaluation import CACHE_ENTRIES, cached_vector_env
+    from evo.problems.rollout import CACHE_ENTRIES, cached_vector_env
 
     env = EnvConfig(id="envs/RaceTrack-v0")  # its close() marks it closed
     first = cached_vector_env(env, 1)

@@ -154,6 +154,7 @@ def test_a_worker_killed_mid_generation(cluster: Cluster, tmp_path: Path) -> Non
     assert any(e["event"] == "worker_joined" for e in _events(run_dir))  # the restarted one
 
 
+@pytest.mark.slow
 def test_a_hung_worker_is_worked_around(cluster: Cluster, tmp_path: Path) -> None:
     reference, run, pids, victim = _two_workers_and_a_run(cluster, tmp_path)
     try:
@@ -172,6 +173,7 @@ def test_a_hung_worker_is_worked_around(cluster: Cluster, tmp_path: Path) -> Non
     assert sum(m["retried"] for m in metrics) >= resubmitted[0]["chunks"]
 
 
+@pytest.mark.slow
 def test_a_worker_that_was_only_slow_comes_back(cluster: Cluster, tmp_path: Path) -> None:
     """Stopped for a while, then continued: the worker is left out for a few generations
     (probation), then works again."""
@@ -204,6 +206,7 @@ def test_a_worker_that_was_only_slow_comes_back(cluster: Cluster, tmp_path: Path
     assert 2 in after[5:], workers  # and back
 
 
+@pytest.mark.slow
 def test_a_poison_member_scores_minus_infinity(cluster: Cluster, tmp_path: Path) -> None:
     config_seed, generation, member = 7, 1, 5
     poison = int(episode_seeds(config_seed, generation, np.arange(32), 4, common=False)[member, 2])
@@ -230,6 +233,7 @@ def test_a_poison_member_scores_minus_infinity(cluster: Cluster, tmp_path: Path)
     assert any(e["event"] == "chunk_split" and member in e["members"] for e in _events(run_dir))
 
 
+@pytest.mark.slow
 def test_workers_joining_and_leaving(cluster: Cluster, tmp_path: Path) -> None:
     path = _config(tmp_path)
     reference = _serial_reference(path, tmp_path)
@@ -251,7 +255,7 @@ def test_workers_joining_and_leaving(cluster: Cluster, tmp_path: Path) -> None:
     assert {m["workers"] for m in metrics} >= {1, 2}
 
 
-@pytest.mark.parametrize("method", ["reinforce", "ppo"])
+@pytest.mark.parametrize("method", [pytest.param("reinforce", marks=pytest.mark.slow), "ppo"])
 def test_gradient_training_survives_a_killed_worker(
     cluster: Cluster, tmp_path: Path, method: str
 ) -> None:

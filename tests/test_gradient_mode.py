@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from evo.config import from_dict
-from evo.gradient.trainer import GradientResult, ShardWork, combine, shard_blocks, tree_sum
-from evo.loop import resume, run
+from evo.experiment import resume, run
+from evo.methods.gradient.trainer import GradientResult, ShardWork, combine, shard_blocks, tree_sum
 from evo.reporting import Reporter
 from evo.runlog import RunFolder, load_npz
 from tests.conftest import FITNESS_COLUMNS, run_cli, tiny_config, write_config
@@ -216,9 +216,9 @@ def test_local_sgd_averages_the_replicas_models(tmp_path: Path) -> None:
     """Plain SGD with H local steps: after a round, the parameters are the mean of the
     shards' replicas, each trained H steps from the round's start on its own examples."""
     from evo.datasets import load
-    from evo.evaluation import Problem
-    from evo.gradient.heads import softmax_cross_entropy
-    from evo.gradient.loop import make_trainer
+    from evo.methods import make_method as make_trainer
+    from evo.methods.gradient.heads import softmax_cross_entropy
+    from evo.problems import make_problem
     from evo.seeding import init_rng
 
     raw = {
@@ -227,10 +227,10 @@ def test_local_sgd_averages_the_replicas_models(tmp_path: Path) -> None:
     }
     path = run_in(tmp_path, "local", raw)
     config = from_dict(raw)
-    problem = Problem.from_config(config)
+    problem = make_problem(config)
     trainer = make_trainer(config, problem)
     spec, task = trainer.spec, trainer.problem
-    params = trainer.init(problem.policy.initial_params(init_rng(config.seed))).params
+    params = trainer.start(problem.policy.initial_params(init_rng(config.seed))).params
     for round_ in range(2):
         replicas = []
         for shard in range(8):
@@ -246,7 +246,7 @@ def test_local_sgd_averages_the_replicas_models(tmp_path: Path) -> None:
         params = np.mean(replicas, axis=0)
     reached = last_checkpoint(path)
     assert reached["state.generation"] == 2
-    assert not np.allclose(reached["state.params"], trainer.init(params).params * 0)
+    assert not np.allclose(reached["state.params"], trainer.start(params).params * 0)
     np.testing.assert_allclose(reached["state.params"], params, rtol=1e-10, atol=1e-12)
     assert RunFolder(path).read_metrics()[0]["samples"] == 3 * 64 * 3  # H steps a round
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evo.gradient.heads import gaussian_nll, softmax_cross_entropy, squared_error
+from evo.methods.gradient.heads import gaussian_nll, softmax_cross_entropy, squared_error
 from evo.policies import MLPSpec
 
 

@@ -14,15 +14,18 @@ import numpy as np
 import pytest
 
 from evo.backends.serial import SerialBackend
+from evo.callbacks import CallbackList
 from evo.cli import main
 from evo.config import dump_yaml, from_dict
-from evo.evaluation import Problem
+from evo.experiment import resume, run
 from evo.lineage import MEMBER_COLUMNS, TIMING_COLUMNS, best_member
-from evo.loop import Experiment, resume, run
+from evo.loop import run_loop
+from evo.methods import make_method
 from evo.population import Members, materialize
+from evo.problems import make_problem
 from evo.reporting import Reporter
 from evo.runlog import RunFolder, load_npz, npz_bytes
-from evo.strategies import make_strategy
+from evo.session import Session, Tally
 from tests.conftest import run_cli, tiny_config
 
 ALGORITHMS = {
@@ -55,13 +58,17 @@ class RecordingBackend(SerialBackend):
 def recorded_run(tmp_path: Path, algorithm: str, **overrides: Any) -> tuple[Path, dict]:
     """A real run through the loop (serial), with the vectors it evaluated."""
     config = from_dict(tiny_config(algorithm=ALGORITHMS[algorithm], **overrides))
-    problem = Problem.from_config(config)
+    problem = make_problem(config)
     backend = RecordingBackend(problem, config.backend)
     folder = RunFolder.create(tmp_path / "runs", config.name)
     folder.write_config(dump_yaml(config))
-    reporter = Reporter(quiet=True)
-    strategy = make_strategy(config.algorithm)
-    Experiment(config, problem, strategy, backend, folder, reporter, time.perf_counter()).run()
+    method = make_method(config, problem)
+    callbacks = CallbackList([Reporter(quiet=True)])
+    started = time.perf_counter()
+    session = Session(
+        config, problem, method, backend, folder, callbacks, started, Tally(), started
+    )
+    run_loop(session, method.init(session.seed))
     return folder.path, backend.vectors
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from evo.backends.base import TASKS_PER_SLOT, member_groups, plan_chunks, task_count
 from evo.config import from_dict
-from evo.evaluation import Chunk, Problem, evaluate_chunk
 from evo.population import Members, Population, materialize
+from evo.problems import Chunk, evaluate_chunk, make_problem
 from evo.seeding import noise
 from tests.conftest import run_cli, write_config
 
@@ -72,7 +72,7 @@ def test_task_count_follows_the_measured_work() -> None:
 
 def test_a_function_problem_scores_minus_the_function() -> None:
     config = from_dict({"function": {"name": "rastrigin", "dim": 6}})
-    problem = Problem.from_config(config)
+    problem = make_problem(config)
     assert problem.policy.num_params == 6
     bases = np.zeros((1, 6), dtype=np.float32)
     members = Members.build([0, 0, 0], [0, 11, 12], [0.0, 0.5, 0.5])

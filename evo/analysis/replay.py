@@ -10,8 +10,8 @@ import numpy as np
 
 from evo.config import load_config
 from evo.errors import ConfigError, RunFolderError
-from evo.evaluation import make_env
 from evo.policies import MLPSpec, flatten_observation
+from evo.problems.rollout import make_env
 from evo.runlog import RunFolder, load_npz
 from evo.seeding import final_seeds
 

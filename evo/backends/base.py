@@ -10,8 +10,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from evo.errors import EvaluationError
-from evo.evaluation import Chunk, ChunkResult
 from evo.population import Members, Population
+from evo.problems.base import Chunk, ChunkResult
 
 
 @dataclass(frozen=True)

@@ -11,178 +11,29 @@ by :class:`evo.backends.scheduling.GenerationRun`.
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import pickle
-import re
-import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import dask
 import numpy as np
 
 from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
+from evo.backends.cluster import Connection
+from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
 from evo.backends.scheduling import GenerationRun, generation_bases
 from evo.config import BackendConfig
-from evo.errors import ConfigError, WorkersLostError
-from evo.evaluation import Problem, evaluate_chunk
+from evo.errors import WorkersLostError
 from evo.interrupts import deferred
 from evo.population import Population
+from evo.problems.base import Problem, evaluate_chunk
 
 PROBATION = 5  # batches a straggling worker is first left out for (then 10, 20, ...)
-MMAP_THRESHOLD = 32 * 2**20  # bytes: larger allocations in workers are mmapped
-LOG_LENGTH = 20  # messages each Dask comm keeps for debugging (Dask's default: 1000)
-ADDRESS = re.compile(r"^[a-z+]+://\S+:\d+$")
 
-__all__ = [
-    "DaskBackend",
-    "describe_client",
-    "generation_bases",
-    "resolve_address",
-    "start_client",
-]
-
-
-def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str | None:
-    """Scheduler address: ``--scheduler``, then the config, then ``DASK_SCHEDULER_ADDRESS``."""
-    return scheduler or config.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
-
-
-@contextlib.contextmanager
-def _workers_ignore_sigint() -> Iterator[None]:
-    """Start processes that ignore SIGINT (they inherit it), so a terminal's Ctrl-C,
-    sent to the whole process group, reaches only the orchestrator, which then
-    closes the cluster in order."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[Any, Any]:
-    """A client of the scheduler at :func:`resolve_address`, or of a new embedded
-    LocalCluster (``config.workers`` worker processes): ``(client, cluster or None)``.
-    An address that is malformed or unreachable raises :class:`ConfigError`."""
-    from distributed import Client, LocalCluster
-    from distributed.comm.core import CommClosedError
-
-    from evo.backends.security import make_security, tls_mismatch
-
-    # Dask keeps each comm's last N messages (N = 1000 by default) for debugging, our
-    # base vectors included: over a long run with a big network that is hundreds of MB
-    # in this process. Keep a few.
-    dask.config.set({"distributed.admin.low-level-log-length": LOG_LENGTH})
-    # Dask starts worker processes with MALLOC_TRIM_THRESHOLD_ set, which also pins glibc's
-    # mmap threshold at 128 kB: every larger temporary array (a batch's activations) is
-    # then fresh pages from the kernel, faulted in and zeroed. The gradient of a 4,096-
-    # example shard of the wide spiral net took 0.64 s in a worker against 0.37 s in
-    # process; with the threshold at 32 MB, 0.39 s. Workers of an embedded cluster get it.
-    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD})
-    security = make_security(config.security)
-    if address := resolve_address(config, scheduler):
-        if not ADDRESS.match(address):
-            raise ConfigError(
-                f"backend.scheduler: expected an address like tcp://HOST:PORT, found {address!r}"
-            )
-        if problem := tls_mismatch(address, config.security):
-            raise ConfigError(problem)
-        try:
-            return Client(address, timeout=config.connect_timeout_s, security=security), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            hint = ""
-            if isinstance(exc, CommClosedError) and security is None:
-                hint = " (a TLS scheduler? use its tls:// address and backend.security)"
-            raise ConfigError(
-                f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}{hint}"
-            ) from None
-    workers = config.workers or os.cpu_count() or 1
-    with _workers_ignore_sigint():
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.ERROR,
-            protocol="tls://" if security is not None else None,
-            security=security,
-        )
-    try:
-        client = Client(cluster)
-        client.wait_for_workers(workers)
-        return client, cluster
-    except BaseException:
-        cluster.close()
-        raise
-
-
-def describe_client(client: Any, cluster: Any = None) -> str:
-    """One line for the console: where the scheduler (and an embedded cluster's dashboard) is."""
-    with deferred():
-        workers = len(client.scheduler_info(n_workers=-1)["workers"])
-    kind = "embedded LocalCluster" if cluster is not None else "scheduler"
-    dashboard = client.dashboard_link if cluster is not None else None
-    text = f"dask backend: {kind} at {client.scheduler.address}, {workers} workers"
-    return f"{text}, dashboard {dashboard}" if dashboard else text
-
-
-class _SchedulerEvents:
-    """The scheduler's "all" event topic of one client, fanned out to every backend on it.
-
-    Dask keeps one handler per topic and client: backends sharing a client (the
-    experiments of a sweep) would replace each other's handler, and the first to
-    close would unsubscribe them all. So each client gets one subscription, held
-    while any backend listens.
-    """
-
-    _lock = threading.Lock()
-    _by_client: dict[int, _SchedulerEvents] = {}  # noqa: RUF012  (shared on purpose)
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.handlers: tuple[Callable[[Any], None], ...] = ()
-
-    def __call__(self, event: Any) -> None:
-        for handler in self.handlers:  # runs on the client's event loop
-            handler(event)
-
-    @classmethod
-    def add(cls, client: Any, handler: Callable[[Any], None]) -> None:
-        """Pass the client's scheduler events to ``handler`` too."""
-        with cls._lock:
-            events = cls._by_client.get(id(client))
-            if events is None or events.client is not client:
-                events = cls._by_client[id(client)] = cls(client)
-            events.handlers = (*events.handlers, handler)
-            if len(events.handlers) == 1:
-                client.subscribe_topic("all", events)
-
-    @classmethod
-    def remove(cls, client: Any, handler: Callable[[Any], None]) -> None:
-        """Stop passing events to ``handler``; the last one out unsubscribes."""
-        with cls._lock:
-            events = cls._by_client.get(id(client))
-            if events is None or events.client is not client:
-                return
-            events.handlers = tuple(h for h in events.handlers if h != handler)
-            if not events.handlers:
-                del cls._by_client[id(client)]
-                client.unsubscribe_topic("all")
-
-    @classmethod
-    def listeners(cls, client: Any) -> int:
-        """How many backends use ``client`` now."""
-        with cls._lock:
-            events = cls._by_client.get(id(client))
-            return len(events.handlers) if events is not None and events.client is client else 0
+__all__ = ["DaskBackend", "generation_bases"]
 
 
 class DaskBackend:
@@ -193,21 +44,19 @@ class DaskBackend:
         problem: Problem,
         config: BackendConfig,
         *,
-        client: object | None = None,
+        client: Any = None,
+        cluster: Any = None,
         scheduler: str | None = None,
     ) -> None:
         self.problem = problem
         self.config = config
-        self.cluster = None
-        self.client = client
-        self._owns_client = client is None
+        self.connection: Connection | None = None
         try:
-            with deferred():
-                if client is None:
-                    self.client, self.cluster = start_client(config, scheduler)
+            self.connection = Connection.open(config, scheduler, client=client, cluster=cluster)
         except BaseException:
             self.close()  # an interrupt during start-up must not leave the cluster running
             raise
+        self.client, self.cluster = self.connection.client, self.connection.cluster
         self._workerless_since: float | None = None
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
         # Workers that held straggling tasks -> (the batch they may work again from, how
@@ -237,9 +86,7 @@ class DaskBackend:
 
     def cluster_size(self) -> tuple[int, int]:
         """(workers, worker threads) the scheduler knows now: one round trip."""
-        with deferred():
-            info = self.client.scheduler_info(n_workers=-1)["workers"]
-        return len(info), sum(worker.get("nthreads", 1) for worker in info.values())
+        return self.connection.size()
 
     def _watch_workers(self) -> None:
         """Give up on a generation when the cluster has had no worker for too long."""
@@ -257,7 +104,7 @@ class DaskBackend:
 
     def describe(self) -> str:
         """One line for the console: where the scheduler and its dashboard are."""
-        return describe_client(self.client, self.cluster)
+        return self.connection.describe()
 
     def _on_scheduler_event(self, event: tuple[float, dict[str, Any]]) -> None:
         """Scheduler events (runs on the client's event loop): keep worker joins and losses."""
@@ -333,7 +180,7 @@ class DaskBackend:
         episodes = episode_seeds.shape[1]
         work = None if self._episode_s is None else self._episode_s * population.size * episodes
         plan = plan_chunks(
-            population.members, self.config.chunk_size, len(slots), work, self.problem.vectorized
+            population.members, self.config.chunk_size, len(slots), work, self.problem.batched
         )
         chunks = make_chunks(population, episode_seeds, plan)
         run = self._run(
@@ -471,11 +318,8 @@ class DaskBackend:
 
     def close(self) -> None:
         """Close the client and, if this backend started it, the cluster."""
-        with deferred():
-            if self.client is not None:
-                with contextlib.suppress(Exception):
-                    _SchedulerEvents.remove(self.client, self._on_scheduler_event)
-            if self._owns_client and self.client is not None:
-                self.client.close()
-            if self.cluster is not None:
-                self.cluster.close()
+        if self.connection is None:
+            return
+        with deferred(), contextlib.suppress(Exception):
+            _SchedulerEvents.remove(self.connection.client, self._on_scheduler_event)
+        self.connection.close()

@@ -32,8 +32,8 @@ import dask
 import numpy as np
 
 from evo.errors import EvaluationError
-from evo.evaluation import Chunk, ChunkResult, Problem, evaluate_chunk
 from evo.interrupts import deferred, poll
+from evo.problems.base import Chunk, ChunkResult, Problem, evaluate_chunk
 
 TICK_S = 0.2  # how often the orchestrator looks at the cluster while a generation runs
 MIN_STALL_S = 0.25  # never call a chunk a straggler sooner than this

@@ -9,9 +9,9 @@ import numpy as np
 
 from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
 from evo.config import BackendConfig
-from evo.evaluation import Problem, evaluate_chunk
 from evo.interrupts import poll
 from evo.population import Population
+from evo.problems.base import Problem, evaluate_chunk
 
 
 class SerialBackend:

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     """``evo run CONFIG``."""
     from evo import interrupts
     from evo.config import load_config
-    from evo.loop import run
+    from evo.experiment import run
     from evo.reporting import make_reporter
 
     config = load_config(args.config, args.overrides)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 def resume(args: argparse.Namespace) -> int:
     """``evo resume RUN``."""
     from evo import interrupts
-    from evo.loop import resume
+    from evo.experiment import resume
     from evo.reporting import make_reporter
 
     interrupts.install()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from evo.config import AlgorithmConfig
+from evo.config import AlgorithmConfig, register_algorithm
 from evo.strategies.base import State, Strategy
 from evo.strategies.ga import GA
 from evo.strategies.openai_es import OpenAIES
 
 REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA)}
+for _name, _strategy in REGISTRY.items():
+    register_algorithm(_name, _strategy.config_class)
 
 
 def make_strategy(config: AlgorithmConfig) -> Strategy:

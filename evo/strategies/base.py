@@ -106,23 +106,3 @@ def centered_ranks(fitness: np.ndarray) -> np.ndarray:
     ranks = np.empty(n, dtype=np.float64)
     ranks[np.argsort(fitness, kind="stable")] = np.arange(n, dtype=np.float64)
     return ranks / max(n - 1, 1) - 0.5 if n > 1 else np.zeros(1)
-
-
-def state_arrays(state: State) -> dict[str, np.ndarray]:
-    """A state as named arrays (scalars as 0-d arrays) for an ``.npz`` checkpoint
-    (an optional field that is None is left out)."""
-    fields = dataclasses.fields(state)
-    values = {f.name: getattr(state, f.name) for f in fields}
-    return {name: np.asarray(value) for name, value in values.items() if value is not None}
-
-
-def state_from_arrays(state_class: type[S], arrays: dict[str, np.ndarray]) -> S:
-    """Inverse of :func:`state_arrays`. A field with a default may be missing (a
-    checkpoint written before the field existed)."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(state_class):
-        if f.name not in arrays and f.default is not dataclasses.MISSING:
-            continue
-        array = arrays[f.name]
-        values[f.name] = array.item() if array.ndim == 0 else array
-    return state_class(**values)

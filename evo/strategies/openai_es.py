@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from evo.config import AlgorithmConfig, ConfigError, option
+from evo.optim import adam
 from evo.population import Members, Population
 from evo.seeding import noise
 from evo.strategies.base import State, Strategy, centered_ranks, draw_noise_seeds
@@ -110,13 +111,20 @@ class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
 
         # Adam on the loss -g + wd * theta (ascent on fitness).
         step = -gradient + config.weight_decay * state.centre
-        t = state.adam_step + 1
-        adam_m = config.beta1 * state.adam_m + (1 - config.beta1) * step
-        adam_v = config.beta2 * state.adam_v + (1 - config.beta2) * step * step
-        rate = config.learning_rate * np.sqrt(1 - config.beta2**t) / (1 - config.beta1**t)
-        update = -rate * adam_m / (np.sqrt(adam_v) + config.epsilon)
+        update, adam_m, adam_v = adam(
+            step,
+            state.adam_m,
+            state.adam_v,
+            state.adam_step,
+            learning_rate=config.learning_rate,
+            beta1=config.beta1,
+            beta2=config.beta2,
+            epsilon=config.epsilon,
+        )
         centre = (state.centre + update).astype(np.float32)
-        state = dataclasses.replace(state, centre=centre, adam_m=adam_m, adam_v=adam_v, adam_step=t)
+        state = dataclasses.replace(
+            state, centre=centre, adam_m=adam_m, adam_v=adam_v, adam_step=state.adam_step + 1
+        )
         return state, {
             "gradient_norm": float(np.linalg.norm(gradient)),
             "update_norm": float(np.linalg.norm(update)),

@@ -37,7 +37,7 @@ def penalized_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short in-process run whose logs hold nulls, lists, mappings and infinities: some
     members' envs raise and score -inf (``on_error: penalize``)."""
     from evo.config import from_dict
-    from evo.loop import run
+    from evo.experiment import run
 
     env = {"id": "tests.helpers:Exploding-v0", "episodes": 1, "on_error": "penalize"}
     env["kwargs"] = {"explode_at": 3, "odd_seeds_only": True}

@@ -218,7 +218,7 @@ def test_a_terminal_gets_a_live_progress_bar(tmp_path: Path) -> None:
     import io
 
     from evo.config import from_dict
-    from evo.loop import run
+    from evo.experiment import run
     from evo.reporting import LiveReporter
 
     stream = io.StringIO()

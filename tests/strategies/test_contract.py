@@ -8,8 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from evo.runlog import state_arrays, state_from_arrays
 from evo.strategies import REGISTRY, Strategy, make_strategy
-from evo.strategies.base import State, state_arrays, state_from_arrays
+from evo.strategies.base import State
 
 # Hyper-parameters for the benchmark functions; a strategy without an entry uses its defaults.
 BENCHMARK_SETTINGS = {

@@ -1,0 +1,320 @@
+"""The config schema: typed, frozen dataclass sections with documented, bounded options.
+
+Strategies declare their own section (a dataclass subclassing
+:class:`AlgorithmConfig`) and register it under its ``algorithm.name`` tag;
+what a section's values mean for an env or a data set (is the env registered,
+does the data set exist) is checked by the problems, before any run folder is
+made. This module imports nothing of evo but its errors and messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from evo.config.options import Section, option
+from evo.errors import ConfigError
+from evo.messages import describe, join, suggest
+
+
+@dataclass(frozen=True)
+class EnvConfig(Section):
+    """The fitness evaluation: a registered gymnasium environment."""
+
+    id: str = option("CartPole-v1", "a registered gymnasium env id, or module:EnvId")
+    entry_point: str | None = option(
+        None, "an env class that is not registered, package.module:Class (replaces id)"
+    )
+    kwargs: dict[str, Any] = option({}, "keyword arguments for gymnasium.make")
+    episodes: int = option(1, "episodes per member; fitness is their mean return", ge=1)
+    common_seeds: bool = option(
+        False, "all members of a generation play the same episodes (common random numbers)"
+    )
+    max_steps: int | None = option(None, "step limit per episode (null: the env's own)", ge=1)
+    on_error: Literal["stop", "penalize"] = option(
+        "stop", "a member whose env raises: stop the run (after a checkpoint) or score -inf"
+    )
+
+
+@dataclass(frozen=True)
+class FunctionConfig(Section):
+    """A function of the parameters as the fitness, instead of an env and a policy network."""
+
+    name: Literal["sphere", "rastrigin"] = option("sphere", "a built-in benchmark (minimised)")
+    entry_point: str | None = option(
+        None, "your own function, package.module:callable (replaces name; workers import it)"
+    )
+    dim: int = option(100, "dimensions: the parameters of each member", ge=1)
+    init_std: float = option(1.0, "spread of the starting point around the origin", gt=0)
+    minimize: bool | None = option(
+        None, "minimise the function (null: the built-ins are minimised, your own maximised)"
+    )
+    batched: bool = option(
+        True, "your function takes a (members, dim) array; false: one (dim,) vector a call"
+    )
+
+
+@dataclass(frozen=True)
+class DataConfig(Section):
+    """A supervised data set as the fitness: the policy network is a classifier."""
+
+    name: str = option("digits", "the data set (see `evo.datasets.DATASETS`)")
+    batch_size: int = option(
+        256, "training examples per generation, the same for every member", ge=1
+    )
+    fitness: Literal["neg_loss", "accuracy"] = option(
+        "neg_loss", "minus the mean cross-entropy on the minibatch, or the accuracy on it"
+    )
+    eval_every: int = option(
+        10, "generations between test-accuracy records of the solution in metrics.jsonl", ge=1
+    )
+
+
+@dataclass(frozen=True)
+class PolicyConfig(Section):
+    """The network: an MLP from flattened observations to actions."""
+
+    hidden_sizes: tuple[int, ...] = option([32], "widths of the hidden layers", ge=1)
+    activation: Literal["tanh", "relu"] = option("tanh", "hidden-layer activation")
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig(Section):
+    """Base of the strategies' own sections; ``name`` picks the strategy."""
+
+    name: str = option("openai_es", "the strategy (see `evo.strategies.REGISTRY`)")
+    population_size: int = option(64, "members evaluated per generation", ge=1)
+
+    @classmethod
+    def variant(cls, data: Any, path: str) -> type[Section]:
+        """The strategy's own section, by the ``name`` tag."""
+        name = data.get("name", DEFAULT_ALGORITHM) if isinstance(data, dict) else None
+        if not isinstance(name, str) or name not in ALGORITHMS:
+            hint = suggest(name, list(ALGORITHMS)) if isinstance(name, str) else ""
+            raise ConfigError(
+                f"{join(path, 'name')}: expected one of {', '.join(map(repr, ALGORITHMS))}, "
+                f"found {describe(name)}{hint}"
+            )
+        return ALGORITHMS[name]
+
+
+@dataclass(frozen=True)
+class GradientConfig(Section):
+    """Gradient training of the same network (``mode: gradient``).
+
+    On a data set: data-parallel minibatch training of the classifier. The
+    training set is cut into ``shards`` fixed parts; every step takes
+    ``batch_size / shards`` examples from each, workers return gradient sums
+    over whole blocks of shards, and the sums are added in a fixed tree order,
+    so 1, 2 or N workers give the same bits. On an env: policy gradient
+    (REINFORCE with a learned value baseline), ``batch_size`` episodes a round.
+    """
+
+    optimizer: Literal["sgd", "adam"] = option("adam", "sgd (with momentum) or adam")
+    learning_rate: float = option(0.01, "step size", gt=0)
+    momentum: float = option(0.9, "sgd: momentum (0: plain SGD)", ge=0, lt=1)
+    beta1: float = option(0.9, "adam: first-moment decay", ge=0, lt=1)
+    beta2: float = option(0.999, "adam: second-moment decay", ge=0, lt=1)
+    epsilon: float = option(1e-8, "adam: denominator floor", gt=0)
+    weight_decay: float = option(0.0, "L2 coefficient added to the gradient", ge=0)
+    batch_size: int = option(
+        256, "examples per step (data sets), or episodes per round (envs)", ge=1
+    )
+    epochs: float | None = option(
+        None,
+        "data sets: passes over the training set (replaces generations; null: use them)",
+        gt=0,
+    )
+    shards: int = option(
+        8, "fixed parts of the batch, a power of two: the unit of work and of reduction", ge=1
+    )
+    local_steps: int = option(
+        1,
+        "data sets: SGD steps each shard's replica takes between averaging (1: synchronous)",
+        ge=1,
+    )
+    method: Literal["reinforce", "ppo"] = option(
+        "reinforce", "envs: REINFORCE with a value baseline, or PPO (clipped surrogate)"
+    )
+    ppo_epochs: int = option(4, "ppo: passes over each round's episodes", ge=1)
+    minibatches: int = option(4, "ppo: optimizer steps per pass (each shard's steps split)", ge=1)
+    clip: float = option(0.2, "ppo: the probability ratio's clipping range", gt=0, lt=1)
+    gae_lambda: float = option(
+        0.95, "ppo: generalised advantage estimation's lambda (1: Monte Carlo returns)", ge=0, le=1
+    )
+    gamma: float = option(0.99, "envs: discount of the returns", ge=0, le=1)
+    value_coef: float = option(
+        0.5, "envs: weight of the value baseline's loss (0: no baseline)", ge=0
+    )
+    log_std: float = option(
+        -0.5, "envs with continuous actions: log standard deviation of the Gaussian policy"
+    )
+
+    def check(self, path: str) -> None:
+        if self.shards & (self.shards - 1):
+            raise ConfigError(
+                f"{join(path, 'shards')}: expected a power of two, found {self.shards}"
+            )
+        if self.batch_size % self.shards:
+            raise ConfigError(
+                f"{join(path, 'batch_size')}: expected a multiple of shards ({self.shards}), "
+                f"found {self.batch_size}"
+            )
+
+
+@dataclass(frozen=True)
+class SecurityConfig(Section):
+    """TLS for the Dask backend: PEM files, relative paths from the current directory.
+
+    The same certificate and key serve every role (client, and the scheduler and
+    workers of an embedded cluster); peers must present a certificate signed by
+    the CA.
+    """
+
+    ca_file: str | None = option(None, "CA certificate (PEM) that signs every peer's certificate")
+    cert_file: str | None = option(None, "this side's certificate (PEM), signed by ca_file")
+    key_file: str | None = option(None, "the private key (PEM, unencrypted) of cert_file")
+
+    def check(self, path: str) -> None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(self, name)
+            if value is None:
+                raise ConfigError(
+                    f"{join(path, name)}: expected a file path (ca_file, cert_file and key_file "
+                    "go together), found null"
+                )
+            file = Path(value)
+            if not file.is_file() or not os.access(file, os.R_OK):
+                raise ConfigError(f"{join(path, name)}: expected a readable file, found {value!r}")
+
+
+@dataclass(frozen=True)
+class BackendConfig(Section):
+    """Where evaluation runs: in-process or on a Dask cluster."""
+
+    kind: Literal["dask", "serial"] = option("dask", "dask (default) or serial (in-process)")
+    workers: int | None = option(None, "local worker processes (null: one per core)", ge=1)
+    scheduler: str | None = option(
+        None, "address of an existing Dask scheduler (else DASK_SCHEDULER_ADDRESS, else local)"
+    )
+    chunk_size: Literal["auto"] | int = option("auto", "members per task, or auto", ge=1)
+    connect_timeout_s: float = option(10.0, "how long to try reaching a scheduler", gt=0)
+    worker_timeout_s: float = option(
+        60.0, "how long to wait for a worker when the cluster has none, then stop", gt=0
+    )
+    straggler_factor: float = option(
+        2.0,
+        "when nothing finishes for this many median task times, run the chunks still out "
+        "again on other workers (0: never)",
+        ge=0,
+    )
+    security: SecurityConfig | None = option(
+        None, "TLS certificates for tls:// schedulers and the embedded cluster (null: no TLS)"
+    )
+
+    def check(self, path: str) -> None:
+        if self.scheduler is not None and not re.match(r"^[a-z+]+://\S+:\d+$", self.scheduler):
+            raise ConfigError(
+                f"{join(path, 'scheduler')}: expected an address like tcp://HOST:PORT, "
+                f"found {self.scheduler!r}"
+            )
+
+
+@dataclass(frozen=True)
+class StopConfig(Section):
+    """Conditions that end a run before ``generations`` is reached."""
+
+    target_fitness: float | None = option(
+        None, "stop when the strategy's solution scores at least this (see confirm_episodes)"
+    )
+    confirm_episodes: int = option(
+        20,
+        "fresh episodes the solution must also average target_fitness on (0: trust training; "
+        "data runs: its fitness on the whole training split instead)",
+        ge=0,
+    )
+    max_time_s: float | None = option(None, "stop after this many seconds of wall time", gt=0)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig(Section):
+    """How often the full search state is saved (always at the end too)."""
+
+    every: int = option(10, "generations between checkpoints", ge=1)
+    keep: int = option(3, "checkpoints kept on disk (older ones are removed)", ge=1)
+
+
+@dataclass(frozen=True)
+class FinalEvalConfig(Section):
+    """Evaluation of the final solution on fresh episodes (seeds disjoint from training)."""
+
+    episodes: int = option(
+        20, "fresh episodes; 0 skips the final evaluation (data runs: the test split, always)", ge=0
+    )
+    threshold: float | None = option(
+        None,
+        "mean return that counts as solved (null: the env's reward_threshold; "
+        "data runs: test accuracy)",
+    )
+
+
+@dataclass(frozen=True)
+class ExperimentConfig(Section):
+    """A whole experiment: what to evolve, on what, where, and for how long."""
+
+    name: str = option("experiment", "run name: the run folder is runs/<name>-<timestamp>")
+    seed: int | None = option(0, "run seed (null: drawn at start and recorded)", ge=0)
+    generations: int = option(100, "maximum number of generations", ge=1)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    function: FunctionConfig | None = option(
+        None, "a function of the parameters as the fitness (replaces env and policy; null: the env)"
+    )
+    data: DataConfig | None = option(
+        None, "a supervised data set as the fitness (replaces env; null: use the env)"
+    )
+    algorithm: AlgorithmConfig = field(default_factory=lambda: default_algorithm())
+    mode: Literal["evolution", "gradient"] = option(
+        "evolution", "evolve the network (algorithm) or train it with gradients (gradient)"
+    )
+    gradient: GradientConfig = field(default_factory=GradientConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    final_eval: FinalEvalConfig = field(default_factory=FinalEvalConfig)
+
+    def check(self, path: str) -> None:
+        if self.mode == "gradient" and self.function is not None:
+            raise ConfigError(
+                "mode: expected evolution with a function section (gradient training needs "
+                "a data set or an env), found 'gradient'"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
+            raise ConfigError(
+                f"name: expected letters, digits, '_', '.' or '-' (it names a folder), "
+                f"found {self.name!r}"
+            )
+        if self.data is not None and self.function is not None:
+            raise ConfigError(
+                "data: expected a data set or a function as the fitness, not both "
+                "(found a data section and a function section)"
+            )
+
+
+# The strategies' own sections by ``algorithm.name``, filled by each strategy module as it
+# is imported (``evo.strategies`` imports them all, and importing ``evo`` imports that).
+ALGORITHMS: dict[str, type[AlgorithmConfig]] = {}
+DEFAULT_ALGORITHM = "openai_es"
+
+
+def register_algorithm(name: str, section: type[AlgorithmConfig]) -> None:
+    """Make ``algorithm.name: <name>`` read its keys into ``section``."""
+    ALGORITHMS[name] = section
+
+
+def default_algorithm() -> AlgorithmConfig:
+    """The default strategy section (OpenAI-ES with its defaults)."""
+    return ALGORITHMS[DEFAULT_ALGORITHM]()

@@ -1,0 +1,72 @@
+"""Optimizers on a flat float64 vector, shared by the ES strategies and gradient training.
+
+Each is a pure function of (gradient, optimizer state): the state is a few arrays
+and a step count that live in the caller's checkpointed state. The gradient is
+that of a loss (minimised); an ES passes minus its fitness gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evo.config import GradientConfig
+
+
+def adam(
+    gradient: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    step: int,
+    *,
+    learning_rate: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    epsilon: float = 1e-8,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Adam (Kingma & Ba 2015, Algorithm 1, with the bias corrections folded into the
+    step size): returns (update, first moment, second moment); ``step`` counts the
+    updates before this one."""
+    t = step + 1
+    first = beta1 * first + (1 - beta1) * gradient
+    second = beta2 * second + (1 - beta2) * gradient * gradient
+    rate = learning_rate * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+    return -rate * first / (np.sqrt(second) + epsilon), first, second
+
+
+def sgd(
+    gradient: np.ndarray, velocity: np.ndarray, *, learning_rate: float, momentum: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """SGD with momentum as PyTorch has it (``v = momentum * v + g``, ``x -= lr * v``):
+    returns (update, velocity)."""
+    velocity = momentum * velocity + gradient if momentum else gradient
+    return -learning_rate * velocity, velocity
+
+
+def optimizer_step(
+    config: GradientConfig,
+    params: np.ndarray,
+    gradient: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    step: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One update of gradient training's optimizer; returns (params, first, second, update
+    norm). SGD keeps its velocity in ``first``; Adam its moments in ``first`` and ``second``."""
+    if config.weight_decay:
+        gradient = gradient + config.weight_decay * params
+    if config.optimizer == "sgd":
+        update, first = sgd(
+            gradient, first, learning_rate=config.learning_rate, momentum=config.momentum
+        )
+    else:
+        update, first, second = adam(
+            gradient,
+            first,
+            second,
+            step,
+            learning_rate=config.learning_rate,
+            beta1=config.beta1,
+            beta2=config.beta2,
+            epsilon=config.epsilon,
+        )
+    return params + update, first, second, float(np.linalg.norm(update))

@@ -1,0 +1,153 @@
+"""A gymnasium env as the fitness: each member is a policy network, scored by the mean
+return of its episodes, all members of a chunk stepping in lockstep."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+import envs  # noqa: F401  (registers the project's own environments)
+from evo.config import EnvConfig, ExperimentConfig
+from evo.errors import ConfigError
+from evo.messages import join, suggest
+from evo.policies import MLPSpec, spec_for_spaces
+from evo.problems.base import Chunk, ChunkResult, EvaluateParams
+from evo.problems.imports import load_entry_point
+from evo.problems.rollout import make_env, make_vector_env, run_episodes
+from evo.seeding import episode_seeds
+
+
+def check_env(env: EnvConfig, path: str = "env") -> None:
+    """That ``env`` names an env this process (and so a worker like it) can make."""
+    if env.entry_point is not None:
+        found = load_entry_point(env.entry_point, join(path, "entry_point"))
+        if not (isinstance(found, type) and issubclass(found, gymnasium.Env)):
+            raise ConfigError(
+                f"{join(path, 'entry_point')}: expected a gymnasium.Env subclass, found {found!r}"
+            )
+        return
+    # gymnasium's "module:EnvId" form imports the module that registers the env.
+    module, _, env_id = env.id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(
+                f"{join(path, 'id')}: cannot import module {module!r} for {env.id!r}: {exc}"
+            ) from None
+    if env_id not in gymnasium.registry:
+        raise ConfigError(
+            f"{join(path, 'id')}: expected a registered gymnasium env id, "
+            f"found {env.id!r}{suggest(env_id, list(gymnasium.registry))}"
+        )
+
+
+def _has_lockstep_vector_env(env: EnvConfig) -> bool:
+    """Whether the env's vector entry point runs sub-envs in lockstep, one seed each.
+
+    That is a vector env whose autoreset is disabled (a finished sub-env stays
+    finished), so every sub-env plays exactly the episode of its own reset seed.
+    """
+    vector_env = make_vector_env(env, 1)
+    try:
+        return vector_env.metadata.get("autoreset_mode") == AutoresetMode.DISABLED
+    finally:
+        vector_env.close()
+
+
+@dataclass(frozen=True)
+class EnvProblem:
+    """An env, the policy network that plays it, and whether it has a lockstep vector form."""
+
+    env: EnvConfig
+    policy: MLPSpec
+    reward_threshold: float | None = None
+    vectorized: bool = False  # the env has a lockstep vector version (see run_episodes)
+    kind: str = "env"
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig) -> EnvProblem:
+        """Build the env once to learn its spaces; env errors become config errors."""
+        check_env(config.env)
+        env = make_env(config.env)
+        try:
+            try:  # a first episode, so kwargs that fail only at reset fail here, as bad input
+                env.reset(seed=0)
+            except Exception as exc:
+                raise ConfigError(
+                    f"env.kwargs: {config.env.id!r} cannot start an episode with them: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+            policy = spec_for_spaces(
+                env.observation_space,
+                env.action_space,
+                config.policy.hidden_sizes,
+                config.policy.activation,
+            )
+            spec = env.spec
+            threshold = spec.reward_threshold if spec is not None else None
+            has_vector_version = spec is not None and spec.vector_entry_point is not None
+        finally:
+            env.close()
+        vectorized = has_vector_version and _has_lockstep_vector_env(config.env)
+        return cls(config.env, policy, reward_threshold=threshold, vectorized=vectorized)
+
+    @property
+    def batched(self) -> bool:
+        """A chunk of a vector env steps all its cars in one call."""
+        return self.vectorized
+
+    def generation_seeds(self, seed: int, generation: int, size: int) -> np.ndarray:
+        """Each member's episode seeds for a generation, ``(size, episodes)``."""
+        env = self.env
+        return episode_seeds(seed, generation, np.arange(size), env.episodes, env.common_seeds)
+
+    def evaluate(self, params: np.ndarray, chunk: Chunk) -> ChunkResult:
+        """Fitness = mean return over each member's episodes. A member whose env raises
+        gets NaN and its message in ``errors``; the chunk's other members go on."""
+        try:
+            returns, steps, errors = run_episodes(self, params, chunk.episode_seeds)
+        except Exception as exc:  # the envs could not even be built here: every member failed
+            shape = chunk.episode_seeds.shape
+            returns, steps = np.zeros(shape), np.zeros(shape, dtype=np.int64)
+            errors = dict.fromkeys(range(len(chunk.indices)), f"{type(exc).__name__}: {exc}")
+        fitness = returns.mean(axis=1)
+        fitness[list(errors)] = np.nan
+        return ChunkResult(
+            indices=chunk.indices,
+            fitness=fitness,
+            steps=steps.sum(axis=1),
+            errors={int(chunk.indices[row]): message for row, message in errors.items()},
+        )
+
+    def episodes_per_member(self) -> int:
+        """The config's episodes per member."""
+        return self.env.episodes
+
+    def samples(self, evaluations: int, env_steps: int) -> int:
+        """Env steps: one forward pass each."""
+        return env_steps
+
+    def confirm(self, params: np.ndarray, seeds: np.ndarray, evaluate: EvaluateParams) -> float:
+        """The mean return on fresh episodes."""
+        return float(evaluate(params, seeds).mean())
+
+    def final_scores(
+        self, params: np.ndarray, seeds: np.ndarray, evaluate: EvaluateParams
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Returns on the held-out episodes."""
+        return evaluate(params, seeds), {}
+
+    def record(self, params: np.ndarray, generation: int, last: bool) -> dict[str, Any]:
+        """Nothing beyond the fitness columns."""
+        return {}
+
+    def summary_fields(self) -> dict[str, Any]:
+        """The env played."""
+        env_id = self.env.entry_point or self.env.id
+        return {"env_id": env_id, "function": None, "data": None}

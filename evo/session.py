@@ -1,0 +1,273 @@
+"""One run in progress: what the loop drives and what it writes into the run folder.
+
+A :class:`Session` holds the method, the backend, the folder and the callbacks;
+its methods are the loop's verbs: a step with failures handled, the metrics
+line, the stop rule, checkpoints, and the final evaluation with the summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evo.backends import Backend, Evaluation, TaskRun
+from evo.callbacks import Callback
+from evo.config import ExperimentConfig
+from evo.errors import EvaluationError, RunFolderError, WorkersLostError
+from evo.methods import MembersFailed, Method, Step, Stopwatch
+from evo.population import Members, Population
+from evo.problems import Problem
+from evo.runlog import RunFolder, state_arrays
+from evo.seeding import confirm_seeds, final_seeds
+from evo.strategies.base import State
+
+_STATS = {
+    "fitness_max": np.max,
+    "fitness_mean": np.mean,
+    "fitness_median": np.median,
+    "fitness_min": np.min,
+    "fitness_std": np.std,
+}
+
+
+@dataclass
+class Tally:
+    """Running totals over the generations."""
+
+    evaluations: int = 0
+    env_steps: int = 0
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A saved point of a run: the method's state, the tallies, the time spent."""
+
+    state: State
+    tally: Tally
+    elapsed_s: float
+
+    @classmethod
+    def latest(cls, folder: RunFolder, method: Method) -> Checkpoint:
+        """The newest checkpoint the metrics log has caught up with."""
+        found = folder.newest_checkpoint(len(folder.read_metrics()), method)
+        if found is not None:
+            state, meta = found
+            tally = Tally(meta["evaluations"], meta["env_steps"])
+            return cls(state, tally, float(meta["elapsed_s"]))
+        raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
+
+
+@dataclass
+class Session:
+    """A run's parts, and the totals and clock that its checkpoints carry on."""
+
+    config: ExperimentConfig
+    problem: Problem
+    method: Method
+    backend: Backend
+    folder: RunFolder
+    callbacks: Callback
+    started: float  # when the process began the run (for the summary's wall time)
+    tally: Tally
+    start: float = 0.0  # the loop's clock: now minus the time already spent
+
+    @property
+    def seed(self) -> int:
+        """The run seed (resolved before the session begins)."""
+        assert self.config.seed is not None
+        return self.config.seed
+
+    def elapsed(self) -> float:
+        """Training time so far, across resumes."""
+        return time.perf_counter() - self.start
+
+    def step(self, state: State, generation: int, watch: Stopwatch) -> tuple[State, Step]:
+        """The method's step; members that failed with ``on_error: stop`` stop the run after
+        a checkpoint, so that `evo resume` can retry once the cause is fixed."""
+        try:
+            return self.method.step(self.backend, state, generation, watch)
+        except MembersFailed as failed:
+            self.write_events(failed.events, generation)
+            self.checkpoint(failed.state)
+            failed.evaluation.raise_for_errors(generation)
+            raise
+
+    def write_events(self, events: list[dict[str, Any]], generation: int | None) -> None:
+        """What happened on the cluster during a step (None: outside a generation)."""
+        for record in events:
+            self.folder.append_event(**record, generation=generation)
+
+    def metrics_line(
+        self, generation: int, step: Step, state: State, watch: Stopwatch
+    ) -> dict[str, Any]:
+        """One line of ``metrics.jsonl``, for both modes."""
+        finite = step.scores[np.isfinite(step.scores)]
+        stats = {
+            name: float(f(finite)) if finite.size else float("nan") for name, f in _STATS.items()
+        }
+        last = generation + 1 == self.method.generations
+        tally = self.tally
+        return {
+            "generation": generation,
+            "evaluations": tally.evaluations,
+            "episodes": tally.evaluations * self.problem.episodes_per_member(),
+            "env_steps": tally.env_steps,
+            "samples": self.method.samples(tally.evaluations, tally.env_steps),
+            **stats,
+            "failed": step.failed,
+            "solution_fitness": step.solution_fitness,
+            "best_so_far": state.best_fitness,
+            "time_s": watch.mark - self.start,
+            **{f"{lap}_s": watch.laps[lap] for lap in ("write", "ask", "evaluate", "tell")},
+            **cost_columns(step.cost),
+            **step.columns,
+            **self.problem.record(self.method.solution(state), generation, last),
+        }
+
+    @contextlib.contextmanager
+    def recording_stops(self, latest: Callable[[], State]) -> Iterator[None]:
+        """Around the loop: an interrupt, a failed evaluation or lost workers end it with
+        a ``stop`` event (``latest()`` is the loop's state then), lost workers after a
+        checkpoint, so that `evo resume` can go on."""
+        folder = self.folder
+        try:
+            yield
+        except KeyboardInterrupt:
+            folder.append_event("stop", reason="interrupted", generations=latest().generation)
+            raise
+        except EvaluationError as exc:
+            generations = latest().generation
+            folder.append_event("stop", reason="error", generations=generations, message=str(exc))
+            raise
+        except WorkersLostError as exc:
+            self.checkpoint(latest())  # for `evo resume`
+            generations = latest().generation
+            folder.append_event(
+                "stop", reason="no_workers", generations=generations, message=str(exc)
+            )
+            raise
+
+    def stop_reason(self, record: dict[str, Any], scored: np.ndarray) -> str | None:
+        """Why to stop after this generation, if at all.
+
+        A training score is a few episodes and easily lucky: when the solution
+        reaches the target it must also reach it on fresh confirmation trials.
+        """
+        stop = self.config.stop
+        score = record["solution_fitness"]
+        score = record["fitness_max"] if score is None else score
+        if stop.target_fitness is not None and score is not None and score >= stop.target_fitness:
+            if not stop.confirm_episodes:
+                return "target_fitness"
+            seeds = confirm_seeds(self.seed, record["generation"], stop.confirm_episodes)
+            confirmed = self.problem.confirm(scored, seeds, self.evaluate_params)
+            self.folder.append_event(
+                "confirm",
+                generation=record["generation"],
+                mean=confirmed,
+                episodes=stop.confirm_episodes,
+                passed=confirmed >= stop.target_fitness,
+            )
+            if confirmed >= stop.target_fitness:
+                return "target_fitness"
+        if stop.max_time_s is not None and record["time_s"] >= stop.max_time_s:
+            return "max_time_s"
+        return None
+
+    def checkpoint(self, state: State) -> None:
+        """Save everything needed to continue after ``state.generation`` generations."""
+        arrays = {f"state.{k}": v for k, v in state_arrays(state).items()}
+        meta = {
+            "strategy": self.method.name,
+            "seed": self.seed,
+            "evaluations": self.tally.evaluations,
+            "env_steps": self.tally.env_steps,
+            "elapsed_s": self.elapsed(),
+        }
+        keep = self.config.checkpoint.keep
+        path = self.folder.save_checkpoint(state.generation, arrays, meta, keep)
+        self.folder.append_event("checkpoint", generation=state.generation, path=path.name)
+        self.callbacks.on_checkpoint(state.generation, path)
+
+    def evaluate_params(self, params: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """Return of ``params`` on each seed's episode, spread over the backend like members."""
+        if len(seeds) == 0:
+            return np.zeros(0)
+        members = Members.build(np.zeros(len(seeds), dtype=np.int32), 0, 0.0)
+        bases = np.asarray(params, dtype=np.float32)[None, :]
+        evaluation = self.backend.evaluate(Population(bases, members), seeds[:, None], -1)
+        self.write_events(evaluation.events, None)
+        evaluation.raise_for_errors(-1)
+        self.tally.env_steps += int(evaluation.steps.sum())
+        return evaluation.fitness
+
+    def finish(self, state: State, params: np.ndarray, reason: str) -> dict[str, Any]:
+        """Final evaluation, ``best.npz`` and ``summary.json``."""
+        training_s = self.elapsed()
+        config, problem = self.config, self.problem
+        seeds = final_seeds(config.final_eval.episodes)
+        returns, extra = problem.final_scores(params, seeds, self.evaluate_params)
+        mean = float(returns.mean()) if returns.size else float("nan")
+        threshold = config.final_eval.threshold
+        threshold = problem.reward_threshold if threshold is None else threshold
+        self.folder.write_best(params, problem.policy.to_json(), mean)
+        self.folder.append_event("final_eval", episodes=int(returns.size), mean=mean)
+        summary = {
+            "name": config.name,
+            "seed": self.seed,
+            "algorithm": self.method.name,
+            **problem.summary_fields(),
+            "num_params": problem.policy.num_params,
+            "generations": state.generation,
+            "evaluations": self.tally.evaluations,
+            "env_steps": self.tally.env_steps,
+            "samples": self.method.samples(self.tally.evaluations, self.tally.env_steps),
+            "stop_reason": reason,
+            "training_time_s": training_s,
+            "best_fitness": state.best_fitness,
+            **final_statistics(returns),
+            "solve_threshold": threshold,
+            "solved": bool(returns.size and threshold is not None and mean >= threshold),
+            **extra,
+        }
+        summary["wall_time_s"] = time.perf_counter() - self.started
+        self.folder.write_summary(summary)
+        self.folder.append_event("finish", wall_time_s=summary["wall_time_s"])
+        self.callbacks.on_stop(summary)
+        return summary
+
+
+def final_statistics(returns: np.ndarray) -> dict[str, Any]:
+    """The summary's columns about the final evaluation's scores."""
+    if not returns.size:
+        nan = float("nan")
+        return dict.fromkeys(("final_eval_mean", "final_eval_std"), nan) | {
+            "final_eval_min": nan,
+            "final_eval_max": nan,
+            "final_eval_episodes": 0,
+        }
+    return {
+        "final_eval_mean": float(returns.mean()),
+        "final_eval_std": float(returns.std()),
+        "final_eval_min": float(returns.min()),
+        "final_eval_max": float(returns.max()),
+        "final_eval_episodes": int(returns.size),
+    }
+
+
+def cost_columns(run: Evaluation | TaskRun) -> dict[str, Any]:
+    """A metrics line's cluster costs: time in tasks, tasks, workers, traffic, re-runs."""
+    return {
+        "compute_s": run.compute_s,
+        "tasks": run.tasks,
+        "workers": run.workers,
+        "bytes_sent": run.bytes_sent,
+        "bytes_received": run.bytes_received,
+        "transfer_bytes": run.transfer_bytes,
+        "retried": run.retried,
+    }
