@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from evo import __version__
 from evo.cli import bench, export, inspect, plot, replay, run, sweep
 from evo.cli.options import Parser
 from evo.errors import EvoError
@@ -34,22 +35,11 @@ _REGISTER = [
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = Parser(prog="evo", description="Neuroevolution experiments on Dask.")
-    parser.add_argument("--version", action="version", version=f"evo {version()}")
+    parser.add_argument("--version", action="version", version=f"evo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for register in _REGISTER:
         register(commands)
     return parser
-
-
-def version() -> str:
-    """The installed distribution's version ("unknown" when evo runs from a bare checkout)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("evo")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
