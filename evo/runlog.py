@@ -10,6 +10,7 @@ Layout of ``runs/<name>-<YYYYmmdd-HHMMSS>/``::
     best.npz          the recommended parameters and the policy spec to rebuild them
     summary.json      written at the end
 
+:class:`RunFolder` writes a run folder; :class:`RunRecord` is what reading one gives.
 Whole files are written atomically (temp file, fsync, rename); everything is
 JSON or ``.npz`` read with ``allow_pickle=False``, so opening a run never runs code.
 """
@@ -24,10 +25,12 @@ import os
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import yaml
 
 from evo.errors import RunFolderError
 
@@ -304,6 +307,56 @@ class RunFolder:
         if not (self.path / BEST).exists():
             raise RunFolderError(f"{self.path}: no {BEST} (has the run finished a generation?)")
         return load_npz(self.path / BEST)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run folder read once, whole, for looking at: its config, logs, summary and best."""
+
+    folder: RunFolder
+    config_text: str  # config.yaml as written (a header of versions, then the config)
+    config: dict[str, Any]  # config.yaml as plain data, nothing in it run or imported
+    metrics: tuple[dict[str, Any], ...]  # a line of metrics.jsonl per generation or round
+    events: tuple[dict[str, Any], ...]
+    summary: dict[str, Any] | None  # None: the run has not finished
+    best: dict[str, np.ndarray] | None  # arrays of best.npz; None: no generation done yet
+
+    @property
+    def path(self) -> Path:
+        """The run folder."""
+        return self.folder.path
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> RunRecord:
+        """Read a run folder; a damaged file in it is a one-line :class:`RunFolderError`."""
+        folder = RunFolder.open(path)
+        text, config = _read_config(folder.path / CONFIG)
+        metrics, events = folder.read_metrics(), folder.read_events()
+        for name, lines in ((METRICS, metrics), (EVENTS, events)):
+            if not all(isinstance(line, dict) for line in lines):
+                raise RunFolderError(f"{folder.path}: {name}: expected one JSON object a line")
+        summary = folder.read_summary()
+        if summary is not None and not isinstance(summary, dict):
+            raise RunFolderError(f"{folder.path}: {SUMMARY}: expected a JSON object")
+        best = folder.read_best() if (folder.path / BEST).exists() else None
+        return cls(folder, text, config, tuple(metrics), tuple(events), summary, best)
+
+
+def _read_config(path: Path) -> tuple[str, dict[str, Any]]:
+    """A run's saved config as text and as plain data (``yaml.safe_load``: no code runs)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{path}: cannot read it: {exc}") from None
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    try:
+        config = yaml.safe_load(body)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunFolderError(f"{path}: not valid YAML: {first}") from None
+    if not isinstance(config, dict):
+        raise RunFolderError(f"{path}: expected a mapping of config keys")
+    return text, config
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
-"""The run folder: atomic writes, strict JSON lines, checkpoints without pickle."""
+"""The run folder: atomic writes, strict JSON lines, checkpoints without pickle, the reader."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from evo.errors import RunFolderError
 from evo.population import Members, Population, materialize
-from evo.runlog import RunFolder, atomic_write_text, dumps, load_npz
+from evo.runlog import RunFolder, RunRecord, atomic_write_text, dumps, load_npz
 from evo.seeding import noise
 
 
@@ -74,6 +75,52 @@ def test_open_rejects_what_is_not_a_run(tmp_path: Path) -> None:
         RunFolder.open(tmp_path / "missing")
     with pytest.raises(RunFolderError, match="not an evo run folder"):
         RunFolder.open(tmp_path)
+
+
+def test_a_run_record_holds_what_the_writer_wrote(tmp_path: Path) -> None:
+    folder = RunFolder.create(tmp_path, "x")
+    folder.write_config("# versions\nname: x\nseed: 3\nenv:\n  id: CartPole-v1\n")
+    folder.append_event("start", backend="serial")
+    folder.append_metrics({"generation": 0, "fitness_max": 1.5})
+    unfinished = RunRecord.read(folder.path)
+    assert unfinished.path == folder.path and unfinished.folder.path == folder.path
+    assert unfinished.config_text.startswith("# versions\n")
+    assert unfinished.config == {"name": "x", "seed": 3, "env": {"id": "CartPole-v1"}}
+    assert unfinished.metrics == ({"generation": 0, "fitness_max": 1.5},)
+    assert [event["event"] for event in unfinished.events] == ["start"]
+    assert unfinished.summary is None and unfinished.best is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        unfinished.summary = {}  # type: ignore[misc]
+
+    folder.write_best(np.arange(3), '{"spec": 1}', 1.5)
+    folder.write_summary({"generations": 1, "solved": None})
+    finished = RunRecord.read(folder.path)
+    assert finished.summary == {"generations": 1, "solved": None}
+    assert finished.best is not None
+    np.testing.assert_array_equal(finished.best["params"], np.arange(3, dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("config.yaml", "name: [x\n", "config.yaml: not valid YAML"),
+        ("config.yaml", "- a list\n", "config.yaml: expected a mapping of config keys"),
+        ("metrics.jsonl", '{"generation": 0}\n[1, 2]\n', "metrics.jsonl: expected one JSON"),
+        ("events.jsonl", '"start"\n', "events.jsonl: expected one JSON object a line"),
+        ("summary.json", "[1]", "summary.json: expected a JSON object"),
+        ("summary.json", "{", "summary.json: not valid JSON"),
+        ("best.npz", "not an archive", r"best.npz: not a readable \.npz"),
+    ],
+)
+def test_a_damaged_run_record_is_one_line(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    folder = RunFolder.create(tmp_path, "x")
+    folder.write_config("name: x\n")
+    (folder.path / name).write_text(text)
+    with pytest.raises(RunFolderError, match=message) as caught:
+        RunRecord.read(folder.path)
+    assert "\n" not in str(caught.value)
 
 
 def test_materialize_is_base_plus_signed_scaled_noise() -> None:

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from evo.analysis.replay import replay
 from evo.config import SecurityConfig, from_dict, to_dict
 from evo.errors import ConfigError
 from evo.experiment import run
-from evo.replay import replay
 from evo.reporting import Reporter
 from tests.conftest import FITNESS_COLUMNS, REPO, run_cli, tiny_config, write_config
 from tests.test_deployment import _start_scheduler, _start_worker, _stop

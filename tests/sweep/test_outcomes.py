@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evo.inspect import sweep_rows
-from evo.plot import DPI, FIGURE_SIZE
+from evo.analysis.inspect import sweep_rows
+from evo.analysis.plot import DPI, FIGURE_SIZE
 from evo.sweep import SweepFolder
 from tests.conftest import run_cli
 

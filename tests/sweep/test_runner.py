@@ -16,9 +16,9 @@ from typing import Any
 import psutil
 import pytest
 
+from evo.analysis.inspect import format_sweep
 from evo.config import from_dict, load_config
 from evo.experiment import run
-from evo.inspect import format_sweep
 from evo.sweep import SweepFolder, resume_sweep, run_sweep
 from tests.conftest import run_cli, tiny_config, write_config
 from tests.sweep.conftest import fitness_columns, small_config

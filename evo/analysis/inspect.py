@@ -3,84 +3,81 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from evo.runlog import RunFolder
+from evo.analysis.tables import Column, left_then_right, plain, table
+from evo.runlog import RunRecord
 from evo.sweep import SweepFolder, outcomes
 
+# The per-generation table: header, metrics key, width, format of a number.
 _COLUMNS = [
-    ("gen", "generation", "{:>5}"),
-    ("evals", "evaluations", "{:>8}"),
-    ("steps", "env_steps", "{:>10}"),
-    ("max", "fitness_max", "{:>9.2f}"),
-    ("mean", "fitness_mean", "{:>9.2f}"),
-    ("median", "fitness_median", "{:>9.2f}"),
-    ("min", "fitness_min", "{:>9.2f}"),
-    ("std", "fitness_std", "{:>8.2f}"),
-    ("solution", "solution_fitness", "{:>9.2f}"),
-    ("best", "best_so_far", "{:>9.2f}"),
-    ("time_s", "time_s", "{:>8.1f}"),
-    ("eval_s", "evaluate_s", "{:>7.2f}"),
-    ("workers", "workers", "{:>7}"),
+    ("gen", "generation", 5, ""),
+    ("evals", "evaluations", 8, ""),
+    ("steps", "env_steps", 10, ""),
+    ("max", "fitness_max", 9, ".2f"),
+    ("mean", "fitness_mean", 9, ".2f"),
+    ("median", "fitness_median", 9, ".2f"),
+    ("min", "fitness_min", 9, ".2f"),
+    ("std", "fitness_std", 8, ".2f"),
+    ("solution", "solution_fitness", 9, ".2f"),
+    ("best", "best_so_far", 9, ".2f"),
+    ("time_s", "time_s", 8, ".1f"),
+    ("eval_s", "evaluate_s", 7, ".2f"),
+    ("workers", "workers", 7, ""),
 ]
 
 
-def format_run(folder: RunFolder, max_rows: int = 60) -> str:
+def format_run(run: RunRecord, max_rows: int = 60) -> str:
     """A run's summary followed by its per-generation table."""
-    lines = [f"run: {folder.path}"]
-    summary = folder.read_summary()
+    lines = [f"run: {run.path}"]
+    summary = run.summary
     if summary is None:
         lines.append("status: unfinished (no summary.json)")
     else:
         lines += [f"{key}: {_value(value)}" for key, value in summary.items()]
-    metrics = folder.read_metrics()
     lines.append("")
-    lines.append(format_table(metrics, max_rows))
+    lines.append(format_table(run.metrics, max_rows))
     return "\n".join(lines)
 
 
-def format_table(metrics: list[dict[str, Any]], max_rows: int = 60) -> str:
+def format_table(metrics: Sequence[dict[str, Any]], max_rows: int = 60) -> str:
     """Per-generation table; long runs show their first and last rows."""
     if not metrics:
         return "(no generations recorded)"
-    widths = [len(fmt.format(0) if "f" not in fmt else fmt.format(0.0)) for _, _, fmt in _COLUMNS]
-    header = "  ".join(
-        name.rjust(width) for (name, _, _), width in zip(_COLUMNS, widths, strict=True)
+    half = max_rows // 2
+    shown = metrics if len(metrics) <= max_rows else [*metrics[:half], *metrics[-half:]]
+    columns = [Column(name, width=width) for name, _, width, _ in _COLUMNS]
+    lines = table(
+        columns, [[_metric(row, key, spec) for _, key, _, spec in _COLUMNS] for row in shown]
     )
-    rows = metrics
     if len(metrics) > max_rows:
-        half = max_rows // 2
-        rows = [*metrics[:half], None, *metrics[-half:]]
-    out = [header]
-    for row in rows:
-        if row is None:
-            out.append("...".center(len(header)))
-            continue
-        cells = []
-        for (_, key, fmt), width in zip(_COLUMNS, widths, strict=True):
-            value = row.get(key)
-            if key == "generation" and value is not None:
-                value += 1
-            cells.append(fmt.format(value) if isinstance(value, (int, float)) else "-".rjust(width))
-        out.append("  ".join(cells))
-    return "\n".join(out)
+        lines.insert(1 + half, "...".center(len(lines[0])))
+    return "\n".join(lines)
+
+
+def _metric(row: dict[str, Any], key: str, spec: str) -> str:
+    value = row.get(key)
+    if key == "generation" and value is not None:
+        value += 1
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
 
 
 def _value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.6g}"
-    return str(value)
+    return plain(value)
 
 
-def format_events(folder: RunFolder) -> str:
+def format_events(run: RunRecord) -> str:
     """``events.jsonl`` as a table: seconds since the start, event, generation, details."""
-    events = folder.read_events()
+    events = run.events
     if not events:
         return "(no events recorded)"
     start = events[0].get("time", 0.0)
-    lines = [f"{'time_s':>8}  {'event':<24}{'gen':>5}  details"]
+    rows = []
     for event in events:
         fields = {k: v for k, v in event.items() if k not in ("time", "event", "generation")}
         generation = event.get("generation")
@@ -88,11 +85,18 @@ def format_events(folder: RunFolder) -> str:
             generation += 1  # an index (0-based); shown 1-based like the table
         shown = "-" if generation is None else str(generation)
         details = ", ".join(f"{k}={_detail(v)}" for k, v in fields.items())
-        lines.append(
-            f"{event.get('time', start) - start:>8.2f}  {event.get('event', '?'):<24}"
-            f"{shown:>5}  {details}"
-        )
-    return "\n".join(lines)
+        seconds = f"{event.get('time', start) - start:.2f}"
+        rows.append([seconds, plain(event.get("event", "?")), shown, details])
+    return "\n".join(table(_EVENT_COLUMNS, rows))
+
+
+# The event's name and generation touch: a name of 24 characters or more pushes the rest along.
+_EVENT_COLUMNS = [
+    Column("time_s", width=8),
+    Column("event", "<", width=24),
+    Column("gen", width=5, gap=""),
+    Column("details", "<", width=0),
+]
 
 
 # Events whose ``generation`` counts the generations done (1-based already).
@@ -103,7 +107,7 @@ def _detail(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_detail(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list) and len(value) > 8:
-        return f"[{', '.join(map(str, value[:8]))}, ... ({len(value)})]"
+        return f"[{', '.join(map(plain, value[:8]))}, ... ({len(value)})]"
     return _value(value)
 
 
@@ -141,27 +145,27 @@ def format_sweep(folder: SweepFolder) -> str:
     """A sweep's settings x final score: median, inter-quartile range, every seed's value,
     runs solved, median time; then the runs that failed and why."""
     record = folder.record
-    statuses = Counter(entry.get("status", "unknown") for entry in folder.runs())
+    statuses = Counter(plain(entry.get("status", "unknown")) for entry in folder.runs())
     tally = ", ".join(f"{count} {status}" for status, count in statuses.items())
-    lines = [f"sweep: {folder.path}", f"status: {record.get('status', 'unknown')} ({tally})"]
+    lines = [f"sweep: {folder.path}", f"status: {plain(record.get('status', 'unknown'))} ({tally})"]
     given = " ".join(f"--set {item}" for item in record.get("overrides", []))
-    lines.append(f"config: {record.get('config', '?')}{' ' + given if given else ''}")
+    lines.append(f"config: {plain(record.get('config', '?'))}{' ' + given if given else ''}")
     for key, values in (record.get("grid") or {}).items():
         lines.append(f"grid: {key} = {', '.join(_detail(v) for v in values)}")
-    lines.append(f"seeds: {', '.join(map(str, record.get('seeds', [])))}")
+    lines.append(f"seeds: {', '.join(map(plain, record.get('seeds', [])))}")
     lines.append("")
     rows = sweep_rows(folder)
-    table = [["setting", "runs", "final", "iqr", "solved", "time_s", "per seed"]]
+    cells = []
     for row in rows:
         solved = "-" if row["solved"] is None else f"{row['solved']}/{row['runs']}"
         per_seed = "  ".join(
-            f"{seed['seed']}:"
-            + (_score(seed["score"]) if seed["status"] == "finished" else seed["status"])
+            f"{plain(seed['seed'])}:"
+            + (_score(seed["score"]) if seed["status"] == "finished" else plain(seed["status"]))
             for seed in row["seeds"]
         )
-        table.append(
+        cells.append(
             [
-                row["setting"] or record.get("name", "-"),
+                row["setting"] or plain(record.get("name")),
                 f"{row['finished']}/{row['runs']}",
                 _score(row["median"]),
                 _score(row["iqr"]),
@@ -170,13 +174,14 @@ def format_sweep(folder: SweepFolder) -> str:
                 per_seed,
             ]
         )
-    lines += aligned(table, left={0, 6})
+    header = ["setting", "runs", "final", "iqr", "solved", "time_s", "per seed"]
+    lines += table(left_then_right(header, frozenset({0, 6})), cells, strip=True)
     lines.append("final: median over the seeds of each run's final evaluation (mean return on")
     lines.append("fresh episodes; its best fitness without one); iqr: 75th - 25th percentile")
     failed = [seed for row in rows for seed in row["seeds"] if seed["status"] == "failed"]
     if failed:
         lines += ["", "failed runs:"]
-        lines += [f"  {seed['folder']}: {seed['error']}" for seed in failed]
+        lines += [f"  {seed['folder']}: {plain(seed['error'])}" for seed in failed]
     return "\n".join(lines)
 
 
@@ -184,48 +189,14 @@ def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def aligned(rows: list[list[str]], left: set[int] | frozenset[int] = frozenset({0})) -> list[str]:
-    """Rows of cells as lines of aligned columns: the ``left`` ones left-aligned, others right."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.ljust(width) if i in left else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-
-
-def write_csv(rows: list[dict[str, Any]], out: Any) -> int:
-    """Rows of JSON objects as CSV: every key that appears, in order of first appearance;
-    a missing value is an empty cell. Returns the number of rows written."""
-    import csv
-
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return len(rows)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, (dict, list)):
-        import json
-
-        return json.dumps(value)
-    return "" if value is None else value
-
-
-def format_generation(folder: RunFolder, generation: int) -> str:
+def format_generation(run: RunRecord, generation: int) -> str:
     """One generation's members (``generation`` from 0), best first: fitness, steps,
     worker, time and how each was made."""
     import numpy as np
 
     from evo.lineage import CENTRE, check_generation, made_from, read_generation
 
+    folder = run.folder
     check_generation(folder, generation)
     record = read_generation(folder, generation)
     fitness = record["fitness"]
@@ -238,30 +209,39 @@ def format_generation(folder: RunFolder, generation: int) -> str:
         about += "; member 0 is the centre itself" if bool(record["incumbent"]) else ""
     else:
         about = "every member is a parent (GEN:ID) plus noise, or a copy of one (an elite)"
-    width = max(6, *map(len, names))
     size = folder.lineage_path(generation).stat().st_size
     lines = [
         f"run: {folder.path}",
         f"generation {generation + 1}: {len(fitness)} members, best first ({about})",
         f"lineage: {folder.lineage_path(generation)}, {size / 1000:.1f} kB",
         "",
-        f"{'rank':>4}  {'member':>6}  {'fitness':>10}  {'steps':>8}  {'worker':<{width}}  "
-        f"{'seconds':>8}  made from",
     ]
+    rows = []
     for rank, member in enumerate(order.tolist(), start=1):
-        lines.append(
-            f"{rank:>4}  {member:>6}  {fitness[member]:>10.2f}  {int(record['steps'][member]):>8}"
-            f"  {names[member]:<{width}}  {float(record['seconds'][member]):>8.4f}"
-            f"  {made_from(record, member)}"
-        )
+        steps, seconds = int(record["steps"][member]), float(record["seconds"][member])
+        cells = [f"{fitness[member]:.2f}", str(steps), names[member], f"{seconds:.4f}"]
+        rows.append([str(rank), str(member), *cells, made_from(record, member)])
+    lines += table(_GENERATION_COLUMNS, rows)
     return "\n".join(lines)
 
 
-def format_lineage(folder: RunFolder, member: tuple[int, int] | None = None) -> str:
+_GENERATION_COLUMNS = [
+    Column("rank", width=4),
+    Column("member", width=6),
+    Column("fitness", width=10),
+    Column("steps", width=8),
+    Column("worker", "<"),
+    Column("seconds", width=8),
+    Column("made from", "<", width=0),
+]
+
+
+def format_lineage(run: RunRecord, member: tuple[int, int] | None = None) -> str:
     """The ancestry of a member (``(generation from 0, member)``; default: the run's best),
     newest first, back to the initial parameters."""
     from evo.lineage import ancestry, best_member, check_member
 
+    folder = run.folder
     if member is None:
         best = best_member(folder)
         if best is None:
@@ -276,13 +256,27 @@ def format_lineage(folder: RunFolder, member: tuple[int, int] | None = None) -> 
         f"run: {folder.path}",
         f"ancestry of {generation + 1}:{index} ({title}), newest first:",
         "",
-        f"{'gen':>5}  {'member':>6}  {'fitness':>10}  {'steps':>8}  made from",
     ]
-    for step in steps:
-        lines.append(
-            f"{step.generation + 1:>5}  {step.member:>6}  {step.fitness:>10.2f}  {step.steps:>8}"
-            f"  {step.made_from}"
-        )
+    rows = [
+        [
+            str(step.generation + 1),
+            str(step.member),
+            f"{step.fitness:.2f}",
+            str(step.steps),
+            step.made_from,
+        ]
+        for step in steps
+    ]
+    lines += table(_LINEAGE_COLUMNS, rows)
     if steps and steps[-1].parent is not None:
         lines.append(f"(no lineage recorded for generation {steps[-1].parent[0] + 1})")
     return "\n".join(lines)
+
+
+_LINEAGE_COLUMNS = [
+    Column("gen", width=5),
+    Column("member", width=6),
+    Column("fitness", width=10),
+    Column("steps", width=8),
+    Column("made from", "<", width=0),
+]

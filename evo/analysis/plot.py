@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evo.errors import RunFolderError
-from evo.runlog import RunFolder
+from evo.runlog import CONFIG, RunRecord
 
 X_AXES = {
     "generation": ("generation", "generation"),
@@ -31,11 +32,11 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def _series(metrics: list[dict[str, Any]], key: str) -> list[float]:
+def _series(metrics: Sequence[dict[str, Any]], key: str) -> list[float]:
     return [_number(row.get(key)) for row in metrics]
 
 
-def _x_series(metrics: list[dict[str, Any]], x: str) -> list[float]:
+def _x_series(metrics: Sequence[dict[str, Any]], x: str) -> list[float]:
     """The horizontal coordinates of a run's generations (generations counted from 1)."""
     key = X_AXES[x][0]
     xs = _series(metrics, key)
@@ -91,16 +92,15 @@ def plot_runs(
     _check_axis(x)
     runs = []
     for run_dir in run_dirs:
-        folder = RunFolder.open(run_dir)
-        metrics = folder.read_metrics()
-        if not metrics:
-            raise RunFolderError(f"{folder.path}: no generations recorded yet")
-        runs.append((folder, metrics))
+        runs.append(RunRecord.read(run_dir))
+        if not runs[-1].metrics:
+            raise RunFolderError(f"{runs[-1].path}: no generations recorded yet")
     figure, axes, colours = _figure()
-    for index, (folder, metrics) in enumerate(runs):
+    for index, run in enumerate(runs):
         colour = colours[index % len(colours)]
+        metrics = run.metrics
         xs = _x_series(metrics, x)
-        name = folder.path.name
+        name = run.path.name
         low, high = _series(metrics, "fitness_min"), _series(metrics, "fitness_max")
         axes.fill_between(xs, low, high, color=colour, alpha=0.15, linewidth=0)
         axes.plot(xs, high, color=colour, linewidth=1.8, label=f"{name}: best")
@@ -108,7 +108,7 @@ def plot_runs(
         axes.plot(
             xs, _series(metrics, "fitness_median"), color=colour, linestyle=":", label="median"
         )
-    names = sorted({_config_name(folder) for folder, _ in runs})
+    names = sorted({_config_name(run.path) for run in runs})
     default = f"{', '.join(names)}: best, mean and median fitness (band: min to max)"
     return _save(figure, axes, out, title or default, x, ncol=max(1, len(runs) // 4 + 1))
 
@@ -131,7 +131,8 @@ def plot_sweep(
         runs = []
         for entry in entries:
             path = folder.run_path(entry)
-            metrics = RunFolder(path).read_metrics() if path.is_dir() else []
+            # A run not started yet (or stopped before its config was written) has no curve.
+            metrics = RunRecord.read(path).metrics if (path / CONFIG).is_file() else ()
             if metrics:
                 runs.append((_x_series(metrics, x), _series(metrics, "best_so_far")))
         if runs:
@@ -168,9 +169,9 @@ def _aligned(runs: list[tuple[list[float], list[float]]]) -> tuple[np.ndarray, n
     return xs, ys
 
 
-def _config_name(folder: RunFolder) -> str:
+def _config_name(path: Path) -> str:
     """The run's config name (its folder name without the timestamp)."""
-    name = folder.path.name
+    name = path.name
     head, _, stamp = name.rpartition("-")
     head2, _, day = head.rpartition("-")
     if stamp.isdigit() and day.isdigit() and head2:

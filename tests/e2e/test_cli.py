@@ -1,14 +1,17 @@
-"""The real `evo` command line, end to end: run, the run folder's files, inspect, rerun, Ctrl-C."""
+"""The real `evo` command line, end to end: run, the run folder's files, rerun, Ctrl-C, the
+version, and the console script importing like `python -m evo`."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ import yaml
 from evo.config import load_config
 from evo.policies import MLPSpec
 from evo.runlog import load_npz
-from tests.conftest import FITNESS_COLUMNS, run_cli, tiny_config, write_config
+from tests.conftest import FITNESS_COLUMNS, REPO, run_cli, tiny_config, write_config
 
 METRIC_KEYS = {
     *FITNESS_COLUMNS,
@@ -37,6 +40,19 @@ SUMMARY_KEYS = {
     "final_eval_episodes",
     "solved",
 }
+
+# What pip writes into bin/evo for `evo = "evo.cli:main"` (less the shebang).
+CONSOLE_SCRIPT = "import sys\nfrom evo.cli import main\nsys.exit(main())\n"
+
+HERE_MODULE = """\
+import gymnasium
+
+gymnasium.register(
+    id="Here-v0",
+    entry_point="gymnasium.envs.classic_control:CartPoleEnv",
+    max_episode_steps=20,
+)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -121,22 +137,6 @@ def test_run_folder_files(finished_run) -> None:
     assert summary["generations"] == 5 and summary["evaluations"] == 60
     assert summary["final_eval_episodes"] == 4
     assert summary["env_steps"] >= metrics[-1]["env_steps"]
-
-
-def test_inspect(finished_run) -> None:
-    run_dir, _ = finished_run
-    result = run_cli("inspect", str(run_dir))
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert any(line.startswith("final_eval_mean:") for line in lines)
-    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["gen", "evals"])
-    assert [line.split()[0] for line in lines[header + 1 :]] == ["1", "2", "3", "4", "5"]
-
-    as_json = run_cli("inspect", str(run_dir), "--json")
-    assert json.loads(as_json.stdout) == json.loads((run_dir / "summary.json").read_text())
-
-    missing = run_cli("inspect", str(run_dir / "nope"))
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
 
 
 def test_rerun_from_saved_config(finished_run, tmp_path: Path) -> None:
@@ -228,3 +228,48 @@ def test_a_terminal_gets_a_live_progress_bar(tmp_path: Path) -> None:
     assert "gen 3/3" in out and "best" in out and "evals/s" in out and "workers 1" in out
     assert "final evaluation" in out
     assert (result.path / "summary.json").exists()
+
+
+def test_version_is_the_package_version() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"evo {project['version']}\n"
+
+
+def _console_script(tmp_path: Path, how: str) -> list[str]:
+    if how == "installed":
+        installed = shutil.which("evo")
+        if installed is None:
+            pytest.skip("no `evo` console script on PATH")
+        return [installed]
+    script = tmp_path / "bin" / "evo"  # not the working directory: as a real console script
+    script.parent.mkdir()
+    script.write_text(CONSOLE_SCRIPT)
+    return [sys.executable, str(script)]
+
+
+@pytest.mark.parametrize("how", ["script", "installed"])
+def test_the_console_script_imports_modules_of_the_working_directory(
+    tmp_path: Path, how: str
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "herenv.py").write_text(HERE_MODULE)
+    env = {"id": "herenv:Here-v0", "episodes": 1}
+    write_config(
+        work / "here.yaml", tiny_config(generations=1, env=env, **{"final_eval.episodes": 0})
+    )
+    command = _console_script(tmp_path, how)
+    result = subprocess.run(
+        [*command, "run", "here.yaml", "--runs-dir", "runs", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env={k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"},
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (work / "runs").iterdir()
+    assert result.stdout.strip() == str(Path("runs") / run_dir.name)
+    assert (run_dir / "summary.json").is_file()

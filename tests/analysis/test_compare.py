@@ -13,8 +13,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from evo import loop
 from evo.config import load_config
+from evo.experiment import run as run_experiment
 from evo.reporting import Reporter
 from tests.conftest import REPO, run_cli, tiny_config, write_config
 
@@ -47,7 +47,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             made[key] = Path(result.stdout.strip())
         else:  # serial: in process, quicker
             experiment = load_config(config, sets[1::2])
-            made[key] = loop.run(experiment, folder / key, reporter=Reporter(quiet=True)).path
+            made[key] = run_experiment(experiment, folder / key, reporter=Reporter(quiet=True)).path
     return made
 
 
@@ -226,7 +226,7 @@ def test_compare_bad_input_is_one_line(runs: dict[str, Path], tmp_path: Path) ->
 
 
 def test_median_band_uses_carried_forward_values_for_sparse_keys() -> None:
-    from evo.compare import _on_grid
+    from evo.analysis.compare.figure import _on_grid
 
     xs = np.array([1.0, 2.0, 4.0])
     ys = np.array([0.1, 0.5, 0.9])
@@ -237,11 +237,11 @@ def test_median_band_uses_carried_forward_values_for_sparse_keys() -> None:
 
 def test_compare_policy_gradient_beside_evolution(runs: dict[str, Path], tmp_path: Path) -> None:
     """Real policy-gradient runs (where the gradient mode exists) against the ES runs."""
-    pytest.importorskip("evo.gradient")
+    pytest.importorskip("evo.methods.gradient")
     config = REPO / "configs" / "cartpole-pg.yaml"
     sets = ["generations=6", "backend.kind=serial", "final_eval.episodes=4"]
     made = [
-        loop.run(
+        run_experiment(
             load_config(config, [*sets, f"seed={seed}"]), tmp_path, reporter=Reporter(quiet=True)
         ).path
         for seed in (1, 2)

@@ -1,0 +1,103 @@
+"""``evo export``: a run's logs (metrics, events, lineage) as CSV, or one member's parameters."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from evo.errors import ConfigError, RunFolderError
+from evo.runlog import RunFolder, RunRecord
+
+PathLike = str | os.PathLike[str]
+
+
+def export_run(
+    run_dir: PathLike,
+    *,
+    metrics_csv: PathLike | None = None,
+    events_csv: PathLike | None = None,
+    lineage_csv: PathLike | None = None,
+    member: str | None = None,
+    out: PathLike | None = None,
+    report: Callable[[str], None] = print,
+) -> None:
+    """Write what is asked for, each file whole, and ``report`` a line per file written.
+
+    ``member`` is ``GEN:ID`` (generation from 1): that member is rebuilt exactly from the
+    run's lineage and checkpoints and written to ``out`` as ``.npz``, laid out like
+    ``best.npz`` (``evo replay --params`` drives it). Every argument is checked, and every
+    destination folder, before the first file is written.
+    """
+    if not (metrics_csv or events_csv or lineage_csv or member):
+        raise ConfigError("expected --csv, --events-csv, --lineage-csv or --member GEN:ID")
+    if (member is None) != (out is None):
+        raise ConfigError("--member GEN:ID and -o FILE.npz go together")
+    run = RunRecord.read(run_dir)
+    folder, chosen = run.folder, None
+    if member is not None:
+        from evo.lineage import check_member, parse_member
+
+        chosen = parse_member(member)
+        check_member(folder, *chosen)
+    targets: list[tuple[PathLike, Callable[[], Sequence[dict[str, Any]]]]] = []
+    if metrics_csv:
+        targets.append((metrics_csv, lambda: run.metrics))
+    if events_csv:
+        targets.append((events_csv, lambda: run.events))
+    if lineage_csv:
+        from evo.lineage import recorded_generations, rows
+
+        recorded_generations(folder)  # a run without lineage: one line, before any file
+        targets.append((lineage_csv, lambda: list(rows(folder))))
+    for path in [t[0] for t in targets] + ([out] if chosen else []):
+        if not Path(path).parent.is_dir():
+            raise RunFolderError(f"{path}: the folder {Path(path).parent} does not exist")
+    for path, read in targets:
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            count = write_csv(read(), handle)
+        report(f"{path}: {count} rows")
+    if chosen is not None:
+        assert out is not None
+        report(_write_member(folder, chosen, Path(out)))
+
+
+def _write_member(folder: RunFolder, member: tuple[int, int], out: Path) -> str:
+    """Rebuild ``member`` (generation from 0, index) into ``out``; the line that says so."""
+    from evo.lineage import member_arrays, rebuild_member
+    from evo.runlog import atomic_write_bytes, npz_bytes
+
+    rebuilt = rebuild_member(folder, *member)
+    atomic_write_bytes(out, npz_bytes(member_arrays(rebuilt)))
+    start = (
+        "the initial parameters"
+        if rebuilt.checkpoint is None
+        else f"the checkpoint after generation {rebuilt.checkpoint}"
+    )
+    return (
+        f"{out}: member {rebuilt.generation + 1}:{rebuilt.member} "
+        f"(fitness {rebuilt.fitness:.4g}), {rebuilt.params.size} parameters, rebuilt from "
+        f"{start}, {rebuilt.replayed} generation{'s' * (rebuilt.replayed != 1)} replayed"
+    )
+
+
+def write_csv(rows: Sequence[dict[str, Any]], out: Any) -> int:
+    """Rows of JSON objects as CSV: every key that appears, in order of first appearance;
+    a missing value is an empty cell. Returns the number of rows written."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return len(rows)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return "" if value is None else value

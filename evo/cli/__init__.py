@@ -1,0 +1,69 @@
+"""The ``evo`` command line: ``evo run``, ``evo inspect``, ``evo replay``, ``evo bench``, ...
+
+Errors a user can fix (bad config, bad override, missing run folder) print one
+line and exit with status 2; a failed evaluation exits 1; Ctrl-C exits 130
+after the cluster is closed. Each command lives in its own module, which adds
+its subparser and the handler that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from evo import __version__
+from evo.cli import bench, export, inspect, plot, replay, run, sweep
+from evo.cli.options import Parser
+from evo.errors import EvoError
+
+# In the order `evo --help` lists them.
+_REGISTER = [
+    run.register_run,
+    sweep.register,
+    replay.register,
+    bench.register,
+    run.register_resume,
+    inspect.register,
+    plot.register_plot,
+    plot.register_compare,
+    export.register,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = Parser(prog="evo", description="Neuroevolution experiments on Dask.")
+    parser.add_argument("--version", action="version", version=f"evo {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for register in _REGISTER:
+        register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``evo`` console script (and of ``python -m evo``)."""
+    _import_from_working_directory()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except EvoError as exc:
+        print(f"evo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("evo: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`evo inspect RUN | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _import_from_working_directory() -> None:
+    # `python -m evo` puts the working directory first on sys.path; the console script puts
+    # its own bin/ folder there instead. Do as `python -m evo` does, so that a config's
+    # `env.id: mymodule:Env-v0` finds mymodule.py beside it either way.
+    here = os.getcwd()
+    if not any(os.path.abspath(entry or os.curdir) == here for entry in sys.path):
+        sys.path.insert(0, here)

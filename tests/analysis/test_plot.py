@@ -1,0 +1,33 @@
+"""`evo plot`: a PNG of several real runs overlaid; bad input is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize("x", ["generation", "time", "evals"])
+def test_plot_writes_a_png_of_several_runs(two_runs: list[Path], tmp_path: Path, x: str) -> None:
+    out = tmp_path / f"fig-{x}.png"
+    result = run_cli("plot", *map(str, two_runs), "-o", str(out), "--x", x)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.width >= 800 and image.height >= 500
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # curves and bands, not a blank page
+
+
+def test_plot_bad_input_is_one_line(two_runs: list[Path], tmp_path: Path) -> None:
+    missing = run_cli("plot", str(tmp_path / "nope"), "-o", str(tmp_path / "f.png"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    nowhere = run_cli("plot", str(two_runs[0]), "-o", str(tmp_path / "no" / "f.png"))
+    assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr
+    assert nowhere.stderr.count("\n") == 1
+    bad_axis = run_cli("plot", str(two_runs[0]), "-o", str(tmp_path / "f.png"), "--x", "steps")
+    assert bad_axis.returncode == 2 and "--x" in bad_axis.stderr
