@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evo import loop
+from evo import experiment
 from evo.config import load_config
 from evo.reporting import Reporter
 from tests.conftest import REPO, run_cli
@@ -127,7 +127,7 @@ def test_configs_learn_in_a_short_run(
 ) -> None:
     """The configs that solve, cut to a few seconds: they learn, far from where they began."""
     config = load_config(REPO / "configs" / f"{name}.yaml", ["backend.kind=serial", *overrides])
-    result = loop.run(config, tmp_path, reporter=Reporter(quiet=True))
+    result = experiment.run(config, tmp_path, reporter=Reporter(quiet=True))
     lines = (result.path / "metrics.jsonl").read_text().splitlines()
     first, last = (json.loads(lines[i])["fitness_mean"] for i in (0, -1))
     assert last - first >= gain, f"{name}: mean fitness {first} -> {last}, a gain under {gain}"
