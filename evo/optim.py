@@ -12,6 +12,14 @@ import numpy as np
 from evo.config import GradientConfig
 
 
+def norm(vector: np.ndarray) -> float:
+    """The Euclidean norm in float64 by numpy's pairwise sum, not BLAS: BLAS's threads may
+    split the sum differently from call to call, and the metrics log must be the same bits
+    on every rerun."""
+    values = np.asarray(vector, dtype=np.float64)
+    return float(np.sqrt(np.sum(values * values)))
+
+
 def adam(
     gradient: np.ndarray,
     first: np.ndarray,
@@ -69,4 +77,4 @@ def optimizer_step(
             beta2=config.beta2,
             epsilon=config.epsilon,
         )
-    return params + update, first, second, float(np.linalg.norm(update))
+    return params + update, first, second, norm(update)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from evo.config import AlgorithmConfig, ConfigError, option
-from evo.optim import adam
+from evo.optim import adam, norm
 from evo.population import Members, Population
 from evo.seeding import noise
 from evo.strategies.base import State, Strategy, centered_ranks, draw_noise_seeds
@@ -126,9 +126,9 @@ class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
             state, centre=centre, adam_m=adam_m, adam_v=adam_v, adam_step=state.adam_step + 1
         )
         return state, {
-            "gradient_norm": float(np.linalg.norm(gradient)),
-            "update_norm": float(np.linalg.norm(update)),
-            "param_norm": float(np.linalg.norm(centre)),
+            "gradient_norm": norm(gradient),
+            "update_norm": norm(update),
+            "param_norm": norm(centre),
         }
 
     def solution(self, state: OpenAIESState) -> np.ndarray:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 
 import evo
 from evo.errors import ConfigError
+from tests.conftest import REPO
 
 
 def sphere_fitness(points: np.ndarray) -> np.ndarray:
@@ -90,3 +94,15 @@ def config_initial(config: evo.ExperimentConfig) -> np.ndarray:
     from evo.seeding import init_rng
 
     return make_problem(config).policy.initial_params(init_rng(config.seed))
+
+
+def test_the_readme_ask_tell_snippet_runs() -> None:
+    """The README's loop of your own, as printed there: 100 generations of a sphere."""
+    text = (REPO / "README.md").read_text()
+    (snippet,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if "Search(" in b]
+    done = subprocess.run(
+        [sys.executable, "-c", snippet], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    generation, best = done.stdout.split()[:2]
+    assert int(generation) == 100 and float(best) > -0.5  # from -2.5 at the origin

@@ -29,6 +29,7 @@ from evo.methods.gradient.trainer import (
     ShardWork,
     combine,
 )
+from evo.optim import norm
 from evo.seeding import PPO_STREAM, stream_rng
 
 
@@ -137,7 +138,7 @@ class PPOTrainer(PolicyGradientTrainer):
         stepped = time.perf_counter()
         info = {
             "loss": float(np.mean(losses)),
-            "update_norm": float(np.linalg.norm(moved.params - state.params)),
+            "update_norm": norm(moved.params - state.params),
             "optimizer_steps": len(losses),
         }
         state, info = self.finish_round(state, moved, episodes, info)

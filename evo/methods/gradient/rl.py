@@ -46,6 +46,7 @@ from evo.methods.gradient.trainer import (
     combine,
     fresh_state,
 )
+from evo.optim import norm
 from evo.policies import MLPSpec
 from evo.problems.env import EnvProblem
 from evo.problems.rollout import Lanes
@@ -309,7 +310,7 @@ class PolicyGradientTrainer(PlannedRounds):
         total = combine(results)
         gradient = total.grad / total.count
         moved, update = self.update(state, gradient)
-        info = {"loss": total.loss / total.count, "gradient_norm": float(np.linalg.norm(gradient))}
+        info = {"loss": total.loss / total.count, "gradient_norm": norm(gradient)}
         return self.finish_round(state, moved, total, info | {"update_norm": update})
 
     def finish_round(
@@ -334,5 +335,5 @@ class PolicyGradientTrainer(PlannedRounds):
             "episodes": len(episodes.returns),
             "env_steps": int(episodes.steps.sum()),
             **info,
-            "param_norm": float(np.linalg.norm(self.solution(state))),
+            "param_norm": norm(self.solution(state)),
         }

@@ -34,7 +34,7 @@ from evo.backends.base import TaskRun
 from evo.config import ExperimentConfig, GradientConfig
 from evo.methods.base import Step, Stopwatch
 from evo.methods.gradient.heads import softmax_cross_entropy
-from evo.optim import optimizer_step
+from evo.optim import norm, optimizer_step
 from evo.policies import MLPSpec
 from evo.seeding import SHARD_STREAM, init_rng, stream_rng
 from evo.strategies.base import State
@@ -349,7 +349,7 @@ class SupervisedTrainer(PlannedRounds):
             "loss": total.loss / total.count,
             "accuracy": total.correct / total.count,
             "examples": total.count,
-            "gradient_norm": float(np.linalg.norm(gradient)),
+            "gradient_norm": norm(gradient),
             "update_norm": update,
-            "param_norm": float(np.linalg.norm(state.params)),
+            "param_norm": norm(state.params),
         }
