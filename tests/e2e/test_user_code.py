@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO, run_cli, tiny_config, write_config
-from tests.test_deployment import _start_scheduler, _start_worker, _stop
+from tests.dask_processes import _start_scheduler, _start_worker, _stop
 
 FITNESS_MODULE = '''
 import numpy as np

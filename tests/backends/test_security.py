@@ -24,7 +24,7 @@ from evo.errors import ConfigError
 from evo.experiment import run
 from evo.reporting import Reporter
 from tests.conftest import FITNESS_COLUMNS, REPO, run_cli, tiny_config, write_config
-from tests.test_deployment import _start_scheduler, _start_worker, _stop
+from tests.dask_processes import _start_scheduler, _start_worker, _stop
 
 
 def _write_certificates(folder: Path) -> dict[str, str]:

@@ -26,7 +26,7 @@ from tests.conftest import (
     wait_for_generations,
     write_config,
 )
-from tests.test_deployment import _start_scheduler, _start_worker, _stop
+from tests.dask_processes import _start_scheduler, _start_worker, _stop
 
 EVO = [sys.executable, "-m", "evo"]
 

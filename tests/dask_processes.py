@@ -1,0 +1,79 @@
+"""`dask scheduler` and `dask worker` processes on 127.0.0.1, started and stopped by a test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+# `dask scheduler` and `dask worker`, from this interpreter (whatever is first on PATH).
+SCHEDULER = [sys.executable, "-m", "dask", "scheduler"]
+WORKER = [sys.executable, "-m", "dask", "worker"]
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _start_scheduler(folder: Path, logs, extra: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
+    """A `dask scheduler` on 127.0.0.1 (random port) and its address; ``extra``: more flags."""
+    scheduler_file = folder / "scheduler.json"
+    process = subprocess.Popen(
+        [
+            *SCHEDULER,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--scheduler-file",
+            str(scheduler_file),
+            *extra,
+        ],
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not scheduler_file.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        return process, json.loads(scheduler_file.read_text())["address"]
+    except BaseException:  # it died or never wrote its file: see the log
+        _stop([process])
+        raise
+
+
+def _start_worker(address: str, folder: Path, logs, extra: Sequence[str] = ()) -> subprocess.Popen:
+    """A single-thread `dask worker` (with its nanny) in a process group of its own;
+    ``extra``: more flags."""
+    return subprocess.Popen(
+        [
+            *WORKER,
+            address,
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--local-directory",
+            str(folder),
+            *extra,
+        ],
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        cwd=folder,
+        start_new_session=True,
+    )
