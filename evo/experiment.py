@@ -24,7 +24,8 @@ from evo.methods import make_method
 from evo.problems import make_problem
 from evo.reporting import Reporter
 from evo.runlog import CONFIG, RunFolder
-from evo.session import Checkpoint, Session, Tally
+from evo.session import Checkpoint, Session
+from evo.strategies.base import State
 
 
 @dataclass(frozen=True)
@@ -73,20 +74,9 @@ def run(
         folder = RunFolder.create(runs_dir, folder_name or config.name, stamp=folder_name is None)
         folder.write_config(_provenance_header(versions) + dump_yaml(_recorded(config, fitness)))
         folder.append_event("start", versions=versions, backend=where)
-        session = Session(
-            config,
-            problem,
-            method,
-            backend,
-            folder,
-            CallbackList([reporter, *callbacks]),
-            started,
-            Tally(),
-            time.perf_counter(),
-        )
-        with orchestrator_threads(backend):
-            summary = run_loop(session, method.init(session.seed))
-        return RunResult(folder.path, summary)
+        hooks = CallbackList([reporter, *callbacks])
+        session = Session.begin(config, problem, method, backend, folder, hooks, started)
+        return _drive(session, method.init(session.seed))
     finally:
         reporter.close()
         backend.close()
@@ -126,22 +116,18 @@ def resume(
         folder.truncate_metrics(point.state.generation)
         folder.truncate_lineage(point.state.generation)
         folder.append_event("resume", generation=point.state.generation, backend=where)
-        session = Session(
-            config,
-            problem,
-            method,
-            backend,
-            folder,
-            CallbackList([reporter, *callbacks]),
-            started,
-            point.tally,
-            time.perf_counter() - point.elapsed_s,
-        )
-        with orchestrator_threads(backend):
-            return RunResult(folder.path, run_loop(session, point.state))
+        hooks = CallbackList([reporter, *callbacks])
+        session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
+        return _drive(session, point.state)
     finally:
         reporter.close()
         backend.close()
+
+
+def _drive(session: Session, state: State) -> RunResult:
+    """The loop from ``state``, with this process's BLAS threads held back if need be."""
+    with orchestrator_threads(session.backend):
+        return RunResult(session.folder.path, run_loop(session, state))
 
 
 def _recorded(config: ExperimentConfig, fitness: Callable | None) -> ExperimentConfig:

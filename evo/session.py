@@ -76,6 +76,23 @@ class Session:
     tally: Tally
     start: float = 0.0  # the loop's clock: now minus the time already spent
 
+    @classmethod
+    def begin(
+        cls,
+        config: ExperimentConfig,
+        problem: Problem,
+        method: Method,
+        backend: Backend,
+        folder: RunFolder,
+        callbacks: Callback,
+        started: float,
+        point: Checkpoint | None = None,
+    ) -> Session:
+        """A session from the start, or from a checkpoint's tallies and time spent."""
+        tally, elapsed = (Tally(), 0.0) if point is None else (point.tally, point.elapsed_s)
+        parts = (config, problem, method, backend, folder, callbacks)
+        return cls(*parts, started=started, tally=tally, start=time.perf_counter() - elapsed)
+
     @property
     def seed(self) -> int:
         """The run seed (resolved before the session begins)."""

@@ -120,6 +120,25 @@ class Problem(Protocol):
         ...
 
 
+class EpisodeScores:
+    """What a problem scored by its evaluations (an env, a function) does for the run: a
+    confirmation and the final scores are fresh evaluations, no extra metrics columns."""
+
+    def confirm(self, params: np.ndarray, seeds: np.ndarray, evaluate: EvaluateParams) -> float:
+        """The mean score on fresh trials."""
+        return float(evaluate(params, seeds).mean())
+
+    def final_scores(
+        self, params: np.ndarray, seeds: np.ndarray, evaluate: EvaluateParams
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The scores of the held-out trials."""
+        return evaluate(params, seeds), {}
+
+    def record(self, params: np.ndarray, generation: int, last: bool) -> dict[str, Any]:
+        """Nothing beyond the fitness columns."""
+        return {}
+
+
 def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkResult:
     """The task of a generation: rebuild the chunk's members from the bases, score them."""
     start = time.perf_counter()

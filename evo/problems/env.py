@@ -16,7 +16,7 @@ from evo.config import EnvConfig, ExperimentConfig
 from evo.errors import ConfigError
 from evo.messages import join, suggest
 from evo.policies import MLPSpec, spec_for_spaces
-from evo.problems.base import Chunk, ChunkResult, EvaluateParams
+from evo.problems.base import Chunk, ChunkResult, EpisodeScores
 from evo.problems.imports import load_entry_point
 from evo.problems.rollout import make_env, make_vector_env, run_episodes
 from evo.seeding import episode_seeds
@@ -61,7 +61,7 @@ def _has_lockstep_vector_env(env: EnvConfig) -> bool:
 
 
 @dataclass(frozen=True)
-class EnvProblem:
+class EnvProblem(EpisodeScores):
     """An env, the policy network that plays it, and whether it has a lockstep vector form."""
 
     env: EnvConfig
@@ -132,20 +132,6 @@ class EnvProblem:
     def samples(self, evaluations: int, env_steps: int) -> int:
         """Env steps: one forward pass each."""
         return env_steps
-
-    def confirm(self, params: np.ndarray, seeds: np.ndarray, evaluate: EvaluateParams) -> float:
-        """The mean return on fresh episodes."""
-        return float(evaluate(params, seeds).mean())
-
-    def final_scores(
-        self, params: np.ndarray, seeds: np.ndarray, evaluate: EvaluateParams
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Returns on the held-out episodes."""
-        return evaluate(params, seeds), {}
-
-    def record(self, params: np.ndarray, generation: int, last: bool) -> dict[str, Any]:
-        """Nothing beyond the fitness columns."""
-        return {}
 
     def summary_fields(self) -> dict[str, Any]:
         """The env played."""

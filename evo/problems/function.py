@@ -22,7 +22,7 @@ import numpy as np
 
 from evo.config import ExperimentConfig, FunctionConfig
 from evo.errors import ConfigError
-from evo.problems.base import Chunk, ChunkResult, EvaluateParams
+from evo.problems.base import Chunk, ChunkResult, EpisodeScores
 from evo.problems.imports import entry_point_of, load_entry_point
 
 
@@ -72,7 +72,7 @@ def check_function(function: FunctionConfig, path: str = "function") -> Callable
 
 
 @dataclass(frozen=True)
-class FunctionProblem:
+class FunctionProblem(EpisodeScores):
     """A function and which way it goes; a user's own is named by its entry point (imported
     on the worker) or, from Python, is the callable itself (pickled with the task)."""
 
@@ -147,20 +147,6 @@ class FunctionProblem:
     def samples(self, evaluations: int, env_steps: int) -> int:
         """Evaluations of the function."""
         return evaluations
-
-    def confirm(self, params: np.ndarray, seeds: np.ndarray, evaluate: EvaluateParams) -> float:
-        """A function is deterministic: its value again."""
-        return float(evaluate(params, seeds).mean())
-
-    def final_scores(
-        self, params: np.ndarray, seeds: np.ndarray, evaluate: EvaluateParams
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """The value, once per final "episode"."""
-        return evaluate(params, seeds), {}
-
-    def record(self, params: np.ndarray, generation: int, last: bool) -> dict[str, Any]:
-        """Nothing beyond the fitness columns."""
-        return {}
 
     def summary_fields(self) -> dict[str, Any]:
         """The function optimised."""

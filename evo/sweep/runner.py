@@ -148,18 +148,14 @@ def _shared_client(
         reporter.info("serial backend (in-process), one run at a time")
         yield None
         return
-    from evo.backends.cluster import describe_client, start_client
+    from evo.backends.cluster import Connection
 
-    with interrupts.deferred():
-        client, cluster = start_client(config, scheduler)
+    connection = Connection.open(config, scheduler)
     try:
-        reporter.info(describe_client(client, cluster))
-        yield client
+        reporter.info(connection.describe())
+        yield connection.client
     finally:
-        with interrupts.deferred():
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        connection.close()
 
 
 def _check_parallel(parallel: int | None) -> None:
