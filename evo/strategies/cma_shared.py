@@ -107,7 +107,7 @@ class CMAState(State):
     large_restarts: int  # BIPOP: restarts of the large regime (IPOP: all of them)
     large_evaluations: int  # BIPOP: budget spent in the large regime's runs
     small_evaluations: int  # BIPOP: and in the small regime's
-    small_regime: bool  # BIPOP: the current run is a small-regime one
+    small_regime: bool  # BIPOP: the current run's evaluations count for the small regime
     initial_mean: np.ndarray  # (num_params,) float64: where every run starts
     initial_sigma: float
 
@@ -147,7 +147,7 @@ class CMAFamily(Strategy[CMAConfig, S]):
             large_restarts=0,
             large_evaluations=0,
             small_evaluations=0,
-            small_regime=False,
+            small_regime=self.config.restarts == "bipop",  # pycma counts the first run so
             initial_mean=mean.copy(),
             initial_sigma=self.config.sigma,
             **self._fresh_covariance(dim, 0),
@@ -206,21 +206,22 @@ class CMAFamily(Strategy[CMAConfig, S]):
         return reasons
 
     def _restart(self, rng: np.random.Generator, state: S) -> S:
-        """A fresh run from the initial mean: IPOP doubles the population (Auger & Hansen
-        2005); BIPOP interleaves small-population runs of random step size whenever their
-        budget is below the large regime's (Hansen 2009, Section 3)."""
+        """A fresh run from the initial mean. IPOP doubles the population (Auger & Hansen
+        2005). BIPOP (Hansen 2009, as pycma's fmin has it) runs the doubling regime
+        whenever the small regime has spent at least as many evaluations as it, else a
+        small-population run of random population size and step size."""
         spent = state.evaluations - state.run_start
         small = state.small_evaluations + (spent if state.small_regime else 0)
         large = state.large_evaluations + (0 if state.small_regime else spent)
         dim = len(state.mean)
         default = self.config.population_size or default_population_size(dim)
         large_restarts, sigma = state.large_restarts, state.initial_sigma
-        small_regime = self.config.restarts == "bipop" and small < large
+        small_regime = self.config.restarts == "bipop" and small < max(1, large)
         if small_regime:
-            uniform = float(rng.random())
-            largest = default * 2**large_restarts
-            population_size = int(default * (0.5 * largest / default) ** (uniform**2))
-            population_size, sigma = max(population_size, 2), sigma * 10 ** (-2 * uniform)
+            # lambda_s = lambda_0 (lambda_large / lambda_0)^(U^2), sigma_s = sigma_0 10^(-2U)
+            exponent, uniform = float(rng.random()) ** 2, float(rng.random())
+            population_size = max(2, int(default * 2 ** (large_restarts * exponent)))
+            sigma = sigma * 10 ** (-2 * uniform)
         else:
             large_restarts += 1
             population_size = default * 2**large_restarts
