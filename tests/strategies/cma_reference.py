@@ -53,9 +53,11 @@ def evo_evaluations(strategy: str, function: str, dim: int, seed: int, budget: i
     return np.inf
 
 
-def pycma_evaluations(diagonal: bool, function: str, dim: int, seed: int, budget: int) -> float:
-    """The same for pycma with the same population size, positive weights only
-    (``CMA_active: False``, as evo's), diagonal covariance with ``CMA_diagonal``."""
+def pycma_evaluations(
+    diagonal: bool, active: bool, function: str, dim: int, seed: int, budget: int
+) -> float:
+    """The same for pycma with the same population size: diagonal covariance with
+    ``CMA_diagonal``; ``active`` False turns off its negative weights (evo has none)."""
     import cma
 
     start, sigma = STARTS[function]
@@ -64,7 +66,7 @@ def pycma_evaluations(diagonal: bool, function: str, dim: int, seed: int, budget
         "seed": seed + 1,  # pycma reads seed 0 as "seed from the clock"
         "popsize": default_population_size(dim),
         "verbose": -9,
-        "CMA_active": False,
+        "CMA_active": active,
         "CMA_diagonal": diagonal,
     }
     optimizer = cma.CMAEvolutionStrategy(np.full(dim, start), sigma, options)
@@ -79,10 +81,14 @@ def pycma_evaluations(diagonal: bool, function: str, dim: int, seed: int, budget
     return np.inf
 
 
-def median_ratio(strategy: str, function: str, dim: int, seeds: int) -> tuple[float, float]:
+def medians(
+    strategy: str, function: str, dim: int, seeds: int, active: bool
+) -> tuple[float, float]:
     """Median evaluations to 1e-8 over ``seeds`` seeds: (evo, pycma)."""
     budget = 20_000 * dim
     diagonal = strategy == "sep_cma_es"
     ours = [evo_evaluations(strategy, function, dim, seed, budget) for seed in range(seeds)]
-    theirs = [pycma_evaluations(diagonal, function, dim, seed, budget) for seed in range(seeds)]
+    theirs = [
+        pycma_evaluations(diagonal, active, function, dim, seed, budget) for seed in range(seeds)
+    ]
     return statistics.median(ours), statistics.median(theirs)
