@@ -128,31 +128,38 @@ class CMAFamily(Strategy[CMAConfig, S]):
 
     def _init(self, rng: np.random.Generator, params: np.ndarray) -> S:
         mean = params.astype(np.float64)
-        zeros = np.zeros_like(mean)
-        dim = len(mean)
-        state = self.state_class(
+        size = self.config.population_size or default_population_size(len(mean))
+        return self.state_class(
             generation=0,
             best_params=params.copy(),
             best_fitness=-np.inf,
-            mean=mean,
-            sigma=self.config.sigma,
-            path_sigma=zeros,
-            path_covariance=zeros.copy(),
-            population_size=self.config.population_size or default_population_size(dim),
-            run_generation=0,
-            fitness_spread=math.inf,
             evaluations=0,
-            run_start=0,
             restarts=0,
             large_restarts=0,
             large_evaluations=0,
             small_evaluations=0,
             small_regime=self.config.restarts == "bipop",  # pycma counts the first run so
-            initial_mean=mean.copy(),
+            initial_mean=mean,
             initial_sigma=self.config.sigma,
-            **self._fresh_covariance(dim, 0),
+            **self._run(mean, self.config.sigma, size, evaluations=0),
         )
-        return state
+
+    def _run(
+        self, mean: np.ndarray, sigma: float, population_size: int, evaluations: int
+    ) -> dict[str, Any]:
+        """The fields a (re)start sets: the distribution N(mean, sigma^2 I), paths at zero."""
+        dim = len(mean)
+        return {
+            "mean": mean.copy(),
+            "sigma": sigma,
+            "path_sigma": np.zeros(dim),
+            "path_covariance": np.zeros(dim),
+            "population_size": population_size,
+            "run_generation": 0,
+            "fitness_spread": math.inf,
+            "run_start": evaluations,
+            **self._fresh_covariance(dim, evaluations),
+        }
 
     def _ask(self, rng: np.random.Generator, state: S) -> tuple[Population, S]:
         config = self.config
@@ -225,23 +232,14 @@ class CMAFamily(Strategy[CMAConfig, S]):
         else:
             large_restarts += 1
             population_size = default * 2**large_restarts
-        zeros = np.zeros(dim)
         return dataclasses.replace(
             state,
-            mean=state.initial_mean.copy(),
-            sigma=sigma,
-            path_sigma=zeros,
-            path_covariance=zeros.copy(),
-            population_size=population_size,
-            run_generation=0,
-            fitness_spread=math.inf,
-            run_start=state.evaluations,
             restarts=state.restarts + 1,
             large_restarts=large_restarts,
             large_evaluations=large,
             small_evaluations=small,
             small_regime=small_regime,
-            **self._fresh_covariance(dim, state.evaluations),
+            **self._run(state.initial_mean, sigma, population_size, state.evaluations),
         )
 
     def solution(self, state: S) -> np.ndarray:
