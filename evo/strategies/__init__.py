@@ -6,8 +6,9 @@ from evo.config import AlgorithmConfig, register_algorithm
 from evo.strategies.base import State, Strategy
 from evo.strategies.ga import GA
 from evo.strategies.openai_es import OpenAIES
+from evo.strategies.pgpe import PGPE
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA)}
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA, PGPE)}
 for _name, _strategy in REGISTRY.items():
     register_algorithm(_name, _strategy.config_class)
 
