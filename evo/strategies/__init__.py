@@ -7,8 +7,9 @@ from evo.strategies.base import State, Strategy
 from evo.strategies.ga import GA
 from evo.strategies.openai_es import OpenAIES
 from evo.strategies.pgpe import PGPE
+from evo.strategies.snes import SNES
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA, PGPE)}
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA, PGPE, SNES)}
 for _name, _strategy in REGISTRY.items():
     register_algorithm(_name, _strategy.config_class)
 

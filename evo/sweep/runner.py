@@ -174,7 +174,8 @@ def _parallel(parallel: int | None, client: Any, members: list[Member]) -> int:
     with interrupts.deferred():
         workers = client.scheduler_info(n_workers=-1)["workers"]
     threads = sum(worker.get("nthreads", 1) for worker in workers.values())
-    smallest = min(m.config.algorithm.population_size for m in members)
+    # A population size of 0 asks for the strategy's own default (SNES, xNES): count it as 1.
+    smallest = max(1, min(m.config.algorithm.population_size for m in members))
     fit = math.ceil(threads / min(threads, smallest)) if threads else 1
     return max(1, min(len(members), fit + 1))
 
