@@ -8,8 +8,9 @@ from evo.strategies.ga import GA
 from evo.strategies.openai_es import OpenAIES
 from evo.strategies.pgpe import PGPE
 from evo.strategies.snes import SNES
+from evo.strategies.xnes import XNES
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA, PGPE, SNES)}
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA, PGPE, SNES, XNES)}
 for _name, _strategy in REGISTRY.items():
     register_algorithm(_name, _strategy.config_class)
 
