@@ -124,8 +124,14 @@ def made_from(record: dict[str, np.ndarray], member: int) -> str:
     """How a member was made, in words (generations shown from 1)."""
     generation = int(record["generation"])
     scale, sign = float(record["scale"][member]), int(record["sign"][member])
-    noise = f" {'+' if sign > 0 else '-'} {scale:.4g} x noise(seed {record['noise_seed'][member]})"
+    seed = record["noise_seed"][member]
+    # With a spread (PGPE, SNES) the noise is scaled per coordinate by the deviations first.
+    spread = bool(record.get("spread", False))
+    drawn = f"(stdev * noise(seed {seed}))" if spread else f"noise(seed {seed})"
+    noise = f" {'+' if sign > 0 else '-'} {scale:.4g} x {drawn}"
     if str(record["bases"]) == CENTRE:
+        if int(record["base_index"][member]) > 0:  # dense members (xNES): a vector each
+            return f"a sample of generation {generation + 1}'s search distribution, sent whole"
         if scale == 0:
             if generation == 0:
                 return f"the centre of generation {generation + 1}: the initial parameters"

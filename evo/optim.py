@@ -50,6 +50,30 @@ def sgd(
     return -learning_rate * velocity, velocity
 
 
+def clipup(
+    gradient: np.ndarray,
+    velocity: np.ndarray,
+    *,
+    step_size: float,
+    momentum: float = 0.9,
+    max_speed: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ClipUp (Toklu, Liskowski & Srivastava 2020, Algorithm 1): returns (update, velocity).
+
+    The gradient is normalised to length ``step_size``, added to the decayed velocity, and
+    the velocity clipped to length ``max_speed`` (default ``2 * step_size``, as EvoTorch).
+    """
+    max_speed = 2.0 * step_size if max_speed is None else max_speed
+    length = norm(gradient)
+    # Descent on the loss: the normalised step goes against the gradient.
+    step = -step_size * gradient / length if length > 0 else np.zeros_like(gradient)
+    velocity = momentum * velocity + step
+    speed = norm(velocity)
+    if speed > max_speed:  # clip the speed, keep the direction
+        velocity = velocity * (max_speed / speed)
+    return velocity, velocity
+
+
 def optimizer_step(
     config: GradientConfig,
     params: np.ndarray,

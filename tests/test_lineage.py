@@ -375,3 +375,20 @@ def test_dask_workers_are_named(tmp_path: Path, client_2workers) -> None:
         assert {names[i] for i in got["worker"]} == set(names)
         assert len(set(got["task"].tolist())) == 6  # 11 members, 2 a task
         np.testing.assert_array_equal(got["fitness"], want["fitness"])
+
+
+def test_made_from_names_the_spread_and_dense_members() -> None:
+    from evo.lineage import made_from
+    from evo.methods.evolution import CENTRE
+
+    record = {
+        "generation": np.int64(2),
+        "bases": np.array(CENTRE),
+        "spread": np.bool_(True),
+        "base_index": np.array([0, 0, 3], np.int32),
+        "noise_seed": np.array([0, 11, 0], np.uint64),
+        "scale": np.array([0.0, 1.0, 0.0], np.float32),
+        "sign": np.array([1, -1, 1], np.int8),
+    }
+    assert made_from(record, 1) == "the centre of generation 3 - 1 x (stdev * noise(seed 11))"
+    assert made_from(record, 2).startswith("a sample of generation 3's search distribution")

@@ -50,6 +50,7 @@ def generation_record(
         "generation": np.int64(generation),
         "incumbent": np.bool_(population.incumbent),
         "bases": np.array(CENTRE if origins is None else PARENTS),
+        "spread": np.bool_(population.spread is not None),
         "base_index": members.base_index,
         "noise_seed": members.noise_seed,
         "scale": members.scale,

@@ -10,13 +10,15 @@ algorithm implements in its own file.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from evo.config import AlgorithmConfig
-from evo.population import Population
+from evo.population import Members, Population
+from evo.seeding import noise
 
 
 @dataclass(frozen=True)
@@ -106,3 +108,60 @@ def centered_ranks(fitness: np.ndarray) -> np.ndarray:
     ranks = np.empty(n, dtype=np.float64)
     ranks[np.argsort(fitness, kind="stable")] = np.arange(n, dtype=np.float64)
     return ranks / max(n - 1, 1) - 0.5 if n > 1 else np.zeros(1)
+
+
+def nes_utilities(fitness: np.ndarray) -> np.ndarray:
+    """Fitness shaping of NES (Wierstra et al. 2014, "Natural Evolution Strategies"), as in
+    SNES and xNES: the k-th best of n gets ``max(0, log(n/2 + 1) - log k) / sum_j(...) - 1/n``.
+
+    Ties are broken by member index, so the result is deterministic.
+    """
+    n = len(fitness)
+    raw = np.array([max(0.0, math.log(n / 2 + 1) - math.log(k)) for k in range(1, n + 1)])
+    utilities = np.empty(n, dtype=np.float64)
+    # Best first; a stable sort of the negated fitness keeps the lower index ahead on ties.
+    utilities[np.argsort(-fitness, kind="stable")] = raw / raw.sum() - 1 / n
+    return utilities
+
+
+def libm_exp(values: np.ndarray) -> np.ndarray:
+    """``exp`` element by element through the C library: numpy's vectorised ``exp`` takes
+    a SIMD path on some CPUs whose rounding differs, and the state must be the same bits
+    on every machine."""
+    return np.array([math.exp(v) for v in np.asarray(values, dtype=np.float64).ravel()]).reshape(
+        np.shape(values)
+    )
+
+
+def spread_population(
+    centre: np.ndarray, stdev: np.ndarray, noise_seeds: np.ndarray, signs: np.ndarray
+) -> Population:
+    """Member 0 the centre, then ``centre + sign * (stdev * noise(seed))`` per seed record:
+    a diagonal Gaussian's samples as 17-byte records around one base with its spread."""
+    n = len(noise_seeds)
+    members = Members.build(
+        base_index=np.zeros(n + 1, dtype=np.int32),
+        noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), noise_seeds]),
+        scale=np.concatenate([[0.0], np.ones(n)]),
+        sign=np.concatenate([[1], signs]),
+    )
+    return Population(
+        bases=centre.astype(np.float32)[None, :],
+        members=members,
+        incumbent=True,
+        spread=stdev.astype(np.float32)[None, :],
+    )
+
+
+def noise_moments(
+    mean_weights: np.ndarray, stdev_weights: np.ndarray, noise_seeds: np.ndarray, num_params: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(sum_k a_k eps_k, sum_k b_k (eps_k^2 - 1))`` over the noise of each seed, in seed
+    order, in float64: the search gradients of a diagonal Gaussian's mean and deviation."""
+    first = np.zeros(num_params, dtype=np.float64)
+    second = np.zeros(num_params, dtype=np.float64)
+    for a, b, seed in zip(mean_weights, stdev_weights, noise_seeds, strict=True):
+        eps = noise(int(seed), num_params).astype(np.float64)
+        first += a * eps
+        second += b * (eps * eps - 1.0)
+    return first, second
