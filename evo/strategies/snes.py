@@ -47,8 +47,8 @@ class SNESConfig(AlgorithmConfig):
     """SNES hyper-parameters (0 or null: the paper's value for the number of parameters)."""
 
     name: str = option("snes", "the strategy")
-    population_size: int = option(
-        0, "sampled members per generation, the centre extra (0: 4 + floor(3 ln d))", ge=0
+    population_size: int | None = option(
+        None, "sampled members per generation, the centre extra (null: 4 + floor(3 ln d))", ge=1
     )
     stdev_init: float = option(0.1, "initial standard deviation of every coordinate", gt=0)
     center_learning_rate: float = option(1.0, "eta_centre, the centre's learning rate", gt=0)

@@ -64,8 +64,8 @@ class XNESConfig(AlgorithmConfig):
     """xNES hyper-parameters (0 or null: the paper's value for the number of parameters)."""
 
     name: str = option("xnes", "the strategy")
-    population_size: int = option(
-        0, "sampled members per generation, the centre extra (0: 4 + floor(3 ln d))", ge=0
+    population_size: int | None = option(
+        None, "sampled members per generation, the centre extra (null: 4 + floor(3 ln d))", ge=1
     )
     stdev_init: float = option(1.0, "initial sigma (A = sigma I)", gt=0)
     center_learning_rate: float = option(1.0, "eta_centre, the centre's learning rate", gt=0)

@@ -20,7 +20,8 @@ BENCHMARK_SETTINGS = {
     # shape test reads it from the config, where the default is null (chosen at init).
     "cma_es": {"population_size": 17},
     "sep_cma_es": {"population_size": 17},
-    "xnes": {"stdev_init": 0.3},  # A = I is too wide for 100-D in 300 generations
+    "xnes": {"stdev_init": 0.3, "population_size": 17},  # A = I: too wide for 100-D in 300
+    "snes": {"population_size": 17},
 }
 
 NUM_PARAMS = 100
