@@ -272,8 +272,8 @@ class Session:
         threshold = config.final_eval.threshold
         threshold = problem.reward_threshold if threshold is None else threshold
         clip = config.policy.observation_clip
-        extra = {} if self.observations is None else policy_arrays(self.observations, clip)
-        self.folder.write_best(params, problem.policy.to_json(), mean, **extra)
+        plays_with = {} if self.observations is None else policy_arrays(self.observations, clip)
+        self.folder.write_best(params, problem.policy.to_json(), mean, **plays_with)
         self.folder.append_event("final_eval", episodes=int(returns.size), mean=mean)
         summary = {
             "name": config.name,
