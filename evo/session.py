@@ -99,6 +99,10 @@ class Session:
         tally, elapsed = (Tally(), 0.0) if point is None else (point.tally, point.elapsed_s)
         observations = None if point is None else point.observations
         if config.policy.normalize_observations and observations is None:
+            if point is not None:
+                raise RunFolderError(
+                    f"{folder.path}: the checkpoint lacks the observation statistics"
+                )
             observations = ObservationStats.zeros(problem.policy.obs_dim)  # type: ignore[attr-defined]
         parts = (config, problem, method, backend, folder, callbacks)
         start = time.perf_counter() - elapsed
