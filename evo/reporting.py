@@ -33,7 +33,7 @@ class Reporter(Callback):
             task = f"the {config.data.name} data set (minibatches of {config.data.batch_size})"
         self._print(
             f"{config.name}: {algorithm.name} on {task}, population "
-            f"{algorithm.population_size}, up to {config.generations} generations, "
+            f"{algorithm.population_size or 'by default'}, up to {config.generations} generations, "
             f"seed {config.seed}"
         )
 

@@ -68,7 +68,8 @@ def bench_config(
         ceilings: list[float] = []
         report(
             f"evo bench {config.name}: {config.algorithm.name}, population "
-            f"{config.algorithm.population_size}, {problem.policy.num_params:,} parameters; "
+            f"{getattr(start, 'population_size', config.algorithm.population_size)}, "
+            f"{problem.policy.num_params:,} parameters; "
             f"dask: {workers} workers, {threads} threads"
         )
         report(
@@ -97,7 +98,7 @@ def bench_config(
         workers=workers,
         threads=threads,
         num_params=problem.policy.num_params,
-        population=config.algorithm.population_size,
+        population=getattr(start, "population_size", config.algorithm.population_size),
         identical=identical,
         ceiling=statistics.median(ceilings),
         speedups=speedups,

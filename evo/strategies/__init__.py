@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from evo.config import AlgorithmConfig, register_algorithm
 from evo.strategies.base import State, Strategy
+from evo.strategies.cma_es import CMAES
 from evo.strategies.ga import GA
 from evo.strategies.openai_es import OpenAIES
+from evo.strategies.sep_cma_es import SepCMAES
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA)}
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA, CMAES, SepCMAES)}
 for _name, _strategy in REGISTRY.items():
     register_algorithm(_name, _strategy.config_class)
 

@@ -38,7 +38,7 @@ def _solve(name: str, tmp_path: Path, *overrides: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["cartpole-es", "cartpole-ga"])
+@pytest.mark.parametrize("name", ["cartpole-es", "cartpole-ga", "cartpole-cma"])
 def test_cartpole_configs_solve(name: str, tmp_path: Path) -> None:
     """The README's main command: >= 475 over 100 fresh episodes on the embedded cluster."""
     summary = _solve(name, tmp_path)
@@ -110,6 +110,7 @@ SHORT_RUNS = [
     # name, overrides, gain, bar  # reached: gain score | untrained: gain score
     ("cartpole-es", ["generations=10", "final_eval.episodes=10"], 80, 275),  # +160 400 | +0 151
     ("cartpole-ga", ["generations=4", "final_eval.episodes=10"], 60, 350),  # +114 492 | 221
+    ("cartpole-cma", ["generations=8", "final_eval.episodes=10"], 60, 275),  # +106 385 | 55
     ("cartpole-pg", ["generations=20", "final_eval.episodes=10"], 35, None),  # +65 | +7
     ("cartpole-ppo", ["generations=10", "final_eval.episodes=10"], 80, 300),  # +159 473 | +7 151
     ("racetrack-ga", ["generations=2", "final_eval.episodes=10"], 40, 110),  # +81 163 | 61

@@ -16,6 +16,10 @@ from evo.strategies.base import State
 BENCHMARK_SETTINGS = {
     "openai_es": {"population_size": 50, "sigma": 0.1, "learning_rate": 0.1, "weight_decay": 0.0},
     "ga": {"population_size": 50, "truncation": 10, "elites": 1, "sigma": 0.1},
+    # The default population size of 100 parameters (4 + floor(3 ln 100)), set because the
+    # shape test reads it from the config, where the default is null (chosen at init).
+    "cma_es": {"population_size": 17},
+    "sep_cma_es": {"population_size": 17},
 }
 
 NUM_PARAMS = 100
