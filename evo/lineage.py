@@ -15,7 +15,7 @@ On the command line generations are numbered from 1, as in ``evo inspect``'s tab
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from evo.methods.evolution import (  # noqa: F401  (the lineage's columns, read 
     generation_record,
 )
 from evo.population import Population
+from evo.problems.normalization import Normalizer, ObservationStats, policy_arrays
 from evo.runlog import CONFIG, RunFolder
 from evo.strategies.base import State
 
@@ -220,6 +221,9 @@ class RebuiltMember:
     fitness: float  # its fitness as logged
     checkpoint: int | None  # generations done at the checkpoint it started from; None: none
     replayed: int  # generations replayed from there
+    # The observation statistics its generation played with, as best.npz records them
+    # (empty: the run does not normalise observations).
+    normalization: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMember:
@@ -241,6 +245,8 @@ def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMe
     for replayed in range(start, generation + 1):
         state, step = method.step(replay, state, replayed, Stopwatch())
     population, record = step.population, replay.record
+    stats = ObservationStats.from_arrays(record)
+    clip = config.policy.observation_clip
     return RebuiltMember(
         generation=generation,
         member=member,
@@ -249,6 +255,7 @@ def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMe
         fitness=float(record["fitness"][member]),
         checkpoint=checkpoint,
         replayed=generation - start,
+        normalization={} if stats is None else policy_arrays(stats, clip),
     )
 
 
@@ -260,6 +267,7 @@ def member_arrays(rebuilt: RebuiltMember) -> dict[str, np.ndarray]:
         "fitness": np.float64(rebuilt.fitness),
         "generation": np.int64(rebuilt.generation),
         "member": np.int64(rebuilt.member),
+        **rebuilt.normalization,
     }
 
 
@@ -272,9 +280,14 @@ class ReplayBackend:
         self.record: dict[str, np.ndarray] = {}
 
     def evaluate(
-        self, population: Population, episode_seeds: np.ndarray, generation: int
+        self,
+        population: Population,
+        episode_seeds: np.ndarray,
+        generation: int,
+        normalizer: Normalizer | None = None,
     ) -> Evaluation:
-        """The recorded fitness of ``generation``."""
+        """The recorded fitness of ``generation`` (its members played with the normaliser
+        its lineage records)."""
         self.record = read_generation(self.folder, generation)
         _check_same_members(self.folder, population, self.record, generation)
         fitness = np.array(self.record["fitness"], dtype=np.float64)
@@ -288,7 +301,7 @@ def _newest_checkpoint(
     found = folder.newest_checkpoint(generation, method)
     if found is None:
         return None, None
-    state, meta = found
+    state, meta, _ = found
     return state, int(meta["generation"])
 
 

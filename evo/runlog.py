@@ -190,12 +190,13 @@ class RunFolder:
             old.with_suffix(".npz").unlink(missing_ok=True)
         return folder / f"{stem}.json"
 
-    def write_best(self, params: np.ndarray, spec_json: str, fitness: float) -> None:
-        """Save the recommended parameters with the spec needed to rebuild the policy."""
+    def write_best(self, params: np.ndarray, spec_json: str, fitness: float, **extra: Any) -> None:
+        """Save the recommended parameters, the spec to rebuild the policy, ``extra`` arrays."""
         arrays = {
             "params": np.asarray(params, dtype=np.float32),
             "policy_spec": np.array(spec_json),
             "fitness": np.float64(fitness),
+            **extra,  # what else the policy plays with (the observation statistics)
         }
         atomic_write_bytes(self.path / BEST, npz_bytes(arrays))
 
@@ -236,9 +237,9 @@ class RunFolder:
         """Complete checkpoints (their JSON exists), oldest first."""
         return sorted((self.path / CHECKPOINTS).glob("gen-*.json"))
 
-    def newest_checkpoint(self, at_most: int, strategy: Any) -> tuple[Any, dict[str, Any]] | None:
-        """The state and metadata of the newest checkpoint saved after at most ``at_most``
-        generations (None: there is none), for ``strategy`` (a strategy or trainer: its
+    def newest_checkpoint(self, at_most: int, strategy: Any) -> tuple[Any, dict, dict] | None:
+        """The state, metadata and arrays of the newest checkpoint saved after at most
+        ``at_most`` generations (None: none), for ``strategy`` (a strategy or trainer: its
         ``name`` must be the checkpoint's, its ``state_class`` is what is rebuilt)."""
         for meta_path in reversed(self.checkpoints()):
             try:
@@ -256,7 +257,7 @@ class RunFolder:
             arrays = load_npz(meta_path.with_suffix(".npz"))
             fields = {k.removeprefix("state."): v for k, v in arrays.items()}
             try:
-                return state_from_arrays(strategy.state_class, fields), meta
+                return state_from_arrays(strategy.state_class, fields), meta, arrays
             except KeyError as exc:
                 raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
         return None

@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from evo.backends import Backend, Evaluation, TaskRun
+from evo.backends import Backend, Evaluation, Normalizing, TaskRun
 from evo.callbacks import Callback
 from evo.config import ExperimentConfig
 from evo.errors import EvaluationError, RunFolderError, WorkersLostError
 from evo.methods import MembersFailed, Method, Step, Stopwatch
 from evo.population import Members, Population
 from evo.problems import Problem
+from evo.problems.normalization import Normalizer, ObservationStats, policy_arrays
 from evo.runlog import RunFolder, state_arrays
 from evo.seeding import confirm_seeds, final_seeds
 from evo.strategies.base import State
@@ -45,20 +46,23 @@ class Tally:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A saved point of a run: the method's state, the tallies, the time spent."""
+    """A saved point of a run: the method's state, the tallies, the time spent, and the
+    observation statistics (None: the run does not normalise observations)."""
 
     state: State
     tally: Tally
     elapsed_s: float
+    observations: ObservationStats | None = None
 
     @classmethod
     def latest(cls, folder: RunFolder, method: Method) -> Checkpoint:
         """The newest checkpoint the metrics log has caught up with."""
         found = folder.newest_checkpoint(len(folder.read_metrics()), method)
         if found is not None:
-            state, meta = found
+            state, meta, arrays = found
             tally = Tally(meta["evaluations"], meta["env_steps"])
-            return cls(state, tally, float(meta["elapsed_s"]))
+            observations = ObservationStats.from_arrays(arrays)
+            return cls(state, tally, float(meta["elapsed_s"]), observations)
         raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
 
 
@@ -75,6 +79,9 @@ class Session:
     started: float  # when the process began the run (for the summary's wall time)
     tally: Tally
     start: float = 0.0  # the loop's clock: now minus the time already spent
+    # The running observation statistics, merged after each generation (None: the run does
+    # not normalise observations); see evo.problems.normalization.
+    observations: ObservationStats | None = None
 
     @classmethod
     def begin(
@@ -90,8 +97,16 @@ class Session:
     ) -> Session:
         """A session from the start, or from a checkpoint's tallies and time spent."""
         tally, elapsed = (Tally(), 0.0) if point is None else (point.tally, point.elapsed_s)
+        observations = None if point is None else point.observations
+        if config.policy.normalize_observations and observations is None:
+            if point is not None:
+                raise RunFolderError(
+                    f"{folder.path}: the checkpoint lacks the observation statistics"
+                )
+            observations = ObservationStats.zeros(problem.policy.obs_dim)  # type: ignore[attr-defined]
         parts = (config, problem, method, backend, folder, callbacks)
-        return cls(*parts, started=started, tally=tally, start=time.perf_counter() - elapsed)
+        start = time.perf_counter() - elapsed
+        return cls(*parts, started=started, tally=tally, start=start, observations=observations)
 
     @property
     def seed(self) -> int:
@@ -103,16 +118,42 @@ class Session:
         """Training time so far, across resumes."""
         return time.perf_counter() - self.start
 
+    def normalizer(self) -> Normalizer | None:
+        """What the policy is fed through now: the running statistics, frozen."""
+        if self.observations is None:
+            return None
+        return self.observations.normalizer(self.config.policy.observation_clip)
+
+    def playing(self) -> Backend:
+        """The backend, its evaluations playing with the normaliser of now (if any)."""
+        normalizer = self.normalizer()
+        return self.backend if normalizer is None else Normalizing(self.backend, normalizer)
+
     def step(self, state: State, generation: int, watch: Stopwatch) -> tuple[State, Step]:
-        """The method's step; members that failed with ``on_error: stop`` stop the run after
-        a checkpoint, so that `evo resume` can retry once the cause is fixed."""
+        """The method's step, its members playing with the statistics of the generations
+        before; members that failed with ``on_error: stop`` stop the run after a
+        checkpoint, so that `evo resume` can retry once the cause is fixed."""
         try:
-            return self.method.step(self.backend, state, generation, watch)
+            state, step = self.method.step(self.playing(), state, generation, watch)
         except MembersFailed as failed:
             self.write_events(failed.events, generation)
             self.checkpoint(failed.state)
             failed.evaluation.raise_for_errors(generation)
             raise
+        if self.observations is not None:
+            self.observe(step)
+        return state, step
+
+    def observe(self, step: Step) -> None:
+        """Merge what a generation's members saw into the running statistics; its lineage
+        keeps the statistics it played with and its own sums."""
+        before = self.observations
+        assert before is not None
+        seen = getattr(step.cost, "observations", None)
+        seen = seen if seen is not None else ObservationStats.zeros(len(before.sum))
+        self.observations = before.merge(seen)
+        if step.lineage is not None:
+            step.lineage.update(before.arrays() | seen.arrays("observations."))
 
     def write_events(self, events: list[dict[str, Any]], generation: int | None) -> None:
         """What happened on the cluster during a step (None: outside a generation)."""
@@ -199,6 +240,8 @@ class Session:
     def checkpoint(self, state: State) -> None:
         """Save everything needed to continue after ``state.generation`` generations."""
         arrays = {f"state.{k}": v for k, v in state_arrays(state).items()}
+        if self.observations is not None:
+            arrays.update(self.observations.arrays())
         meta = {
             "strategy": self.method.name,
             "seed": self.seed,
@@ -217,7 +260,7 @@ class Session:
             return np.zeros(0)
         members = Members.build(np.zeros(len(seeds), dtype=np.int32), 0, 0.0)
         bases = np.asarray(params, dtype=np.float32)[None, :]
-        evaluation = self.backend.evaluate(Population(bases, members), seeds[:, None], -1)
+        evaluation = self.playing().evaluate(Population(bases, members), seeds[:, None], -1)
         self.write_events(evaluation.events, None)
         evaluation.raise_for_errors(-1)
         self.tally.env_steps += int(evaluation.steps.sum())
@@ -232,7 +275,9 @@ class Session:
         mean = float(returns.mean()) if returns.size else float("nan")
         threshold = config.final_eval.threshold
         threshold = problem.reward_threshold if threshold is None else threshold
-        self.folder.write_best(params, problem.policy.to_json(), mean)
+        clip = config.policy.observation_clip
+        plays_with = {} if self.observations is None else policy_arrays(self.observations, clip)
+        self.folder.write_best(params, problem.policy.to_json(), mean, **plays_with)
         self.folder.append_event("final_eval", episodes=int(returns.size), mean=mean)
         summary = {
             "name": config.name,

@@ -11,6 +11,7 @@ import numpy as np
 from evo.config import load_config
 from evo.errors import ConfigError, RunFolderError
 from evo.policies import MLPSpec, flatten_observation
+from evo.problems.normalization import Normalizer, normalizer_from
 from evo.problems.rollout import make_env
 from evo.runlog import RunFolder, load_npz
 from evo.seeding import final_seeds
@@ -68,13 +69,14 @@ def replay(
     try:
         spec = MLPSpec.from_json(str(best["policy_spec"]))
         params = best["params"][None, :].astype(np.float32)
+        normalizer = normalizer_from(best)  # the observation statistics it played with
     except (KeyError, ValueError, TypeError) as exc:
         raise RunFolderError(f"{source}: not a policy: {exc}") from None
     seed = int(final_seeds(1)[0]) if seed is None else seed
     env = make_env(config.env, render_mode="rgb_array")
     try:
         frames, steps, total, terminated, info = _drive(
-            env, spec, params, seed, still, every, max_steps
+            env, spec, params, normalizer, seed, still, every, max_steps
         )
     finally:
         env.close()
@@ -107,6 +109,7 @@ def _drive(
     env: Any,
     spec: MLPSpec,
     params: np.ndarray,
+    normalizer: Normalizer | None,
     seed: int,
     still: bool,
     every: int,
@@ -120,6 +123,7 @@ def _drive(
         if steps % every == 0 and not still:
             frames.append(env.render())
         flat = flatten_observation(env.observation_space, obs).astype(np.float32)
+        flat = flat if normalizer is None else normalizer(flat)
         action = spec.act(params, flat[None, None, :])[0, 0]
         obs, reward, terminated, truncated, info = env.step(
             action if action.ndim else action.item()

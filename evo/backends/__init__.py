@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evo.backends.base import Backend, Evaluation, TaskRun, plan_chunks
+from evo.backends.base import Backend, Evaluation, Normalizing, TaskRun, plan_chunks
 from evo.config import BackendConfig
 from evo.problems.base import Problem
 
@@ -28,4 +28,4 @@ def make_backend(
     return DaskBackend(problem, config, client=client, cluster=cluster, scheduler=scheduler)
 
 
-__all__ = ["Backend", "Evaluation", "TaskRun", "make_backend", "plan_chunks"]
+__all__ = ["Backend", "Evaluation", "Normalizing", "TaskRun", "make_backend", "plan_chunks"]

@@ -12,6 +12,7 @@ import numpy as np
 from evo.errors import EvaluationError
 from evo.population import Members, Population
 from evo.problems.base import Chunk, ChunkResult
+from evo.problems.normalization import Normalizer, ObservationStats, generation_stats
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Evaluation:
     member_worker: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
     member_task: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
     member_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    observations: ObservationStats | None = None  # what the members were fed, if normalised
 
     def raise_for_errors(self, generation: int) -> None:
         """Raise :class:`EvaluationError` naming the first failed member, if any."""
@@ -98,9 +100,13 @@ class Backend(Protocol):
         ...
 
     def evaluate(
-        self, population: Population, episode_seeds: np.ndarray, generation: int
+        self,
+        population: Population,
+        episode_seeds: np.ndarray,
+        generation: int,
+        normalizer: Normalizer | None = None,
     ) -> Evaluation:
-        """Fitness of every member, in member order."""
+        """Fitness of every member, in member order (playing with ``normalizer``, if any)."""
         ...
 
     def threads(self) -> int:
@@ -138,6 +144,28 @@ class Backend(Protocol):
     def close(self) -> None:
         """Stop what the backend started (clusters, clients)."""
         ...
+
+
+class Normalizing:
+    """A backend whose evaluations all play with one observation normaliser (a generation's,
+    frozen), so that the method asking for them need not know about it."""
+
+    def __init__(self, backend: Backend, normalizer: Normalizer) -> None:
+        self.backend, self.normalizer = backend, normalizer
+
+    def evaluate(
+        self,
+        population: Population,
+        episode_seeds: np.ndarray,
+        generation: int,
+        normalizer: Normalizer | None = None,
+    ) -> Evaluation:
+        """The backend's evaluation, with this normaliser unless told another."""
+        normalizer = self.normalizer if normalizer is None else normalizer
+        return self.backend.evaluate(population, episode_seeds, generation, normalizer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)  # threads, map, describe, ...: the backend's own
 
 
 TASKS_PER_SLOT = 4  # at most this many tasks per worker thread and generation
@@ -209,11 +237,16 @@ def plan_chunks(
 
 
 def make_chunks(
-    population: Population, episode_seeds: np.ndarray, plan: list[np.ndarray]
+    population: Population,
+    episode_seeds: np.ndarray,
+    plan: list[np.ndarray],
+    normalizer: Normalizer | None = None,
 ) -> list[Chunk]:
     """The tasks' payloads for a chunk plan."""
+    members = population.members
     return [
-        Chunk(indices, population.members.take(indices), episode_seeds[indices]) for indices in plan
+        Chunk(indices, members.take(indices), episode_seeds[indices], normalizer)
+        for indices in plan
     ]
 
 
@@ -263,4 +296,13 @@ def assemble(
         member_worker=member_worker,
         member_task=member_task,
         member_seconds=member_seconds,
+        observations=_observations(size, results),
     )
+
+
+def _observations(size: int, results: list[ChunkResult]) -> ObservationStats | None:
+    """The generation's observation sums, added in member order (None: not normalised)."""
+    parts = [(r.indices, r.observations) for r in results if r.observations is not None]
+    if not parts:
+        return None
+    return generation_stats(size, parts[0][1].sum.shape[1], parts)

@@ -31,6 +31,7 @@ from evo.errors import WorkersLostError
 from evo.interrupts import deferred
 from evo.population import Population
 from evo.problems.base import Problem, evaluate_chunk
+from evo.problems.normalization import Normalizer
 
 PROBATION = 5  # batches a straggling worker is first left out for (then 10, 20, ...)
 
@@ -174,16 +175,20 @@ class DaskBackend:
         return (None if len(healthy) == len(info) else sorted(healthy)), slots
 
     def evaluate(
-        self, population: Population, episode_seeds: np.ndarray, generation: int
+        self,
+        population: Population,
+        episode_seeds: np.ndarray,
+        generation: int,
+        normalizer: Normalizer | None = None,
     ) -> Evaluation:
-        """Fitness of every member, in member order."""
+        """Fitness of every member, in member order (playing with ``normalizer``, if any)."""
         workers, slots = self._healthy_workers()
         episodes = episode_seeds.shape[1]
         work = None if self._episode_s is None else self._episode_s * population.size * episodes
         plan = plan_chunks(
             population.members, self.config.chunk_size, len(slots), work, self.problem.batched
         )
-        chunks = make_chunks(population, episode_seeds, plan)
+        chunks = make_chunks(population, episode_seeds, plan, normalizer)
         run = self._run(
             evaluate_chunk, self.problem, population.shared, chunks, generation, workers, slots
         )

@@ -293,6 +293,7 @@ class GenerationRun:
                     chunk.indices[row : row + 1],
                     chunk.members.take(np.array([row])),
                     chunk.episode_seeds[row : row + 1],
+                    chunk.normalizer,
                 )
             )
         self.outcome.events.append(

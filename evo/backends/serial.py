@@ -12,6 +12,7 @@ from evo.config import BackendConfig
 from evo.interrupts import poll
 from evo.population import Population
 from evo.problems.base import Problem, evaluate_chunk
+from evo.problems.normalization import Normalizer
 
 
 class SerialBackend:
@@ -24,11 +25,15 @@ class SerialBackend:
         self.config = config
 
     def evaluate(
-        self, population: Population, episode_seeds: np.ndarray, generation: int
+        self,
+        population: Population,
+        episode_seeds: np.ndarray,
+        generation: int,
+        normalizer: Normalizer | None = None,
     ) -> Evaluation:
-        """Fitness of every member, in member order."""
+        """Fitness of every member, in member order (playing with ``normalizer``, if any)."""
         plan = plan_chunks(population.members, self.config.chunk_size, slots=0)
-        chunks = make_chunks(population, episode_seeds, plan)
+        chunks = make_chunks(population, episode_seeds, plan, normalizer)
         results = []
         for chunk in chunks:
             poll()  # a sweep stopping this experiment (its thread gets no signal)

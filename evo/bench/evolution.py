@@ -126,8 +126,16 @@ def _backends(
     dask = DaskBackend(
         problem, dataclasses.replace(config.backend, kind="dask"), scheduler=scheduler
     )
+    backends: dict[str, Backend] = {"serial": serial, "dask": dask}
+    if config.policy.normalize_observations:  # a run's cost: the first generation's normaliser
+        from evo.backends import Normalizing
+        from evo.problems.normalization import ObservationStats
+
+        stats = ObservationStats.zeros(problem.policy.obs_dim)  # type: ignore[attr-defined]
+        normalizer = stats.normalizer(config.policy.observation_clip)
+        backends = {name: Normalizing(b, normalizer) for name, b in backends.items()}  # type: ignore[misc]
     try:
-        yield {"serial": serial, "dask": dask}
+        yield backends
     finally:
         dask.close()
         limits.restore_original_limits()

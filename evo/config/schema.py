@@ -79,6 +79,21 @@ class PolicyConfig(Section):
 
     hidden_sizes: tuple[int, ...] = option([32], "widths of the hidden layers", ge=1)
     activation: Literal["tanh", "relu"] = option("tanh", "hidden-layer activation")
+    normalize_observations: bool = option(
+        False,
+        "feed the policy (obs - mean) / std, the statistics of every observation of the run's "
+        "training episodes before the generation (ARS V2; the first generation: 0 and 1)",
+    )
+    observation_clip: float | None = option(
+        None, "clip the normalised observations to +-this (null: no clipping)", gt=0
+    )
+
+    def check(self, path: str) -> None:
+        if self.observation_clip is not None and not self.normalize_observations:
+            raise ConfigError(
+                f"{join(path, 'observation_clip')}: expected null unless normalize_observations "
+                f"is true, found {self.observation_clip}"
+            )
 
 
 @dataclass(frozen=True)
@@ -296,6 +311,16 @@ class ExperimentConfig(Section):
             raise ConfigError(
                 f"name: expected letters, digits, '_', '.' or '-' (it names a folder), "
                 f"found {self.name!r}"
+            )
+        if self.policy.normalize_observations and (self.data or self.function) is not None:
+            raise ConfigError(
+                "policy.normalize_observations: expected false with a data set or a function "
+                "(only an env's observations are normalised), found true"
+            )
+        if self.policy.normalize_observations and self.mode == "gradient":
+            raise ConfigError(
+                "policy.normalize_observations: expected false in gradient mode (policy "
+                "gradient does not normalise observations yet), found true"
             )
         if self.data is not None and self.function is not None:
             raise ConfigError(

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from evo.population import Bases, Members, materialize
+from evo.problems.normalization import MemberObservations, Normalizer
 
 # ``evaluate(params, episode_seeds) -> fitness`` of some parameter vectors, spread over
 # the run's backend like members (the final evaluation, a stop confirmation).
@@ -30,26 +31,32 @@ EvaluateParams = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Chunk:
-    """Some members of one generation: their indices, records and episode seeds."""
+    """Some members of one generation: their indices, records and episode seeds, and the
+    observation normaliser they play with (the generation's, if the run normalises)."""
 
     indices: np.ndarray  # (m,) member indices in the population
     members: Members
     episode_seeds: np.ndarray  # (m, episodes) uint32
+    normalizer: Normalizer | None = None
 
     @property
     def nbytes(self) -> int:
         """Payload size of the chunk's arrays."""
-        return self.indices.nbytes + self.members.nbytes + self.episode_seeds.nbytes
+        normalizer = self.normalizer
+        shipped = 0 if normalizer is None else normalizer.mean.nbytes + normalizer.std.nbytes
+        return self.indices.nbytes + self.members.nbytes + self.episode_seeds.nbytes + shipped
 
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """Per-member fitness (mean episode return) and episode steps, plus timing."""
+    """Per-member fitness (mean episode return) and episode steps, plus timing; with a
+    normaliser, the sums of the observations each member was fed."""
 
     indices: np.ndarray  # (m,)
     fitness: np.ndarray  # (m,) float64
     steps: np.ndarray  # (m,) int64, summed over the member's episodes
     errors: dict[int, str] = field(default_factory=dict)  # member index -> what its env raised
+    observations: MemberObservations | None = None
     seconds: float = field(default=0.0, compare=False)
     worker: str = field(default="", compare=False)  # the Dask worker that ran it, if any
     transfer_total: int = field(default=0, compare=False)  # its Dask outgoing-bytes counter then
@@ -57,7 +64,8 @@ class ChunkResult:
     @property
     def nbytes(self) -> int:
         """Payload size of the result's arrays."""
-        return self.indices.nbytes + self.fitness.nbytes + self.steps.nbytes
+        seen = 0 if self.observations is None else self.observations.nbytes
+        return self.indices.nbytes + self.fitness.nbytes + self.steps.nbytes + seen
 
 
 class ParamSpace(Protocol):
@@ -148,5 +156,6 @@ def evaluate_chunk(problem: Problem, bases: Bases, chunk: Chunk) -> ChunkResult:
         fitness=result.fitness,
         steps=result.steps,
         errors=result.errors,
+        observations=result.observations,
         seconds=time.perf_counter() - start,
     )

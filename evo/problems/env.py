@@ -18,6 +18,7 @@ from evo.messages import join, suggest
 from evo.policies import MLPSpec, spec_for_spaces
 from evo.problems.base import Chunk, ChunkResult, EpisodeScores
 from evo.problems.imports import load_entry_point
+from evo.problems.normalization import ObservationTally
 from evo.problems.rollout import make_env, make_vector_env, run_episodes
 from evo.seeding import episode_seeds
 
@@ -110,10 +111,17 @@ class EnvProblem(EpisodeScores):
     def evaluate(self, params: np.ndarray, chunk: Chunk) -> ChunkResult:
         """Fitness = mean return over each member's episodes. A member whose env raises
         gets NaN and its message in ``errors``; the chunk's other members go on."""
+        shape, normalizer = chunk.episode_seeds.shape, chunk.normalizer
+        tally = (
+            None
+            if normalizer is None
+            else ObservationTally(shape[0] * shape[1], self.policy.obs_dim)
+        )
         try:
-            returns, steps, errors = run_episodes(self, params, chunk.episode_seeds)
+            returns, steps, errors = run_episodes(
+                self, params, chunk.episode_seeds, normalizer, tally
+            )
         except Exception as exc:  # the envs could not even be built here: every member failed
-            shape = chunk.episode_seeds.shape
             returns, steps = np.zeros(shape), np.zeros(shape, dtype=np.int64)
             errors = dict.fromkeys(range(len(chunk.indices)), f"{type(exc).__name__}: {exc}")
         fitness = returns.mean(axis=1)
@@ -123,6 +131,7 @@ class EnvProblem(EpisodeScores):
             fitness=fitness,
             steps=steps.sum(axis=1),
             errors={int(chunk.indices[row]): message for row, message in errors.items()},
+            observations=None if tally is None else tally.members(shape[1], list(errors)),
         )
 
     def episodes_per_member(self) -> int:

@@ -20,6 +20,7 @@ import envs  # noqa: F401  (registers the project's own environments, on workers
 from evo.config import EnvConfig
 from evo.errors import ConfigError
 from evo.policies import BoundPolicy, MLPSpec, flatten_observation
+from evo.problems.normalization import Normalizer, ObservationTally
 
 
 class Played(Protocol):
@@ -185,7 +186,11 @@ class Lanes:
 
 
 def run_episodes(
-    problem: Played, params: np.ndarray, seeds: np.ndarray
+    problem: Played,
+    params: np.ndarray,
+    seeds: np.ndarray,
+    normalizer: Normalizer | None = None,
+    tally: ObservationTally | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Run ``seeds.shape[1]`` episodes per member in lockstep.
 
@@ -195,7 +200,9 @@ def run_episodes(
     obs_dim)`` block (finished episodes keep their last observation), so each
     member's numbers do not depend on the other members of the chunk. A step's
     fixed cost is paid once per step per chunk, so the loop keeps it small:
-    whole-array operations on flat views, in place.
+    whole-array operations on flat views, in place. With a ``normalizer`` the
+    policy is fed the normalised observations, and ``tally`` (one lane a car)
+    counts the raw ones of the live cars.
     """
     num_members, episodes = seeds.shape
     cars = num_members * episodes
@@ -217,7 +224,10 @@ def run_episodes(
         obs, failed = lanes.reset(seeds.ravel())
         fail(failed)
         while live_cars := np.count_nonzero(alive):
-            actions = act(obs.reshape(num_members, episodes, -1), alive_episodes, live_cars)
+            if tally is not None:
+                tally.add(obs, alive)
+            fed = obs if normalizer is None else normalizer(obs)
+            actions = act(fed.reshape(num_members, episodes, -1), alive_episodes, live_cars)
             obs, rewards, ended, stepped, failed = lanes.step(actions.reshape(action_shape), alive)
             np.add(returns, rewards, out=returns, where=stepped)  # a finished car's: none
             steps += stepped
