@@ -95,14 +95,3 @@ class Strategy(Generic[C, S]):
 def draw_noise_seeds(rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` noise seeds (uint64) from the strategy's generator."""
     return rng.integers(0, 2**63, size=count, dtype=np.uint64)
-
-
-def centered_ranks(fitness: np.ndarray) -> np.ndarray:
-    """Fitness shaping of Salimans et al. (2017): ranks scaled to [-0.5, 0.5].
-
-    Ties are broken by member index, so the result is deterministic.
-    """
-    n = len(fitness)
-    ranks = np.empty(n, dtype=np.float64)
-    ranks[np.argsort(fitness, kind="stable")] = np.arange(n, dtype=np.float64)
-    return ranks / max(n - 1, 1) - 0.5 if n > 1 else np.zeros(1)
