@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from evo.config import AlgorithmConfig, register_algorithm
+from evo.strategies.ars import ARS
 from evo.strategies.base import State, Strategy
 from evo.strategies.ga import GA
 from evo.strategies.openai_es import OpenAIES
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA)}
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (OpenAIES, GA, ARS)}
 for _name, _strategy in REGISTRY.items():
     register_algorithm(_name, _strategy.config_class)
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from evo.config import AlgorithmConfig
-from evo.population import Population
+from evo.population import Members, Population
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,20 @@ class Strategy(Generic[C, S]):
 def draw_noise_seeds(rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` noise seeds (uint64) from the strategy's generator."""
     return rng.integers(0, 2**63, size=count, dtype=np.uint64)
+
+
+def mirrored_population(
+    rng: np.random.Generator, centre: np.ndarray, pairs: int, scale: float
+) -> Population:
+    """Member 0 the centre itself (the incumbent, judged by the stop rule), then ``pairs``
+    mirrored pairs ``centre +/- scale * noise(seed)``, one seed a pair (members 2k+1, 2k+2):
+    the antithetic sampling of OpenAI-ES and ARS."""
+    seeds = np.repeat(draw_noise_seeds(rng, pairs), 2)
+    signs = np.tile(np.array([1, -1], dtype=np.int8), pairs)
+    members = Members.build(
+        base_index=np.zeros(2 * pairs + 1, dtype=np.int32),
+        noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), seeds]),
+        scale=np.concatenate([[0.0], np.full(2 * pairs, scale)]),
+        sign=np.concatenate([[1], signs]),
+    )
+    return Population(bases=centre[None, :], members=members, incumbent=True)

@@ -20,7 +20,7 @@ from evo.config import AlgorithmConfig, ConfigError, option
 from evo.optim import adam, norm
 from evo.population import Members, Population
 from evo.seeding import noise
-from evo.strategies.base import State, Strategy, draw_noise_seeds
+from evo.strategies.base import State, Strategy, draw_noise_seeds, mirrored_population
 from evo.strategies.shaping import FitnessShaping, shape
 
 
@@ -85,15 +85,11 @@ class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
     ) -> tuple[Population, OpenAIESState]:
         n = self.config.population_size
         if self.config.antithetic:
-            seeds = np.repeat(draw_noise_seeds(rng, n // 2), 2)
-            signs = np.tile(np.array([1, -1], dtype=np.int8), n // 2)
-        else:
-            seeds, signs = draw_noise_seeds(rng, n), np.ones(n, dtype=np.int8)
+            return mirrored_population(rng, state.centre, n // 2, self.config.sigma), state
         members = Members.build(
             base_index=np.zeros(n + 1, dtype=np.int32),
-            noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), seeds]),
+            noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), draw_noise_seeds(rng, n)]),
             scale=np.concatenate([[0.0], np.full(n, self.config.sigma)]),
-            sign=np.concatenate([[1], signs]),
         )
         return Population(bases=state.centre[None, :], members=members, incumbent=True), state
 

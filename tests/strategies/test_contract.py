@@ -16,6 +16,7 @@ from evo.strategies.base import State
 BENCHMARK_SETTINGS = {
     "openai_es": {"population_size": 50, "sigma": 0.1, "learning_rate": 0.1, "weight_decay": 0.0},
     "ga": {"population_size": 50, "truncation": 10, "elites": 1, "sigma": 0.1},
+    "ars": {"directions": 25, "step_size": 0.3, "noise": 0.1},
 }
 
 NUM_PARAMS = 100
