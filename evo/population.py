@@ -1,7 +1,10 @@
 """A generation's candidates, described compactly: base vectors plus per-member seed records.
 
-Member ``i`` is ``bases[base_index[i]] + scale[i] * sign[i] * noise(noise_seed[i])``.
-The bases (the ES centre, the GA parents) travel once per generation; each
+Member ``i`` is ``bases[b] + scale[i] * sign[i] * noise(noise_seed[i])``, ``b =
+base_index[i]``; with a ``spread`` (a distribution with a standard deviation per
+coordinate: PGPE, SNES, sep-CMA-ES), the noise is scaled per coordinate first:
+``bases[b] + scale[i] * sign[i] * (spread[b] * noise(noise_seed[i]))``. The bases
+and spreads (the ES centre, the GA parents) travel once per generation; each
 member is a 17-byte record. A dense population (one vector per member) is the
 special case ``bases = vectors``, ``base_index = arange(n)``, ``scale = 0``.
 """
@@ -61,6 +64,20 @@ class Members:
 
 
 @dataclass(frozen=True)
+class Bases:
+    """What every task of a generation shares: the base vectors and, if any, their
+    per-coordinate spreads."""
+
+    vectors: np.ndarray  # (num_bases, num_params) float32
+    spread: np.ndarray | None = None  # (num_bases, num_params) float32, or None
+
+    @property
+    def nbytes(self) -> int:
+        """Payload size of the arrays."""
+        return self.vectors.nbytes + (0 if self.spread is None else self.spread.nbytes)
+
+
+@dataclass(frozen=True)
 class Population:
     """The candidates of one generation.
 
@@ -71,11 +88,17 @@ class Population:
     bases: np.ndarray  # (num_bases, num_params) float32
     members: Members
     incumbent: bool = False
+    spread: np.ndarray | None = None  # (num_bases, num_params) float32: noise std per coordinate
 
     @property
     def size(self) -> int:
         """Number of members."""
         return len(self.members)
+
+    @property
+    def shared(self) -> Bases:
+        """What the generation's tasks share."""
+        return Bases(self.bases, self.spread)
 
     @property
     def num_params(self) -> int:
@@ -85,22 +108,26 @@ class Population:
     def params(self, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
         """The parameter vectors of the members at ``indices`` (all by default)."""
         members = self.members if indices is None else self.members.take(np.asarray(indices))
-        return materialize(self.bases, members)
+        return materialize(self.shared, members)
 
 
-def materialize(bases: np.ndarray, members: Members) -> np.ndarray:
+def materialize(bases: Bases | np.ndarray, members: Members) -> np.ndarray:
     """Rebuild members' float32 parameter vectors from the bases and their records.
 
     The one place where a record becomes a vector, used by workers and the
     orchestrator alike, so both compute the same bits.
     """
-    out = bases[members.base_index].astype(np.float32, copy=True)
-    num_params = bases.shape[1]
+    shared = bases if isinstance(bases, Bases) else Bases(bases)
+    out = shared.vectors[members.base_index].astype(np.float32, copy=True)
+    num_params = shared.vectors.shape[1]
     seed, vector = None, None
     for row in np.flatnonzero(members.scale):
         if members.noise_seed[row] != seed:  # antithetic pairs sit together: one draw each
             seed = members.noise_seed[row]
             vector = noise(int(seed), num_params)
         coefficient = np.float32(members.scale[row]) * np.float32(members.sign[row])
-        out[row] += coefficient * vector
+        if shared.spread is None:
+            out[row] += coefficient * vector
+        else:
+            out[row] += coefficient * (shared.spread[members.base_index[row]] * vector)
     return out

@@ -185,7 +185,7 @@ class DaskBackend:
         )
         chunks = make_chunks(population, episode_seeds, plan)
         run = self._run(
-            evaluate_chunk, self.problem, population.bases, chunks, generation, workers, slots
+            evaluate_chunk, self.problem, population.shared, chunks, generation, workers, slots
         )
         if run.compute_s > 0 and generation >= 0:
             self._episode_s = run.compute_s / (population.size * episodes)

@@ -54,7 +54,7 @@ class GenerationRun:
         self,
         client: Any,
         problem: Problem,
-        bases: np.ndarray,
+        bases: Any,  # what every task shares: a generation's Bases, a round's parameters
         chunks: list[Chunk],
         generation: int,
         placement: Placement,

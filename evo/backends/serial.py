@@ -32,7 +32,7 @@ class SerialBackend:
         results = []
         for chunk in chunks:
             poll()  # a sweep stopping this experiment (its thread gets no signal)
-            results.append(evaluate_chunk(self.problem, population.bases, chunk))
+            results.append(evaluate_chunk(self.problem, population.shared, chunk))
         return assemble(population.size, results, workers=1)
 
     def threads(self) -> int:

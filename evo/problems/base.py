@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from evo.population import Members, materialize
+from evo.population import Bases, Members, materialize
 
 # ``evaluate(params, episode_seeds) -> fitness`` of some parameter vectors, spread over
 # the run's backend like members (the final evaluation, a stop confirmation).
@@ -139,7 +139,7 @@ class EpisodeScores:
         return {}
 
 
-def evaluate_chunk(problem: Problem, bases: np.ndarray, chunk: Chunk) -> ChunkResult:
+def evaluate_chunk(problem: Problem, bases: Bases, chunk: Chunk) -> ChunkResult:
     """The task of a generation: rebuild the chunk's members from the bases, score them."""
     start = time.perf_counter()
     result = problem.evaluate(materialize(bases, chunk.members), chunk)

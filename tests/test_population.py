@@ -1,0 +1,38 @@
+"""Members rebuilt from bases and records, with and without a per-coordinate spread."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evo.population import Bases, Members, Population, materialize
+from evo.seeding import noise
+
+
+def test_a_spread_scales_the_noise_per_coordinate_and_per_base() -> None:
+    bases = np.array([[0.0, 1.0, 2.0], [10.0, 10.0, 10.0]], dtype=np.float32)
+    spread = np.array([[1.0, 0.5, 0.0], [2.0, 2.0, 2.0]], dtype=np.float32)
+    members = Members.build([0, 0, 1, 1], [7, 7, 9, 0], [0.1, 0.1, 0.3, 0.0], [1, -1, 1, 1])
+    population = Population(bases, members, spread=spread)
+    params = population.params()
+    eps7, eps9 = noise(7, 3), noise(9, 3)
+    expected = np.stack(
+        [
+            bases[0] + np.float32(0.1) * (spread[0] * eps7),
+            bases[0] + np.float32(-0.1) * (spread[0] * eps7),
+            bases[1] + np.float32(0.3) * (spread[1] * eps9),
+            bases[1],
+        ]
+    )
+    np.testing.assert_array_equal(params, expected)
+    assert params[0, 2] == params[1, 2] == 2.0  # a zero spread: that coordinate stays put
+    np.testing.assert_array_equal(materialize(population.shared, members.take([2])), params[[2]])
+
+
+def test_without_a_spread_the_bases_alone_give_the_same_bits() -> None:
+    bases = np.array([[0.5, -0.5]], dtype=np.float32)
+    members = Members.build([0, 0], [3, 3], 0.2, [1, -1])
+    with_bases = materialize(Bases(bases), members)
+    np.testing.assert_array_equal(with_bases, materialize(bases, members))
+    np.testing.assert_allclose(with_bases[0] - bases[0], -(with_bases[1] - bases[0]), rtol=1e-5)
+    assert Bases(bases).nbytes == bases.nbytes
+    assert Bases(bases, bases).nbytes == 2 * bases.nbytes
