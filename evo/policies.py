@@ -1,7 +1,9 @@
 """The MLP policy: flat float32 parameters, a forward pass batched over many members.
 
 Parameters are one flat vector per member, laid out layer by layer as the
-weight matrix ``(fan_in, fan_out)`` in row-major order followed by the bias.
+weight matrix ``(fan_in, fan_out)`` in row-major order followed by the bias
+(none when ``bias`` is false). The linear policy of ARS (Mania et al. 2018),
+``action = M obs``, is the MLP without hidden layers or biases.
 A batch of members is a ``(members, num_params)`` array; the forward pass takes
 observations shaped ``(members, rows, obs_dim)`` and does one batched matmul
 per layer. Each member's slice has the same shape whatever the batch holds, so
@@ -44,6 +46,7 @@ class MLPSpec:
     action_low: tuple[float, ...] = ()  # continuous: finite bounds, or () for unbounded
     action_high: tuple[float, ...] = ()
     action_start: int = 0  # discrete: the first action's value
+    bias: bool = True  # false: every layer is x @ W alone (the linear policy)
 
     @property
     def layer_sizes(self) -> list[tuple[int, int]]:
@@ -54,28 +57,44 @@ class MLPSpec:
     @property
     def num_params(self) -> int:
         """Length of the flat parameter vector."""
-        return sum(fan_in * fan_out + fan_out for fan_in, fan_out in self.layer_sizes)
+        return sum(
+            fan_in * fan_out + self._bias_size(fan_out) for fan_in, fan_out in self.layer_sizes
+        )
 
-    def layers(self, params: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Views ``(W, b)`` per layer of ``params`` shaped ``(members, num_params)``."""
+    @property
+    def linear(self) -> bool:
+        """The linear policy of ARS: no hidden layer, no bias."""
+        return not self.hidden_sizes and not self.bias
+
+    def _bias_size(self, fan_out: int) -> int:
+        return fan_out if self.bias else 0
+
+    def layers(self, params: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Views ``(W, b)`` per layer of ``params`` shaped ``(members, num_params)``
+        (``b`` None without biases)."""
         members = params.shape[0]
         views, offset = [], 0
         for fan_in, fan_out in self.layer_sizes:
             weight = params[:, offset : offset + fan_in * fan_out].reshape(members, fan_in, fan_out)
             offset += fan_in * fan_out
-            bias = params[:, offset : offset + fan_out].reshape(members, 1, fan_out)
-            offset += fan_out
+            bias = None
+            if self.bias:
+                bias = params[:, offset : offset + fan_out].reshape(members, 1, fan_out)
+                offset += fan_out
             views.append((weight, bias))
         return views
 
     def initial_params(self, rng: np.random.Generator) -> np.ndarray:
-        """Weights ~ N(0, 1/fan_in), the output layer scaled down by 10, biases zero."""
+        """Weights ~ N(0, 1/fan_in), the output layer scaled down by 10, biases zero;
+        the linear policy starts at M = 0, as ARS does (Algorithm 1, line 2)."""
+        if self.linear:
+            return np.zeros(self.num_params, dtype=np.float32)
         chunks = []
         last = len(self.layer_sizes) - 1
         for index, (fan_in, fan_out) in enumerate(self.layer_sizes):
             std = 1.0 / math.sqrt(fan_in) * (0.1 if index == last else 1.0)
             chunks.append(rng.standard_normal(fan_in * fan_out) * std)
-            chunks.append(np.zeros(fan_out))
+            chunks.append(np.zeros(self._bias_size(fan_out)))
         return np.concatenate(chunks).astype(np.float32)
 
     def forward(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -106,8 +125,8 @@ class MLPSpec:
         *inner, last = self.layers(params[None, :])
         values = [np.asarray(inputs, dtype=params.dtype)]
         for weight, bias in inner:
-            values.append(activation(values[-1] @ weight[0] + bias[0]))
-        values.append(values[-1] @ last[0][0] + last[1][0])
+            values.append(activation(_plus_bias(values[-1] @ weight[0], bias)))
+        values.append(_plus_bias(values[-1] @ last[0][0], last[1]))
         return values
 
     def backward(
@@ -121,14 +140,15 @@ class MLPSpec:
         """
         grad = np.empty(self.num_params, dtype=params.dtype)
         layers = self.layers(params[None, :])
-        offsets = np.cumsum([0] + [i * o + o for i, o in self.layer_sizes])
+        offsets = np.cumsum([0] + [i * o + self._bias_size(o) for i, o in self.layer_sizes])
         delta = np.asarray(d_outputs, dtype=params.dtype)
         for index in range(len(layers) - 1, -1, -1):
             fan_in, fan_out = self.layer_sizes[index]
             start = offsets[index]
             below = trace[index]  # this layer's input
             grad[start : start + fan_in * fan_out] = (below.T @ delta).reshape(-1)
-            grad[start + fan_in * fan_out : offsets[index + 1]] = delta.sum(axis=0)
+            if self.bias:
+                grad[start + fan_in * fan_out : offsets[index + 1]] = delta.sum(axis=0)
             if index:
                 delta = delta @ layers[index][0][0].T
                 if self.activation == "tanh":
@@ -182,7 +202,7 @@ class BoundPolicy:
         if rows is not None:
             members = len(params)
             self._tiled_layers = [
-                (weight, _tile(bias, (members, rows, bias.shape[-1])))
+                (weight, None if bias is None else _tile(bias, (members, rows, bias.shape[-1])))
                 for weight, bias in self.layers
             ]
             if self._bounds is not None:
@@ -197,10 +217,9 @@ class BoundPolicy:
         grows = obs.ndim < 2  # one row: matmul drops the member axis, the bias brings it back
         for inner_weight, inner_bias in inner:
             hidden = np.matmul(hidden, inner_weight)  # a new array: obs is never written
-            hidden = hidden + inner_bias if grows else np.add(hidden, inner_bias, out=hidden)
+            hidden = _add_bias(hidden, inner_bias, grows)
             hidden = self._activation(hidden)
-        hidden = np.matmul(hidden, weight)
-        return hidden + bias if grows else np.add(hidden, bias, out=hidden)
+        return _add_bias(np.matmul(hidden, weight), bias, grows)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Env actions for obs ``(members, rows, obs_dim)``."""
@@ -212,6 +231,19 @@ class BoundPolicy:
             return _box_actions(self.spec, squashed, _action_bounds(self.spec, squashed.dtype))
         bounds = self._tiled_bounds if obs.shape[:-1] == self._tiled_for else self._bounds
         return _box_actions(self.spec, squashed, bounds, self._in_place)
+
+
+def _plus_bias(values: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """One member's layer output plus its bias (``bias`` a ``(1, 1, fan_out)`` view)."""
+    return values if bias is None else values + bias[0]
+
+
+def _add_bias(hidden: np.ndarray, bias: np.ndarray | None, grows: bool) -> np.ndarray:
+    """A batched layer's output plus its bias, in place unless one row lost its member
+    axis; without a bias, that axis comes back as the bias would have brought it."""
+    if bias is None:
+        return np.expand_dims(hidden, -2) if grows and hidden.ndim == 2 else hidden
+    return hidden + bias if grows else np.add(hidden, bias, out=hidden)
 
 
 def _tile(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -261,6 +293,7 @@ def spec_for_spaces(
     action_space: gymnasium.Space,
     hidden_sizes: tuple[int, ...],
     activation: Literal["tanh", "relu"],
+    bias: bool = True,
 ) -> MLPSpec:
     """The MLP that maps this observation space to this action space."""
     try:
@@ -270,7 +303,9 @@ def spec_for_spaces(
             f"env.id: expected an env whose observations can be flattened, "
             f"found {observation_space}"
         ) from None
-    common = dict(obs_dim=obs_dim, hidden_sizes=tuple(hidden_sizes), activation=activation)
+    common = dict(
+        obs_dim=obs_dim, hidden_sizes=tuple(hidden_sizes), activation=activation, bias=bias
+    )
     if isinstance(action_space, spaces.Discrete):
         return MLPSpec(
             out_dim=int(action_space.n),

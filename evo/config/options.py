@@ -59,7 +59,9 @@ def to_dict(config: Any) -> dict[str, Any]:
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            # A field the constructor does not take is derived from the others: not a key.
+            fields = [f for f in dataclasses.fields(value) if f.init]
+            return {f.name: plain(getattr(value, f.name)) for f in fields}
         if isinstance(value, (tuple, list)):
             return [plain(v) for v in value]
         if isinstance(value, dict):

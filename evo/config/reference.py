@@ -79,6 +79,8 @@ def section_table(cls: type[Section], path: str) -> list[str]:
         limits = _bounds(field.metadata)
         kind = expected(tp).replace("|", "or") + (f" ({limits})" if limits else "")
         default = "see below" if inner else f"`{_shown(_default(field))}`"
+        if not field.init:  # computed from the other keys, not set
+            default = "derived"
         lines.append(f"| `{field.name}` | {kind} | {default} | {meaning} |")
     lines.append("")
     for section, where in nested:

@@ -75,10 +75,19 @@ class DataConfig(Section):
 
 @dataclass(frozen=True)
 class PolicyConfig(Section):
-    """The network: an MLP from flattened observations to actions."""
+    """The network: an MLP, or a linear map, from flattened observations to actions."""
 
-    hidden_sizes: tuple[int, ...] = option([32], "widths of the hidden layers", ge=1)
-    activation: Literal["tanh", "relu"] = option("tanh", "hidden-layer activation")
+    kind: Literal["mlp", "linear"] = option(
+        "mlp", "mlp, or linear: action = M obs, no hidden layer (the policy of ARS)"
+    )
+    hidden_sizes: tuple[int, ...] = option(
+        [32], "mlp: widths of the hidden layers (linear: [], none)", ge=1
+    )
+    activation: Literal["tanh", "relu"] = option("tanh", "mlp: hidden-layer activation")
+    bias: bool | None = option(
+        None, "a bias on every layer (null: yes for mlp, none for linear, as in ARS)"
+    )
+
     normalize_observations: bool = option(
         False,
         "feed the policy (obs - mean) / std, the statistics of every observation of the run's "
@@ -88,12 +97,28 @@ class PolicyConfig(Section):
         None, "clip the normalised observations to +-this (null: no clipping)", gt=0
     )
 
+    def __post_init__(self) -> None:
+        # A linear policy has no hidden layer: the MLP's default widths do not apply to it,
+        # so the resolved config says [] rather than the unused [32].
+        if self.kind == "linear" and self.hidden_sizes == (32,):
+            object.__setattr__(self, "hidden_sizes", ())
+
     def check(self, path: str) -> None:
+        if self.kind == "linear" and self.hidden_sizes:
+            raise ConfigError(
+                f"{join(path, 'hidden_sizes')}: expected [] for a linear policy (it has no "
+                f"hidden layer), found {list(self.hidden_sizes)}"
+            )
         if self.observation_clip is not None and not self.normalize_observations:
             raise ConfigError(
                 f"{join(path, 'observation_clip')}: expected null unless normalize_observations "
                 f"is true, found {self.observation_clip}"
             )
+
+    @property
+    def has_bias(self) -> bool:
+        """Whether each layer adds a bias (the linear policy of ARS has none by default)."""
+        return self.bias if self.bias is not None else self.kind == "mlp"
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,10 @@ class DataProblem:
         info = dataset_info(data.name)
         classifier = MLPSpec(
             obs_dim=info.features,
-            hidden_sizes=tuple(config.policy.hidden_sizes),
+            hidden_sizes=config.policy.hidden_sizes,
             out_dim=info.classes,
             activation=config.policy.activation,
+            bias=config.policy.has_bias,
             action="discrete",  # the argmax is the predicted class
         )
         return cls(

@@ -89,6 +89,7 @@ class EnvProblem(EpisodeScores):
                 env.action_space,
                 config.policy.hidden_sizes,
                 config.policy.activation,
+                config.policy.has_bias,
             )
             spec = env.spec
             threshold = spec.reward_threshold if spec is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from evo.config import AlgorithmConfig, register_algorithm
+from evo.strategies.ars import ARS
 from evo.strategies.base import State, Strategy
 from evo.strategies.cma_es import CMAES
 from evo.strategies.ga import GA
@@ -13,7 +14,7 @@ from evo.strategies.snes import SNES
 from evo.strategies.xnes import XNES
 
 REGISTRY: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (OpenAIES, GA, CMAES, SepCMAES, PGPE, SNES, XNES)
+    cls.name: cls for cls in (OpenAIES, GA, CMAES, SepCMAES, PGPE, SNES, XNES, ARS)
 }
 for _name, _strategy in REGISTRY.items():
     register_algorithm(_name, _strategy.config_class)

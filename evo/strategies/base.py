@@ -99,17 +99,6 @@ def draw_noise_seeds(rng: np.random.Generator, count: int) -> np.ndarray:
     return rng.integers(0, 2**63, size=count, dtype=np.uint64)
 
 
-def centered_ranks(fitness: np.ndarray) -> np.ndarray:
-    """Fitness shaping of Salimans et al. (2017): ranks scaled to [-0.5, 0.5].
-
-    Ties are broken by member index, so the result is deterministic.
-    """
-    n = len(fitness)
-    ranks = np.empty(n, dtype=np.float64)
-    ranks[np.argsort(fitness, kind="stable")] = np.arange(n, dtype=np.float64)
-    return ranks / max(n - 1, 1) - 0.5 if n > 1 else np.zeros(1)
-
-
 def nes_utilities(fitness: np.ndarray) -> np.ndarray:
     """Fitness shaping of NES (Wierstra et al. 2014, "Natural Evolution Strategies"), as in
     SNES and xNES: the k-th best of n gets ``max(0, log(n/2 + 1) - log k) / sum_j(...) - 1/n``.
@@ -165,3 +154,20 @@ def noise_moments(
         first += a * eps
         second += b * (eps * eps - 1.0)
     return first, second
+
+
+def mirrored_population(
+    rng: np.random.Generator, centre: np.ndarray, pairs: int, scale: float
+) -> Population:
+    """Member 0 the centre itself (the incumbent, judged by the stop rule), then ``pairs``
+    mirrored pairs ``centre +/- scale * noise(seed)``, one seed a pair (members 2k+1, 2k+2):
+    the antithetic sampling of OpenAI-ES and ARS."""
+    seeds = np.repeat(draw_noise_seeds(rng, pairs), 2)
+    signs = np.tile(np.array([1, -1], dtype=np.int8), pairs)
+    members = Members.build(
+        base_index=np.zeros(2 * pairs + 1, dtype=np.int32),
+        noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), seeds]),
+        scale=np.concatenate([[0.0], np.full(2 * pairs, scale)]),
+        sign=np.concatenate([[1], signs]),
+    )
+    return Population(bases=centre[None, :], members=members, incumbent=True)

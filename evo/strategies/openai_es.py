@@ -2,8 +2,8 @@
 Scalable Alternative to Reinforcement Learning").
 
 Search distribution N(centre, sigma^2 I). Antithetic pairs (eps, -eps) from one
-noise seed; centered-rank fitness shaping; the gradient estimate
-g = 1/(n sigma) sum_i u_i eps_i (Algorithm 2) is followed with Adam on
+noise seed; centered-rank fitness shaping (or z-score, or raw: ``fitness_shaping``);
+the gradient estimate g = 1/(n sigma) sum_i u_i eps_i (Algorithm 2) is followed with Adam on
 -g + weight_decay * centre, as in the authors' code. Member 0 is the centre
 itself, evaluated on fresh episodes each generation.
 """
@@ -20,7 +20,8 @@ from evo.config import AlgorithmConfig, ConfigError, option
 from evo.optim import adam, norm
 from evo.population import Members, Population
 from evo.seeding import noise
-from evo.strategies.base import State, Strategy, centered_ranks, draw_noise_seeds
+from evo.strategies.base import State, Strategy, draw_noise_seeds, mirrored_population
+from evo.strategies.shaping import FitnessShaping, shape
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class OpenAIESConfig(AlgorithmConfig):
     beta1: float = option(0.9, "Adam first-moment decay", ge=0, lt=1)
     beta2: float = option(0.999, "Adam second-moment decay", ge=0, lt=1)
     epsilon: float = option(1e-8, "Adam denominator floor", gt=0)
+    fitness_shaping: FitnessShaping = option(
+        "centered_ranks", "how returns become update weights: centered_ranks, z_score or raw"
+    )
 
     def check(self, path: str) -> None:
         if self.antithetic and self.population_size % 2:
@@ -81,15 +85,11 @@ class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
     ) -> tuple[Population, OpenAIESState]:
         n = self.config.population_size
         if self.config.antithetic:
-            seeds = np.repeat(draw_noise_seeds(rng, n // 2), 2)
-            signs = np.tile(np.array([1, -1], dtype=np.int8), n // 2)
-        else:
-            seeds, signs = draw_noise_seeds(rng, n), np.ones(n, dtype=np.int8)
+            return mirrored_population(rng, state.centre, n // 2, self.config.sigma), state
         members = Members.build(
             base_index=np.zeros(n + 1, dtype=np.int32),
-            noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), seeds]),
+            noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), draw_noise_seeds(rng, n)]),
             scale=np.concatenate([[0.0], np.full(n, self.config.sigma)]),
-            sign=np.concatenate([[1], signs]),
         )
         return Population(bases=state.centre[None, :], members=members, incumbent=True), state
 
@@ -97,7 +97,7 @@ class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
         self, state: OpenAIESState, population: Population, fitness: np.ndarray
     ) -> tuple[OpenAIESState, dict[str, Any]]:
         config = self.config
-        shaped = centered_ranks(fitness[1:])  # member 0 (the centre) does not vote
+        shaped = shape(config.fitness_shaping, fitness[1:])  # the centre (member 0) does not vote
         perturbed = population.members.take(np.arange(1, population.size))
         if config.antithetic:
             weights, seeds = shaped[0::2] - shaped[1::2], perturbed.noise_seed[0::2]

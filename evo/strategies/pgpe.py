@@ -34,11 +34,11 @@ from evo.population import Population
 from evo.strategies.base import (
     State,
     Strategy,
-    centered_ranks,
     draw_noise_seeds,
     noise_moments,
     spread_population,
 )
+from evo.strategies.shaping import centered_ranks
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The MLP's backward pass against central finite differences, in float64."""
+"""The MLP's (and the linear policy's) backward pass against central finite differences,
+in float64."""
 
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ def _loss(spec: MLPSpec, head: str, params: np.ndarray, data: dict) -> tuple[flo
 @pytest.mark.parametrize("head", ["softmax_cross_entropy", "gaussian_nll", "squared_error"])
 @pytest.mark.parametrize("hidden", [(), (7,), (6, 5)])
 @pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 def test_backward_matches_central_differences(
-    activation: str, head: str, hidden: tuple[int, ...], weighted: bool
+    activation: str, head: str, hidden: tuple[int, ...], weighted: bool, bias: bool
 ) -> None:
+    """Every layout, the linear policy of ARS (no hidden layer, no bias) among them."""
     rng = np.random.default_rng(len(hidden) * 10 + weighted)
-    spec = MLPSpec(obs_dim=4, hidden_sizes=hidden, out_dim=3, activation=activation)
+    spec = MLPSpec(obs_dim=4, hidden_sizes=hidden, out_dim=3, activation=activation, bias=bias)
     params = rng.standard_normal(spec.num_params)  # float64, larger than the usual init
     rows = 9
     data = {

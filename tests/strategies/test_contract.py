@@ -22,6 +22,7 @@ BENCHMARK_SETTINGS = {
     "sep_cma_es": {"population_size": 17},
     "xnes": {"stdev_init": 0.3, "population_size": 17},  # A = I: too wide for 100-D in 300
     "snes": {"population_size": 17},
+    "ars": {"directions": 25, "step_size": 0.3, "noise": 0.1},
 }
 
 NUM_PARAMS = 100

@@ -7,8 +7,8 @@ import pytest
 
 from evo.config import ConfigError, from_dict
 from evo.seeding import noise
-from evo.strategies.base import centered_ranks
 from evo.strategies.pgpe import PGPE, PGPEConfig
+from evo.strategies.shaping import centered_ranks
 
 
 def sphere(x: np.ndarray) -> np.ndarray:

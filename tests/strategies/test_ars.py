@@ -1,0 +1,136 @@
+"""ARS: the members of Algorithm 1, its update against a direct computation, its config,
+and runs on CartPole with the linear policy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evo import experiment
+from evo.config import ConfigError, from_dict, load_config, to_dict
+from evo.reporting import Reporter
+from evo.strategies.ars import ARS, ARSConfig
+from tests.conftest import REPO, run_cli
+
+NUM_PARAMS = 7
+TARGET = np.linspace(-1.0, 2.0, NUM_PARAMS)
+
+
+def toy_return(params: np.ndarray) -> np.ndarray:
+    """A concave "return" with its peak at TARGET."""
+    return -np.sum((params.astype(np.float64) - TARGET) ** 2, axis=-1)
+
+
+def directions_of(population) -> np.ndarray:
+    """delta_k of each pair, drawn again from its seed (the documented noise stream)."""
+    seeds = population.members.noise_seed[1::2]
+    return np.stack(
+        [
+            np.random.Generator(np.random.PCG64(int(seed))).standard_normal(
+                NUM_PARAMS, dtype=np.float32
+            )
+            for seed in seeds
+        ]
+    )
+
+
+def test_members_are_the_centre_then_mirrored_pairs() -> None:
+    strategy = ARS(ARSConfig(directions=4, noise=0.1))
+    centre = np.arange(NUM_PARAMS, dtype=np.float32)
+    state = strategy.init(np.random.default_rng(0), centre)
+    population, _ = strategy.ask(np.random.default_rng(1), state)
+    assert population.size == 2 * 4 + 1 == strategy.config.population_size + 1
+    assert population.incumbent
+    params = population.params()
+    np.testing.assert_array_equal(params[0], centre)
+    deltas = directions_of(population)
+    step = np.float32(0.1) * deltas
+    np.testing.assert_array_equal(params[1::2], centre + step)
+    np.testing.assert_array_equal(params[2::2], centre - step)
+
+
+@pytest.mark.parametrize("top", [None, 3, 1])
+def test_update_is_algorithm_1(top: int | None) -> None:
+    """Line 7, M + alpha / (b sigma_R) sum_k (r+ - r-) delta_(k), written out in numpy."""
+    alpha, nu, directions = 0.05, 0.2, 6
+    strategy = ARS(ARSConfig(directions=directions, step_size=alpha, noise=nu, top_directions=top))
+    centre = np.zeros(NUM_PARAMS, dtype=np.float32)
+    state = strategy.init(np.random.default_rng(0), centre)
+    for generation in range(3):
+        population, state = strategy.ask(np.random.default_rng([5, generation]), state)
+        fitness = toy_return(population.params())
+        deltas = directions_of(population)
+        # the policies of line 5, pi_{k,+-} = M +- nu delta_k, in the members' float32
+        plus = toy_return(state.centre + np.float32(nu) * deltas)
+        minus = toy_return(state.centre - np.float32(nu) * deltas)
+        deltas, theta = deltas.astype(np.float64), state.centre.astype(np.float64)
+        np.testing.assert_array_equal(fitness[1:], np.stack([plus, minus], 1).reshape(-1))
+        b = directions if top is None else top
+        best = np.argsort(-np.maximum(plus, minus), kind="stable")[:b]  # line 6
+        sigma_r = np.std(np.concatenate([plus[best], minus[best]]))
+        expected = theta + alpha / (b * sigma_r) * ((plus[best] - minus[best]) @ deltas[best])
+        state, metrics = strategy.tell(state, population, fitness)
+        np.testing.assert_allclose(state.centre, expected, rtol=1e-6, atol=1e-7)
+        assert metrics["return_std"] == pytest.approx(sigma_r, rel=1e-12)
+    assert toy_return(state.centre) > toy_return(centre)
+
+
+def test_equal_returns_leave_the_centre_where_it_is() -> None:
+    strategy = ARS(ARSConfig(directions=3))
+    state = strategy.init(np.random.default_rng(0), np.ones(NUM_PARAMS, np.float32))
+    population, state = strategy.ask(np.random.default_rng(1), state)
+    after, metrics = strategy.tell(state, population, np.full(population.size, 4.0))
+    np.testing.assert_array_equal(after.centre, state.centre)
+    assert metrics["return_std"] == 0.0 and metrics["update_norm"] == 0.0
+
+
+def test_a_failed_side_counts_as_the_worst_return() -> None:
+    strategy = ARS(ARSConfig(directions=3, top_directions=2))
+    state = strategy.init(np.random.default_rng(0), np.zeros(NUM_PARAMS, np.float32))
+    population, state = strategy.ask(np.random.default_rng(1), state)
+    fitness = np.array([0.0, 5.0, np.nan, 1.0, 2.0, 3.0, 0.5])
+    worst = np.array([0.0, 5.0, 0.5, 1.0, 2.0, 3.0, 0.5])
+    failed, _ = strategy.tell(state, population, fitness)
+    as_worst, _ = strategy.tell(state, population, worst)
+    np.testing.assert_array_equal(failed.centre, as_worst.centre)
+    assert np.all(np.isfinite(failed.centre))
+
+
+def test_population_size_is_derived_from_the_directions() -> None:
+    config = from_dict({"algorithm": {"name": "ars", "directions": 5, "top_directions": 2}})
+    assert config.algorithm.population_size == 10
+    assert "population_size" not in to_dict(config)["algorithm"]
+    assert from_dict(to_dict(config)) == config
+    with pytest.raises(ConfigError, match=r"algorithm\.population_size: unknown key"):
+        from_dict({"algorithm": {"name": "ars", "population_size": 10}})
+    with pytest.raises(ConfigError, match=r"algorithm\.top_directions: expected at most"):
+        from_dict({"algorithm": {"name": "ars", "directions": 4, "top_directions": 5}})
+
+
+def test_a_short_cartpole_run_learns(tmp_path: Path) -> None:
+    """Three generations of the shipped config, serial: the mean return climbs far."""
+    config = load_config(
+        REPO / "configs" / "cartpole-ars.yaml",
+        ["backend.kind=serial", "generations=3", "final_eval.episodes=10"],
+    )
+    result = experiment.run(config, tmp_path, reporter=Reporter(quiet=True))
+    lines = (result.path / "metrics.jsonl").read_text().splitlines()
+    first, last = (json.loads(lines[i])["fitness_mean"] for i in (0, -1))
+    # reached: 35.8 -> 248.5, held-out 500; M = 0 balances about 9 steps
+    assert last - first >= 100, f"mean return {first} -> {last}"
+    assert result.summary["final_eval_mean"] >= 300
+
+
+@pytest.mark.slow
+def test_cartpole_config_solves_on_the_embedded_cluster(tmp_path: Path) -> None:
+    """>= 475 over 100 fresh episodes, as the README's command runs it."""
+    result = run_cli(
+        "run", str(REPO / "configs" / "cartpole-ars.yaml"), "--runs-dir", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((Path(result.stdout.splitlines()[-1]) / "summary.json").read_text())
+    assert summary["final_eval_episodes"] == 100
+    assert summary["solved"] and summary["final_eval_mean"] >= 475
