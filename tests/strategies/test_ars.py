@@ -134,3 +134,18 @@ def test_cartpole_config_solves_on_the_embedded_cluster(tmp_path: Path) -> None:
     summary = json.loads((Path(result.stdout.splitlines()[-1]) / "summary.json").read_text())
     assert summary["final_eval_episodes"] == 100
     assert summary["solved"] and summary["final_eval_mean"] >= 475
+
+
+@pytest.mark.slow
+def test_pendulum_config_reaches_its_threshold(tmp_path: Path) -> None:
+    """>= -200 over 100 fresh episodes (about four minutes on two cores)."""
+    result = run_cli(
+        "run",
+        str(REPO / "configs" / "pendulum-ars.yaml"),
+        "--runs-dir",
+        str(tmp_path),
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((Path(result.stdout.splitlines()[-1]) / "summary.json").read_text())
+    assert summary["final_eval_episodes"] == 100 and summary["final_eval_mean"] >= -200
