@@ -15,7 +15,7 @@ def test_sweep_folder_holds_every_run(sweep) -> None:
     assert sorted(p.name for p in path.iterdir()) == sorted([*names, "base.yaml", "sweep.json"])
     record = json.loads((path / "sweep.json").read_text())
     assert record["grid"] == {"algorithm.sigma": [0.05, 0.1]} and record["seeds"] == [0, 1]
-    assert record["status"] == "finished" and record["parallel"] == 2
+    assert record["status"] == "finished" and record["parallel"] == 2, record
     assert [entry["folder"] for entry in record["runs"]] == names
     for entry in record["runs"]:
         assert entry["status"] == "finished" and entry["error"] is None
@@ -25,9 +25,10 @@ def test_sweep_folder_holds_every_run(sweep) -> None:
         assert (path / entry["folder"] / "summary.json").is_file()
     # Several experiments at once on the one cluster.
     spans = sorted((entry["started"], entry["ended"]) for entry in record["runs"])
-    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+    overlapping = any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+    assert overlapping, f"the runs ran one after another: {spans}"
     lines = result.stdout.splitlines()
     assert "embedded LocalCluster" in lines[0]
     ended = [line for line in lines if line.startswith("[")]
     assert sorted(line.split()[1].rstrip(":") for line in ended) == names
-    assert result.stderr == ""
+    assert result.stderr == "", result.stderr
