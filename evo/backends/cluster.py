@@ -98,6 +98,9 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
         )
     try:
         client = Client(cluster)
+        from evo.backends.worker_logs import QuietShutdown
+
+        client.register_plugin(QuietShutdown())
         client.wait_for_workers(workers)
         return client, cluster
     except BaseException:
