@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evo.backends import Backend, make_backend
+from evo.backends import Backend, check_backend, make_backend
 from evo.callbacks import Callback, CallbackList
-from evo.config import ExperimentConfig, dump_yaml, load_config
-from evo.errors import RunFolderError
+from evo.checkpoints import Checkpoint, write_checkpoint
+from evo.config import ConfigError, ExperimentConfig, dump_yaml, load_config
+from evo.config.changes import check_resume_changes
+from evo.errors import EvoError, RunFolderError
 from evo.loop import run_loop
 from evo.methods import make_method
 from evo.problems import make_problem
 from evo.reporting import Reporter
 from evo.runlog import CONFIG, RunFolder
-from evo.session import Checkpoint, Session
+from evo.session import Session
 from evo.strategies.base import State
 
 
@@ -64,22 +66,37 @@ def run(
     reporter = reporter or Reporter(quiet=quiet)
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
-    backend = make_backend(
-        problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
-    )
+    check_backend(config.backend, scheduler)
+    versions = package_versions()
+    folder = RunFolder.create(runs_dir, folder_name or config.name, stamp=folder_name is None)
+    backend: Backend | None = None
     try:
+        folder.write_config(_provenance_header(versions) + dump_yaml(_recorded(config, fitness)))
+        # The initial state is a checkpoint: a run stopped at any moment can be resumed.
+        state = method.init(config.seed)
+        point = Checkpoint.start(state, config, problem)
+        first = write_checkpoint(folder, method.name, config.seed, point, config)
+        try:
+            backend = make_backend(
+                problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
+            )
+        except KeyboardInterrupt:  # while the cluster was starting
+            folder.append_event("stop", reason="interrupted", generations=0)
+            raise
+        except EvoError:  # the scheduler cannot be reached, ...: no run, no folder
+            folder.discard()
+            raise
         where = backend.describe()
         reporter.info(where)
-        versions = package_versions()
-        folder = RunFolder.create(runs_dir, folder_name or config.name, stamp=folder_name is None)
-        folder.write_config(_provenance_header(versions) + dump_yaml(_recorded(config, fitness)))
         folder.append_event("start", versions=versions, backend=where)
+        folder.append_event("checkpoint", generation=0, path=first.name)
         hooks = CallbackList([reporter, *callbacks])
-        session = Session.begin(config, problem, method, backend, folder, hooks, started)
-        return _drive(session, method.init(session.seed))
+        session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
+        return _drive(session, state)
     finally:
         reporter.close()
-        backend.close()
+        if backend is not None:
+            backend.close()
 
 
 def resume(
@@ -92,20 +109,31 @@ def resume(
     scheduler: str | None = None,
     reporter: Reporter | None = None,
     quiet: bool = False,
+    overrides: Sequence[str] = (),
 ) -> RunResult:
     """Continue a run that stopped early (killed, crashed, interrupted) from its newest
     checkpoint. The generations after the checkpoint are run again; being deterministic,
     they give the numbers the first attempt would have, and their log lines replace any
-    the first attempt wrote."""
+    the first attempt wrote. ``overrides`` (``KEY=VALUE``) may change only what decides
+    when and where the run goes on (:data:`~evo.config.changes.SAFE_ON_RESUME`)."""
     started = time.perf_counter()
     folder = RunFolder.open(run_dir)
     if folder.read_summary() is not None:
         raise RunFolderError(f"{folder.path}: the run has finished (it has a summary.json)")
     config = load_config(folder.path / CONFIG)
+    changed: list[str] = []
+    if overrides:
+        recorded, config = config, load_config(folder.path / CONFIG, overrides)
+        changed = check_resume_changes(recorded, config)
     reporter = reporter or Reporter(quiet=quiet)
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
     point = Checkpoint.latest(folder, method)
+    if point.state.generation > method.generations:
+        raise ConfigError(
+            f"--set generations: expected at least {point.state.generation} "
+            f"(the checkpoint's), found {method.generations}"
+        )
     backend = make_backend(
         problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
     )
@@ -113,9 +141,15 @@ def resume(
         where = backend.describe()
         reporter.info(f"resuming {folder.path} after generation {point.state.generation}")
         reporter.info(where)
+        folder.remove_temporary_files()
         folder.truncate_metrics(point.state.generation)
         folder.truncate_lineage(point.state.generation)
-        folder.append_event("resume", generation=point.state.generation, backend=where)
+        if changed:  # the folder's config is what the run now is: a later resume uses it
+            header = "".join(line for line in folder.config_lines() if line.startswith("#"))
+            folder.write_config(header + dump_yaml(config))
+        folder.append_event(
+            "resume", generation=point.state.generation, backend=where, changed=changed
+        )
         hooks = CallbackList([reporter, *callbacks])
         session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
         return _drive(session, point.state)

@@ -21,16 +21,30 @@ import threading
 from collections.abc import Iterator
 
 _depth = 0  # nesting of the main thread's deferred sections (signal handlers run there)
-_pending = False
+_pending: int | None = None  # the signal that arrived inside a deferred section
 _local = threading.local()  # .stop: the StopRequest of the experiment this thread runs
+
+
+class Interrupted(KeyboardInterrupt):
+    """A KeyboardInterrupt that knows which signal raised it (SIGINT or SIGTERM)."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+def exit_status(exc: BaseException) -> int:
+    """The shell's status for a process ended by the signal behind ``exc``: 128 + signal
+    (130 for Ctrl-C and any other KeyboardInterrupt, 143 for SIGTERM)."""
+    return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
 def _handler(signum: int, frame: object) -> None:
     global _pending
     if _depth > 0:
-        _pending = True
+        _pending = signum
         return
-    raise KeyboardInterrupt
+    raise Interrupted(signum)
 
 
 def install() -> None:
@@ -57,9 +71,9 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         _depth -= 1
-        if _depth == 0 and _pending:
-            _pending = False
-            raise KeyboardInterrupt
+        if _depth == 0 and _pending is not None:
+            signum, _pending = _pending, None
+            raise Interrupted(signum)
 
 
 class StopRequest:

@@ -13,11 +13,12 @@ from evo.strategies.base import State
 def run_loop(session: Session, state: State) -> dict[str, Any]:
     """Generations from ``state`` until the method's last, a stop rule or an error; then
     the final evaluation. Returns the summary."""
-    method, folder, every = session.method, session.folder, session.config.checkpoint.every
+    method, folder = session.method, session.folder
     reason, reached = "generations", None
     session.callbacks.on_start(session.config, method.generations)
     watch = Stopwatch()  # laps: write (the previous generation's), ask, evaluate, tell
-    with session.recording_stops(lambda: state):
+    session.commit(state)
+    with session.recording_stops():
         for generation in range(state.generation, method.generations):
             watch.lap("write")
             state, step = session.step(state, generation, watch)
@@ -32,12 +33,13 @@ def run_loop(session: Session, state: State) -> dict[str, Any]:
             early = session.stop_reason(record, step.scored)
             # The checkpoint last: it never runs ahead of the log, and it counts the steps
             # of a stop confirmation, so a resumed run counts what this one does.
-            if state.generation % every == 0:
+            if session.checkpoint_due(state):
                 session.checkpoint(state)
+            session.commit(state)  # a whole generation: what an interrupt saves
             if early:
                 reason, reached = early, step.scored if early == "target_fitness" else None
                 break
-    if state.generation % every:
-        session.checkpoint(state)
+        if session.saved < state.generation:
+            session.checkpoint(state)
     folder.append_event("stop", reason=reason, generations=state.generation)
     return session.finish(state, method.final_params(state, reached), reason)

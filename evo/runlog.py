@@ -18,13 +18,10 @@ JSON or ``.npz`` read with ``allow_pickle=False``, so opening a run never runs c
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import math
 import os
-import tempfile
+import shutil
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +30,14 @@ import numpy as np
 import yaml
 
 from evo.errors import RunFolderError
+from evo.files import (  # the run folder's readers use these from here too
+    atomic_write_bytes,
+    atomic_write_text,
+    dumps,
+    json_safe,
+    load_npz,
+    npz_bytes,
+)
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -41,67 +46,6 @@ SUMMARY = "summary.json"
 BEST = "best.npz"
 CHECKPOINTS = "checkpoints"
 LINEAGE = "lineage"
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON data: numpy scalars unwrapped; NaN -> null, +-inf -> "inf"/"-inf"."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
-def dumps(value: Any) -> str:
-    """One JSON line (strict JSON: no NaN or Infinity literals)."""
-    return json.dumps(json_safe(value), allow_nan=False, separators=(",", ":"))
-
-
-def atomic_write_bytes(path: Path, data: bytes, sync: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half
-    (with ``sync``, also after a power loss: the data is on disk before the rename)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give it a normal file's mode
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if sync:
-                os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Text version of :func:`atomic_write_bytes` (UTF-8)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def npz_bytes(arrays: dict[str, np.ndarray], compressed: bool = False) -> bytes:
-    """An ``.npz`` archive in memory (to be written atomically), deflated if ``compressed``."""
-    buffer = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` file, never unpickling anything."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise RunFolderError(f"{path}: not a readable .npz archive: {exc}") from None
 
 
 def new_folder(runs_dir: str | os.PathLike[str], name: str, *, stamp: bool = True) -> Path:
@@ -136,6 +80,7 @@ class RunFolder:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.made: list[Path] = []  # folders :meth:`create` made above this one, innermost first
 
     @classmethod
     def create(
@@ -143,9 +88,14 @@ class RunFolder:
     ) -> RunFolder:
         """A new, empty folder ``<runs_dir>/<name>-<timestamp>`` (suffixed if taken); with
         ``stamp`` False, ``<runs_dir>/<name>`` exactly (a sweep's runs)."""
+        root = Path(runs_dir).absolute()
+        missing = [root, *root.parents]
+        missing = missing[: next(i for i, p in enumerate(missing) if p.exists())]
         path = new_folder(runs_dir, name, stamp=stamp)
         (path / CHECKPOINTS).mkdir()
-        return cls(path)
+        folder = cls(path)
+        folder.made = missing
+        return folder
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RunFolder:
@@ -157,11 +107,37 @@ class RunFolder:
             raise RunFolderError(f"{path}: not an evo run folder (no {CONFIG})")
         return cls(path)
 
+    def remove_temporary_files(self) -> list[Path]:
+        """Remove what a process killed mid-write left: the temporary files of atomic
+        writes (``.NAME.*.tmp``) in the folder and its checkpoints and lineage. Returns
+        them. Only for a writer of the folder (resume), which owns it."""
+        removed = []
+        for where in (self.path, self.path / CHECKPOINTS, self.path / LINEAGE):
+            for temp in where.glob(".*.tmp") if where.is_dir() else ():
+                if temp.is_file() and not temp.is_symlink():
+                    temp.unlink()
+                    removed.append(temp)
+        return removed
+
+    def discard(self) -> None:
+        """Remove a folder this process has just created (nothing ran in it), and the
+        folders above it that :meth:`create` made, if they are empty."""
+        shutil.rmtree(self.path)
+        for parent in self.made:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty: something else is in it now
+                break
+
     # ---------------------------------------------------------------- writing
 
     def write_config(self, text: str) -> None:
         """Save the resolved config."""
         atomic_write_text(self.path / CONFIG, text)
+
+    def config_lines(self) -> list[str]:
+        """The saved config's lines, ends kept."""
+        return (self.path / CONFIG).read_text(encoding="utf-8").splitlines(keepends=True)
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Append one generation's metrics."""
@@ -234,8 +210,14 @@ class RunFolder:
     # ---------------------------------------------------------------- reading
 
     def checkpoints(self) -> list[Path]:
-        """Complete checkpoints (their JSON exists), oldest first."""
-        return sorted((self.path / CHECKPOINTS).glob("gen-*.json"))
+        """Complete checkpoints (their JSON exists), oldest first: by generation, which the
+        name holds with at least six digits (``gen-000010``; ``gen-1000000`` sorts after)."""
+        found = []
+        for path in (self.path / CHECKPOINTS).glob("gen-*.json"):
+            digits = path.stem.removeprefix("gen-")
+            if digits.isdigit():
+                found.append((int(digits), path))
+        return [path for _, path in sorted(found)]
 
     def newest_checkpoint(self, at_most: int, strategy: Any) -> tuple[Any, dict, dict] | None:
         """The state, metadata and arrays of the newest checkpoint saved after at most

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +17,15 @@ import numpy as np
 
 from evo.backends import Backend, Evaluation, Normalizing, TaskRun
 from evo.callbacks import Callback
+from evo.checkpoints import Checkpoint, Tally, initial_observations, write_checkpoint
 from evo.config import ExperimentConfig
 from evo.errors import EvaluationError, RunFolderError, WorkersLostError
+from evo.interrupts import deferred
 from evo.methods import MembersFailed, Method, Step, Stopwatch
 from evo.population import Members, Population
 from evo.problems import Problem
 from evo.problems.normalization import Normalizer, ObservationStats, policy_arrays
-from evo.runlog import RunFolder, state_arrays
+from evo.runlog import RunFolder
 from evo.seeding import confirm_seeds, final_seeds
 from evo.strategies.base import State
 
@@ -34,36 +36,6 @@ _STATS = {
     "fitness_min": np.min,
     "fitness_std": np.std,
 }
-
-
-@dataclass
-class Tally:
-    """Running totals over the generations."""
-
-    evaluations: int = 0
-    env_steps: int = 0
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A saved point of a run: the method's state, the tallies, the time spent, and the
-    observation statistics (None: the run does not normalise observations)."""
-
-    state: State
-    tally: Tally
-    elapsed_s: float
-    observations: ObservationStats | None = None
-
-    @classmethod
-    def latest(cls, folder: RunFolder, method: Method) -> Checkpoint:
-        """The newest checkpoint the metrics log has caught up with."""
-        found = folder.newest_checkpoint(len(folder.read_metrics()), method)
-        if found is not None:
-            state, meta, arrays = found
-            tally = Tally(meta["evaluations"], meta["env_steps"])
-            observations = ObservationStats.from_arrays(arrays)
-            return cls(state, tally, float(meta["elapsed_s"]), observations)
-        raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
 
 
 @dataclass
@@ -82,6 +54,9 @@ class Session:
     # The running observation statistics, merged after each generation (None: the run does
     # not normalise observations); see evo.problems.normalization.
     observations: ObservationStats | None = None
+    saved: int = -1  # the generation of the newest checkpoint written (-1: none)
+    saved_at: float = 0.0  # when it was written (perf_counter)
+    committed: Checkpoint | None = None  # the last whole generation, for an interrupt
 
     @classmethod
     def begin(
@@ -95,18 +70,30 @@ class Session:
         started: float,
         point: Checkpoint | None = None,
     ) -> Session:
-        """A session from the start, or from a checkpoint's tallies and time spent."""
-        tally, elapsed = (Tally(), 0.0) if point is None else (point.tally, point.elapsed_s)
-        observations = None if point is None else point.observations
-        if config.policy.normalize_observations and observations is None:
-            if point is not None:
+        """A session from ``point`` (a checkpoint, saved already; None: the start of a run,
+        not saved): its tallies, time spent and observation statistics."""
+        if point is None:
+            saved, tally, elapsed = -1, Tally(), 0.0
+            observations = initial_observations(config, problem)
+        else:
+            if config.policy.normalize_observations and point.observations is None:
                 raise RunFolderError(
                     f"{folder.path}: the checkpoint lacks the observation statistics"
                 )
-            observations = ObservationStats.zeros(problem.policy.obs_dim)  # type: ignore[attr-defined]
+            saved, elapsed = point.state.generation, point.elapsed_s
+            tally = Tally(point.tally.evaluations, point.tally.env_steps)
+            observations = point.observations
         parts = (config, problem, method, backend, folder, callbacks)
-        start = time.perf_counter() - elapsed
-        return cls(*parts, started=started, tally=tally, start=start, observations=observations)
+        now = time.perf_counter()
+        return cls(
+            *parts,
+            started=started,
+            tally=tally,
+            start=now - elapsed,
+            observations=observations,
+            saved=saved,
+            saved_at=now,
+        )
 
     @property
     def seed(self) -> int:
@@ -188,27 +175,31 @@ class Session:
         }
 
     @contextlib.contextmanager
-    def recording_stops(self, latest: Callable[[], State]) -> Iterator[None]:
+    def recording_stops(self) -> Iterator[None]:
         """Around the loop: an interrupt, a failed evaluation or lost workers end it with
-        a ``stop`` event (``latest()`` is the loop's state then), lost workers after a
-        checkpoint, so that `evo resume` can go on."""
+        a ``stop`` event; an interrupt and lost workers after a checkpoint of the last
+        whole generation, so that `evo resume` can go on from there."""
         folder = self.folder
         try:
             yield
         except KeyboardInterrupt:
-            folder.append_event("stop", reason="interrupted", generations=latest().generation)
+            with deferred():  # a second Ctrl-C waits until the checkpoint is written
+                self.save_committed()
+                folder.append_event("stop", reason="interrupted", generations=self.done())
             raise
         except EvaluationError as exc:
-            generations = latest().generation
-            folder.append_event("stop", reason="error", generations=generations, message=str(exc))
+            folder.append_event("stop", reason="error", generations=self.done(), message=str(exc))
             raise
         except WorkersLostError as exc:
-            self.checkpoint(latest())  # for `evo resume`
-            generations = latest().generation
+            self.save_committed()
             folder.append_event(
-                "stop", reason="no_workers", generations=generations, message=str(exc)
+                "stop", reason="no_workers", generations=self.done(), message=str(exc)
             )
             raise
+
+    def done(self) -> int:
+        """Whole generations so far."""
+        return -1 if self.committed is None else self.committed.state.generation
 
     def stop_reason(self, record: dict[str, Any], scored: np.ndarray) -> str | None:
         """Why to stop after this generation, if at all.
@@ -237,22 +228,42 @@ class Session:
             return "max_time_s"
         return None
 
+    def point(self, state: State) -> Checkpoint:
+        """What a checkpoint after ``state`` holds, as of now."""
+        tally = Tally(self.tally.evaluations, self.tally.env_steps)
+        return Checkpoint(state, tally, self.elapsed(), self.observations)
+
     def checkpoint(self, state: State) -> None:
         """Save everything needed to continue after ``state.generation`` generations."""
-        arrays = {f"state.{k}": v for k, v in state_arrays(state).items()}
-        if self.observations is not None:
-            arrays.update(self.observations.arrays())
-        meta = {
-            "strategy": self.method.name,
-            "seed": self.seed,
-            "evaluations": self.tally.evaluations,
-            "env_steps": self.tally.env_steps,
-            "elapsed_s": self.elapsed(),
-        }
-        keep = self.config.checkpoint.keep
-        path = self.folder.save_checkpoint(state.generation, arrays, meta, keep)
-        self.folder.append_event("checkpoint", generation=state.generation, path=path.name)
-        self.callbacks.on_checkpoint(state.generation, path)
+        self.save(self.point(state))
+
+    def save(self, point: Checkpoint) -> None:
+        """Write ``point`` as a checkpoint, log it and tell the callbacks."""
+        path = write_checkpoint(self.folder, self.method.name, self.seed, point, self.config)
+        self.saved = point.state.generation
+        self.saved_at = time.perf_counter()
+        self.folder.append_event("checkpoint", generation=point.state.generation, path=path.name)
+        self.callbacks.on_checkpoint(point.state.generation, path)
+
+    def commit(self, state: State) -> None:
+        """``state`` ends a whole generation (logged, judged, checkpointed if due): what an
+        interrupt saves, with the tallies and statistics of that moment."""
+        self.committed = self.point(state)
+
+    def checkpoint_due(self, state: State) -> bool:
+        """Whether the loop checkpoints after ``state``: every ``checkpoint.every``
+        generations, or once ``checkpoint.every_s`` seconds passed since the last one."""
+        every, every_s = self.config.checkpoint.every, self.config.checkpoint.every_s
+        if state.generation % every == 0:
+            return True
+        return every_s is not None and time.perf_counter() - self.saved_at >= every_s
+
+    def save_committed(self) -> None:
+        """Checkpoint the last whole generation, unless it is saved already (an interrupt:
+        `evo resume` goes on from there, rerunning the generation it cut short)."""
+        point = self.committed
+        if point is not None and point.state.generation > self.saved:
+            self.save(point)
 
     def evaluate_params(self, params: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         """Return of ``params`` on each seed's episode, spread over the backend like members."""

@@ -24,7 +24,7 @@ ROOTS = ("evo", "envs")
 LAYERS: list[list[str]] = [
     ["evo", "evo.__main__", "evo.cli"],
     ["evo.analysis", "evo.sweep", "evo.bench", "evo.serve", "evo.lineage"],
-    ["evo.experiment", "evo.search", "evo.loop", "evo.session"],
+    ["evo.experiment", "evo.search", "evo.loop", "evo.session", "evo.checkpoints"],
     ["evo.methods"],
     ["evo.strategies", "evo.problems", "evo.backends"],
     [
@@ -36,6 +36,7 @@ LAYERS: list[list[str]] = [
         "evo.callbacks",
         "evo.reporting",
         "evo.runlog",
+        "evo.files",
     ],
     ["evo.seeding", "evo.errors", "evo.messages", "evo.interrupts"],
     ["envs"],  # the project's own gymnasium envs: nothing of evo

@@ -15,6 +15,7 @@ import pytest
 
 from evo.backends.serial import SerialBackend
 from evo.callbacks import CallbackList
+from evo.checkpoints import Tally
 from evo.cli import main
 from evo.config import dump_yaml, from_dict
 from evo.experiment import resume, run
@@ -25,7 +26,7 @@ from evo.population import Members, materialize
 from evo.problems import make_problem
 from evo.reporting import Reporter
 from evo.runlog import RunFolder, load_npz, npz_bytes
-from evo.session import Session, Tally
+from evo.session import Session
 from tests.conftest import run_cli, tiny_config
 
 ALGORITHMS = {

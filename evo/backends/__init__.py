@@ -9,6 +9,14 @@ from evo.config import BackendConfig
 from evo.problems.base import Problem
 
 
+def check_backend(config: BackendConfig, scheduler: str | None = None) -> None:
+    """What can be checked of the backend before connecting (a Dask scheduler's address)."""
+    if config.kind == "dask" or scheduler is not None:
+        from evo.backends.cluster import check_address
+
+        check_address(config, scheduler)
+
+
 def make_backend(
     problem: Problem,
     config: BackendConfig,
@@ -28,4 +36,12 @@ def make_backend(
     return DaskBackend(problem, config, client=client, cluster=cluster, scheduler=scheduler)
 
 
-__all__ = ["Backend", "Evaluation", "Normalizing", "TaskRun", "make_backend", "plan_chunks"]
+__all__ = [
+    "Backend",
+    "Evaluation",
+    "Normalizing",
+    "TaskRun",
+    "check_backend",
+    "make_backend",
+    "plan_chunks",
+]

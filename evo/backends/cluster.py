@@ -7,13 +7,12 @@ and knows what it must close: a client it made, and an embedded cluster.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,19 +32,67 @@ def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str 
     return scheduler or config.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
 
 
-@contextlib.contextmanager
-def _workers_ignore_sigint() -> Iterator[None]:
-    """Start processes that ignore SIGINT (they inherit it), so a terminal's Ctrl-C,
-    sent to the whole process group, reaches only the orchestrator, which then
-    closes the cluster in order."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+class _SpawnBlocksSigint:
+    """While an embedded cluster is open, processes that ``multiprocessing`` spawns (Dask's
+    worker processes, also those a nanny restarts) start with SIGINT blocked.
+
+    A terminal's Ctrl-C goes to the whole process group: the workers must not die
+    of it, the orchestrator must see it and close the cluster in order. Blocking
+    the signal in the spawning thread just around the fork-and-exec gives the
+    child a mask in which SIGINT stays blocked (the mask survives ``exec``), while
+    this process keeps its own handler throughout, so no Ctrl-C is ever lost.
+    (Ignoring SIGINT here while the workers start, as a child would inherit it,
+    dropped any Ctrl-C of those seconds.)
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _original: Callable[..., int] | None = None
+
+    @classmethod
+    def _spawn(cls, *args: Any, **kwargs: Any) -> int:
+        assert cls._original is not None
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return cls._original(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    @classmethod
+    def acquire(cls) -> None:
+        """Start blocking (for one more open cluster)."""
+        import multiprocessing.util
+
+        with cls._lock:
+            if cls._users == 0:
+                cls._original = multiprocessing.util.spawnv_passfds
+                multiprocessing.util.spawnv_passfds = cls._spawn
+            cls._users += 1
+
+    @classmethod
+    def release(cls) -> None:
+        """Stop blocking once no open cluster needs it."""
+        import multiprocessing.util
+
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0 and cls._original is not None:
+                multiprocessing.util.spawnv_passfds = cls._original
+                cls._original = None
+
+
+def check_address(config: BackendConfig, scheduler: str | None = None) -> None:
+    """Refuse a malformed scheduler address, or one whose scheme does not match
+    ``backend.security`` (:class:`ConfigError`), without connecting."""
+    from evo.backends.security import tls_mismatch
+
+    if address := resolve_address(config, scheduler):
+        if not ADDRESS.match(address):
+            raise ConfigError(
+                f"backend.scheduler: expected an address like tcp://HOST:PORT, found {address!r}"
+            )
+        if problem := tls_mismatch(address, config.security):
+            raise ConfigError(problem)
 
 
 def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[Any, Any]:
@@ -55,7 +102,7 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
     from distributed import Client, LocalCluster
     from distributed.comm.core import CommClosedError
 
-    from evo.backends.security import make_security, tls_mismatch
+    from evo.backends.security import make_security
 
     # Dask keeps each comm's last N messages (N = 1000 by default) for debugging, our
     # base vectors included: over a long run with a big network that is hundreds of MB
@@ -69,12 +116,7 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
     dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD})
     security = make_security(config.security)
     if address := resolve_address(config, scheduler):
-        if not ADDRESS.match(address):
-            raise ConfigError(
-                f"backend.scheduler: expected an address like tcp://HOST:PORT, found {address!r}"
-            )
-        if problem := tls_mismatch(address, config.security):
-            raise ConfigError(problem)
+        check_address(config, scheduler)
         try:
             return Client(address, timeout=config.connect_timeout_s, security=security), None
         except (OSError, TimeoutError, ValueError) as exc:
@@ -85,7 +127,8 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
                 f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}{hint}"
             ) from None
     workers = config.workers or os.cpu_count() or 1
-    with _workers_ignore_sigint():
+    _SpawnBlocksSigint.acquire()
+    try:
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -96,6 +139,9 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
             protocol="tls://" if security is not None else None,
             security=security,
         )
+    except BaseException:
+        _SpawnBlocksSigint.release()
+        raise
     try:
         client = Client(cluster)
         from evo.backends.worker_logs import QuietShutdown
@@ -104,8 +150,16 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
         client.wait_for_workers(workers)
         return client, cluster
     except BaseException:
-        cluster.close()
+        close_cluster(cluster)
         raise
+
+
+def close_cluster(cluster: Any) -> None:
+    """Close an embedded cluster :func:`start_client` made."""
+    try:
+        cluster.close()
+    finally:
+        _SpawnBlocksSigint.release()
 
 
 def describe_client(client: Any, cluster: Any = None) -> str:
@@ -215,4 +269,4 @@ class Connection:
             if self.owns_client and self.client is not None:
                 self.client.close()
             if self.owns_cluster and self.cluster is not None:
-                self.cluster.close()
+                close_cluster(self.cluster)

@@ -1,8 +1,9 @@
 """The ``evo`` command line: ``evo run``, ``evo inspect``, ``evo replay``, ``evo bench``, ...
 
 Errors a user can fix (bad config, bad override, missing run folder) print one
-line and exit with status 2; a failed evaluation exits 1; Ctrl-C exits 130
-after the cluster is closed. Each command lives in its own module, which adds
+line and exit with status 2; a failed evaluation exits 1; Ctrl-C exits 130 and
+SIGTERM 143, after a checkpoint of the last finished generation is written and
+the cluster is closed. Each command lives in its own module, which adds
 its subparser and the handler that runs it.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +19,7 @@ from evo import __version__
 from evo.cli import bench, export, inspect, plot, replay, run, sweep
 from evo.cli.options import Parser
 from evo.errors import EvoError
+from evo.interrupts import exit_status
 
 # In the order `evo --help` lists them.
 _REGISTER = [
@@ -51,13 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EvoError as exc:
         print(f"evo: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("evo: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"evo: interrupted{_by(exc)}", file=sys.stderr)
+        return exit_status(exc)
     except BrokenPipeError:  # the reader went away (`evo inspect RUN | head`): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+def _by(exc: KeyboardInterrupt) -> str:
+    signum = getattr(exc, "signum", None)
+    return "" if signum is None else f" ({signal.Signals(signum).name})"
 
 
 def _import_from_working_directory() -> None:

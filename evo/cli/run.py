@@ -24,6 +24,11 @@ def register_resume(commands: argparse._SubParsersAction) -> None:
     """Add ``evo resume``."""
     parser = commands.add_parser("resume", help="continue a stopped run from its last checkpoint")
     parser.add_argument("run_dir", help="a run folder")
+    add_overrides(
+        parser,
+        "change a key that does not change the numbers (generations, stop.*, backend.*, "
+        "checkpoint.*, final_eval.*), e.g. --set generations=200 (repeatable)",
+    )
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler")
     add_quiet(parser, "run folder")
     parser.set_defaults(handler=resume)
@@ -54,6 +59,11 @@ def resume(args: argparse.Namespace) -> int:
     from evo.reporting import make_reporter
 
     interrupts.install()
-    result = resume(args.run_dir, scheduler=args.scheduler, reporter=make_reporter(args.quiet))
+    result = resume(
+        args.run_dir,
+        scheduler=args.scheduler,
+        reporter=make_reporter(args.quiet),
+        overrides=args.overrides,
+    )
     print(result.path)
     return 0

@@ -284,6 +284,9 @@ class CheckpointConfig(Section):
     """How often the full search state is saved (always at the end too)."""
 
     every: int = option(10, "generations between checkpoints", ge=1)
+    every_s: float | None = option(
+        None, "also checkpoint once this many seconds passed since the last one (null: off)", gt=0
+    )
     keep: int = option(3, "checkpoints kept on disk (older ones are removed)", ge=1)
 
 

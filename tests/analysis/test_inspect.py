@@ -52,5 +52,6 @@ def test_inspect_events_lists_what_happened(two_runs: list[Path]) -> None:
     lines = result.stdout.splitlines()
     logged = [json.loads(line)["event"] for line in (two_runs[0] / "events.jsonl").open()]
     assert [line.split()[1] for line in lines[1:]] == logged
-    checkpoint = next(line for line in lines if " checkpoint " in line)
+    initial, checkpoint, *_ = (line for line in lines if " checkpoint " in line)
+    assert initial.split()[2] == "0" and "gen-000000" in initial  # the initial state
     assert checkpoint.split()[2] == "2" and "gen-000002" in checkpoint  # after 2 generations

@@ -113,7 +113,9 @@ def test_a_strategy_without_an_incumbent_stops_on_the_member_it_scored(tmp_path:
     )
     path = run(config, tmp_path, reporter=Reporter(quiet=True)).path
     assert RunFolder(path).read_summary()["stop_reason"] == "target_fitness"
-    (checkpoint,) = sorted((path / "checkpoints").glob("*.npz"))
+    # the initial state's checkpoint, then the one after the generation that stopped the run
+    initial, checkpoint = sorted((path / "checkpoints").glob("*.npz"))
+    assert initial.name == "gen-000000.npz"
     best_member = load_npz(checkpoint)["state.best_params"]
     np.testing.assert_array_equal(load_npz(path / "best.npz")["params"], best_member)
 

@@ -186,8 +186,9 @@ def _interrupt(tmp_path: Path, signum: int, group: bool) -> None:
         else:
             process.send_signal(signum)
         _, err = process.communicate(timeout=60)
-        assert process.returncode == 130, err
-        assert err.strip().splitlines() == ["evo: interrupted"], err
+        assert process.returncode == 128 + signum, err
+        name = signal.Signals(signum).name
+        assert err.strip().splitlines() == [f"evo: interrupted ({name})"], err
         _gone, alive = psutil.wait_procs(children, timeout=20)
         assert alive == [], f"orphaned processes: {alive}"
         (run_dir,) = runs.iterdir()
