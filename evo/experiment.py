@@ -220,5 +220,5 @@ def _provenance_header(versions: dict[str, str], machine: dict[str, Any]) -> str
     where = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in machine.items())
     return (
         f"# resolved by evo; rerun with: evo run <this file>\n"
-        f"# format {FORMAT}\n# {listed}\n# {where}\n"
+        f"# {listed}\n# {where}\n# format {FORMAT}\n"
     )

@@ -59,7 +59,7 @@ def test_the_run_folder_says_its_format_and_where_it_ran(finished: Path) -> None
         line for line in (finished / "config.yaml").read_text().splitlines() if line[:1] == "#"
     ]
     assert f"# format {FORMAT}" in header
-    machine = header[-1]
+    machine = header[2]
     assert machine.startswith(f"# host {platform.node()}, cpu ")
     assert f", cores {os.cpu_count()}" in machine
     if (REPO / ".git").exists():  # run from this checkout
