@@ -31,3 +31,10 @@ class EvaluationError(EvoError):
     """A fitness evaluation raised: names the member, the generation and the cause."""
 
     exit_code = 1
+
+
+class IncompatibleWorkerError(EvoError):
+    """A Dask worker that cannot import evo, or has other versions of it or its
+    dependencies than the orchestrator: names the worker and the difference."""
+
+    exit_code = 2

@@ -9,6 +9,7 @@ import importlib.metadata
 import os
 import platform
 import secrets
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from evo.methods import make_method
 from evo.problems import make_problem
 from evo.reporting import Reporter
 from evo.runlog import CONFIG, RunFolder
-from evo.session import Session
+from evo.session import FORMAT, Session
 from evo.strategies.base import State
 
 
@@ -67,11 +68,12 @@ def run(
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
     check_backend(config.backend, scheduler)
-    versions = package_versions()
+    versions, machine = package_versions(), host_details()
     folder = RunFolder.create(runs_dir, folder_name or config.name, stamp=folder_name is None)
     backend: Backend | None = None
     try:
-        folder.write_config(_provenance_header(versions) + dump_yaml(_recorded(config, fitness)))
+        header = _provenance_header(versions, machine)
+        folder.write_config(header + dump_yaml(_recorded(config, fitness)))
         # The initial state is a checkpoint: a run stopped at any moment can be resumed.
         state = method.init(config.seed)
         point = Checkpoint.start(state, config, problem)
@@ -88,7 +90,7 @@ def run(
             raise
         where = backend.describe()
         reporter.info(where)
-        folder.append_event("start", versions=versions, backend=where)
+        folder.append_event("start", versions=versions, host=machine, backend=where)
         folder.append_event("checkpoint", generation=0, path=first.name)
         hooks = CallbackList([reporter, *callbacks])
         session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
@@ -199,6 +201,58 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _provenance_header(versions: dict[str, str]) -> str:
+def host_details() -> dict[str, Any]:
+    """Where the run ran: host name, CPU model, cores, and the git commit of the checkout
+    evo was imported from (absent when evo is an installed package)."""
+    details: dict[str, Any] = {
+        "host": platform.node() or "unknown",
+        "cpu": cpu_model(),
+        "cores": os.cpu_count() or 0,
+    }
+    commit = git_commit(Path(__file__).resolve().parent.parent)
+    if commit is not None:
+        details["git_commit"] = commit
+    return details
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Hardware", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def git_commit(folder: Path) -> str | None:
+    """The commit checked out in ``folder`` when it is the top of a git work tree (with
+    ``-dirty`` when files tracked there have changed), else None."""
+    if not (folder / ".git").exists():
+        return None
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=5
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return f"{commit}-dirty" if changed else commit
+
+
+def _provenance_header(versions: dict[str, str], machine: dict[str, Any]) -> str:
     listed = ", ".join(f"{k} {v}" for k, v in versions.items())
-    return f"# resolved by evo; rerun with: evo run <this file>\n# {listed}\n"
+    where = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in machine.items())
+    return (
+        f"# resolved by evo; rerun with: evo run <this file>\n"
+        f"# {listed}\n# {where}\n# format {FORMAT}\n"
+    )

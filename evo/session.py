@@ -29,6 +29,10 @@ from evo.runlog import RunFolder
 from evo.seeding import confirm_seeds, final_seeds
 from evo.strategies.base import State
 
+# The run folder's layout version, in config.yaml's header and summary.json: what readers
+# go by when the layout changes (docs/run-folder.md). A folder without one is format 1.
+FORMAT = 1
+
 _STATS = {
     "fitness_max": np.max,
     "fitness_mean": np.mean,
@@ -291,6 +295,7 @@ class Session:
         self.folder.write_best(params, problem.policy.to_json(), mean, **plays_with)
         self.folder.append_event("final_eval", episodes=int(returns.size), mean=mean)
         summary = {
+            "format": FORMAT,
             "name": config.name,
             "seed": self.seed,
             "algorithm": self.method.name,

@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 
 def test_a_file_with_overrides_and_a_mapping() -> None:
-    path = REPO / "configs" / "cartpole-es.yaml"
+    path = REPO / "evo" / "configs" / "cartpole-es.yaml"
     config = evo.load_config(path, ["algorithm.sigma=0.05", "generations=50"])
     assert config.algorithm.sigma == 0.05 and config.generations == 50
     assert evo.load_config(path).algorithm.sigma != 0.05  # the file itself says otherwise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import threading
 from collections.abc import Callable
@@ -18,18 +17,46 @@ from typing import Any
 
 import dask
 
+from evo.backends.compat import check_workers
 from evo.config import BackendConfig
+from evo.config.schema import SCHEDULER_ADDRESS
 from evo.errors import ConfigError
 from evo.interrupts import deferred
 
 MMAP_THRESHOLD = 32 * 2**20  # bytes: larger allocations in workers are mmapped
 LOG_LENGTH = 20  # messages each Dask comm keeps for debugging (Dask's default: 1000)
-ADDRESS = re.compile(r"^[a-z+]+://\S+:\d+$")
+ENVIRONMENT = "DASK_SCHEDULER_ADDRESS"
 
 
 def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str | None:
-    """Scheduler address: ``--scheduler``, then the config, then ``DASK_SCHEDULER_ADDRESS``."""
-    return scheduler or config.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    """Scheduler address: ``--scheduler``, then the config, then ``DASK_SCHEDULER_ADDRESS``,
+    then ``scheduler-address`` in Dask's own config (its YAML files, ``DASK_CONFIG``); a bare
+    ``HOST:PORT`` gets the scheme Dask would give it (``tls://`` with ``backend.security``).
+    None: start an embedded cluster."""
+    found = address_source(config, scheduler)
+    return None if found is None else normalize_address(found[0], config)
+
+
+def address_source(config: BackendConfig, scheduler: str | None = None) -> tuple[str, str] | None:
+    """(address as given, where it was given), or None when none is."""
+    candidates = [
+        (scheduler, "--scheduler"),
+        (config.scheduler, "backend.scheduler"),
+        (os.environ.get(ENVIRONMENT), ENVIRONMENT),
+        (dask.config.get("scheduler-address", None), "Dask's config (scheduler-address)"),
+    ]
+    for value, source in candidates:
+        if value:
+            return str(value).strip(), source
+    return None
+
+
+def normalize_address(address: str, config: BackendConfig) -> str:
+    """``HOST:PORT`` -> ``tcp://HOST:PORT`` (``tls://`` when ``backend.security`` is set),
+    as ``distributed.Client`` reads it; an address with a scheme is kept."""
+    if "://" in address:
+        return address
+    return ("tls://" if config.security is not None else "tcp://") + address
 
 
 class _SpawnBlocksSigint:
@@ -81,18 +108,24 @@ class _SpawnBlocksSigint:
                 cls._original = None
 
 
-def check_address(config: BackendConfig, scheduler: str | None = None) -> None:
-    """Refuse a malformed scheduler address, or one whose scheme does not match
-    ``backend.security`` (:class:`ConfigError`), without connecting."""
+def check_address(config: BackendConfig, scheduler: str | None = None) -> tuple[str, str] | None:
+    """The scheduler address to connect to and where it was given (None: none is, start an
+    embedded cluster); a malformed one, or one whose scheme does not match
+    ``backend.security``, raises :class:`ConfigError`. Nothing is contacted."""
     from evo.backends.security import tls_mismatch
 
-    if address := resolve_address(config, scheduler):
-        if not ADDRESS.match(address):
-            raise ConfigError(
-                f"backend.scheduler: expected an address like tcp://HOST:PORT, found {address!r}"
-            )
-        if problem := tls_mismatch(address, config.security):
-            raise ConfigError(problem)
+    found = address_source(config, scheduler)
+    if found is None:
+        return None
+    given, source = found
+    if not SCHEDULER_ADDRESS.match(given):
+        raise ConfigError(
+            f"{source}: expected an address like tcp://HOST:PORT or HOST:PORT, found {given!r}"
+        )
+    address = normalize_address(given, config)
+    if problem := tls_mismatch(address, config.security):
+        raise ConfigError(problem)
+    return address, source
 
 
 def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[Any, Any]:
@@ -115,17 +148,23 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
     # process; with the threshold at 32 MB, 0.39 s. Workers of an embedded cluster get it.
     dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD})
     security = make_security(config.security)
-    if address := resolve_address(config, scheduler):
-        check_address(config, scheduler)
+    if checked := check_address(config, scheduler):
+        address, source = checked
         try:
-            return Client(address, timeout=config.connect_timeout_s, security=security), None
+            client = Client(address, timeout=config.connect_timeout_s, security=security)
         except (OSError, TimeoutError, ValueError) as exc:
             hint = ""
             if isinstance(exc, CommClosedError) and security is None:
                 hint = " (a TLS scheduler? use its tls:// address and backend.security)"
             raise ConfigError(
-                f"backend.scheduler: cannot reach a Dask scheduler at {address!r}: {exc}{hint}"
+                f"{source}: cannot reach a Dask scheduler at {address!r}: {exc}{hint}"
             ) from None
+        try:
+            check_workers(client)
+        except BaseException:
+            client.close()
+            raise
+        return client, None
     workers = config.workers or os.cpu_count() or 1
     _SpawnBlocksSigint.acquire()
     try:
@@ -242,14 +281,23 @@ class Connection:
         cluster: Any = None,
     ) -> Connection:
         """Wrap a given client or cluster, else connect to :func:`resolve_address` or start
-        an embedded cluster (``config.workers`` worker processes)."""
+        an embedded cluster (``config.workers`` worker processes). The workers of a
+        cluster not started here must be able to run evo's tasks
+        (:func:`~evo.backends.compat.check_workers`)."""
         if client is not None:
+            check_workers(client)
             return cls(client, None, owns_client=False, owns_cluster=False)
         with deferred():
             if cluster is not None:
                 from distributed import Client
 
-                return cls(Client(cluster), None, owns_client=True, owns_cluster=False)
+                connection = cls(Client(cluster), None, owns_client=True, owns_cluster=False)
+                try:
+                    check_workers(connection.client)
+                except BaseException:
+                    connection.close()
+                    raise
+                return connection
             made, embedded = start_client(config, scheduler)
         return cls(made, embedded)
 

@@ -24,10 +24,11 @@ import numpy as np
 from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
 from evo.backends.cluster import Connection
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
+from evo.backends.compat import describe_problems, worker_problems
 from evo.backends.scheduling import GenerationRun
 from evo.backends.tasks import Placement, generation_bases
 from evo.config import BackendConfig
-from evo.errors import WorkersLostError
+from evo.errors import IncompatibleWorkerError, WorkersLostError
 from evo.interrupts import deferred
 from evo.population import Population
 from evo.problems.base import Problem, evaluate_chunk
@@ -72,6 +73,8 @@ class DaskBackend:
         self._cluster_events: list[dict[str, Any]] = []  # workers joining and leaving
         self._threads: dict[str, int] | None = None  # worker -> threads; None: ask the scheduler
         self._departed: set[str] = set()  # workers that have left since the start
+        self._checked: set[str] = set()  # workers probed for evo and its versions
+        self._incompatible: dict[str, str] = {}  # worker -> why it cannot run evo's tasks
         # All of a run's tasks in one Dask span: otherwise the scheduler opens a new
         # "default" span each time the cluster goes idle (every generation) and keeps
         # them all, and the orchestrator's memory grows with the run (+40% over 1000
@@ -164,6 +167,7 @@ class DaskBackend:
             info = {a: w.get("nthreads", 1) for a, w in workers.items()}
             with self._lock:
                 self._threads = info
+        known, info = len(info), self._compatible(info)
         # a suspect that left (or was removed) is forgotten
         self._suspects = {a: v for a, v in self._suspects.items() if a in info}
         excluded = {a for a, (until, _) in self._suspects.items() if until > self._batches}
@@ -172,7 +176,31 @@ class DaskBackend:
             self._suspects.clear()
             healthy = info
         slots = [a for a in sorted(healthy) for _ in range(healthy[a])]
-        return (None if len(healthy) == len(info) else sorted(healthy)), slots
+        return (None if len(healthy) == known else sorted(healthy)), slots
+
+    def _compatible(self, workers: dict[str, int]) -> dict[str, int]:
+        """``workers`` less those that cannot run evo's tasks. A worker of a cluster not
+        started here is probed once, when first seen (joining later included); one that
+        fails is left out for good and a ``worker_excluded`` event says why. When no
+        worker is left, :class:`IncompatibleWorkerError` names one."""
+        if self.cluster is not None:  # the embedded cluster's workers are this interpreter's
+            return workers
+        unchecked = sorted(set(workers) - self._checked)
+        if unchecked:
+            problems = worker_problems(self.client, unchecked)
+            self._checked.update(unchecked)
+            for worker, problem in sorted(problems.items()):
+                self._incompatible[worker] = problem
+                with self._lock:
+                    self._cluster_events.append(
+                        {"event": "worker_excluded", "worker": worker, "reason": problem}
+                    )
+        compatible = {a: n for a, n in workers.items() if a not in self._incompatible}
+        if workers and not compatible:
+            raise IncompatibleWorkerError(
+                describe_problems({a: self._incompatible[a] for a in workers})
+            )
+        return compatible
 
     def evaluate(
         self,

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from evo import __version__
-from evo.cli import bench, export, inspect, plot, replay, run, sweep
+from evo.cli import bench, configs, export, inspect, plot, replay, run, sweep
 from evo.cli.options import Parser
 from evo.errors import EvoError
 from evo.interrupts import exit_status
@@ -24,6 +24,7 @@ from evo.interrupts import exit_status
 # In the order `evo --help` lists them.
 _REGISTER = [
     run.register_run,
+    configs.register,
     sweep.register,
     replay.register,
     bench.register,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from evo.cli.options import add_overrides, add_quiet
+
+if TYPE_CHECKING:
+    from evo.config import ExperimentConfig
 
 
 def register_run(commands: argparse._SubParsersAction) -> None:
@@ -17,6 +21,17 @@ def register_run(commands: argparse._SubParsersAction) -> None:
         "--scheduler", help="address of an existing Dask scheduler (tcp://HOST:PORT)"
     )
     add_quiet(parser, "run folder")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (defaults filled, --set applied) and stop",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything a run checks first (env, data set, function), print the "
+        "resolved config and stop; nothing is written, no cluster started",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -42,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from evo.reporting import make_reporter
 
     config = load_config(args.config, args.overrides)
+    if args.print_config or args.dry_run:
+        return _print_config(config, args.dry_run)
     # SIGTERM unwinds like Ctrl-C, so the cluster is closed and no worker is orphaned;
     # neither is raised inside a Dask call (see evo.interrupts).
     interrupts.install()
@@ -66,4 +83,26 @@ def resume(args: argparse.Namespace) -> int:
         overrides=args.overrides,
     )
     print(result.path)
+    return 0
+
+
+def _print_config(config: ExperimentConfig, dry_run: bool) -> int:
+    """The resolved config as YAML; with ``dry_run``, the problem and method built first
+    (what a run checks before its folder exists), and a line about them on stderr."""
+    import sys
+
+    from evo.config import dump_yaml
+
+    if dry_run:
+        from evo.methods import make_method
+        from evo.problems import make_problem
+
+        method = make_method(config, make_problem(config))
+        where = "in process" if config.backend.kind == "serial" else "on Dask"
+        print(
+            f"dry run: {config.name} is valid: {method.name}, {config.generations} generations, "
+            f"{where}; nothing was written",
+            file=sys.stderr,
+        )
+    print(dump_yaml(config), end="")
     return 0

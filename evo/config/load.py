@@ -7,13 +7,13 @@ import os
 import re
 import typing
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from evo.config.options import build, set_key, to_dict
 from evo.config.schema import ExperimentConfig
+from evo.config.shipped import resolve_config
 from evo.errors import ConfigError
 from evo.messages import describe
 
@@ -21,8 +21,9 @@ from evo.messages import describe
 def load_config(
     source: str | os.PathLike[str] | Mapping[str, Any], overrides: typing.Sequence[str] = ()
 ) -> ExperimentConfig:
-    """Read a YAML experiment file (or take a mapping, as YAML would give it), apply
-    ``KEY=VALUE`` overrides, check every key, type and bound."""
+    """Read a YAML experiment file or a shipped config by name (``cartpole-es``), or take
+    a mapping as YAML would give it; apply ``KEY=VALUE`` overrides, check every key, type
+    and bound."""
     if isinstance(source, Mapping):
         raw = copy.deepcopy(dict(source))
     else:
@@ -32,10 +33,9 @@ def load_config(
 
 
 def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a YAML file that must hold a mapping; errors name the file and line."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: file not found")
+    """Parse a YAML file that must hold a mapping; errors name the file and line. A path
+    that does not exist may be the bare name of a shipped config (``cartpole-es``)."""
+    path = resolve_config(path)
     if path.is_dir():
         raise ConfigError(f"{path}: expected a YAML file, found a directory")
     try:

@@ -231,6 +231,11 @@ class SecurityConfig(Section):
                 raise ConfigError(f"{join(path, name)}: expected a readable file, found {value!r}")
 
 
+# A Dask scheduler's address: a scheme (tcp://, tls://, ...) or none, a host name or an
+# [IPv6] literal, a port; what distributed.Client accepts.
+SCHEDULER_ADDRESS = re.compile(r"^([a-z+]+://)?(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):\d+$")
+
+
 @dataclass(frozen=True)
 class BackendConfig(Section):
     """Where evaluation runs: in-process or on a Dask cluster."""
@@ -238,7 +243,9 @@ class BackendConfig(Section):
     kind: Literal["dask", "serial"] = option("dask", "dask (default) or serial (in-process)")
     workers: int | None = option(None, "local worker processes (null: one per core)", ge=1)
     scheduler: str | None = option(
-        None, "address of an existing Dask scheduler (else DASK_SCHEDULER_ADDRESS, else local)"
+        None,
+        "address of an existing Dask scheduler, tcp://HOST:PORT or HOST:PORT (else "
+        "DASK_SCHEDULER_ADDRESS, else Dask's config scheduler-address, else local)",
     )
     chunk_size: Literal["auto"] | int = option("auto", "members per task, or auto", ge=1)
     connect_timeout_s: float = option(10.0, "how long to try reaching a scheduler", gt=0)
@@ -256,10 +263,10 @@ class BackendConfig(Section):
     )
 
     def check(self, path: str) -> None:
-        if self.scheduler is not None and not re.match(r"^[a-z+]+://\S+:\d+$", self.scheduler):
+        if self.scheduler is not None and not SCHEDULER_ADDRESS.match(self.scheduler):
             raise ConfigError(
-                f"{join(path, 'scheduler')}: expected an address like tcp://HOST:PORT, "
-                f"found {self.scheduler!r}"
+                f"{join(path, 'scheduler')}: expected an address like tcp://HOST:PORT or "
+                f"HOST:PORT, found {self.scheduler!r}"
             )
 
 

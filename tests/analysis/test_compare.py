@@ -238,7 +238,7 @@ def test_median_band_uses_carried_forward_values_for_sparse_keys() -> None:
 def test_compare_policy_gradient_beside_evolution(runs: dict[str, Path], tmp_path: Path) -> None:
     """Real policy-gradient runs (where the gradient mode exists) against the ES runs."""
     pytest.importorskip("evo.methods.gradient")
-    config = REPO / "configs" / "cartpole-pg.yaml"
+    config = REPO / "evo" / "configs" / "cartpole-pg.yaml"
     sets = ["generations=6", "backend.kind=serial", "final_eval.episodes=4"]
     made = [
         run_experiment(

@@ -84,7 +84,7 @@ def test_unreachable_scheduler_is_bad_input(tmp_path: Path) -> None:
         == [
             line
             for line in result.stderr.splitlines()
-            if line.startswith("evo: error: backend.scheduler: cannot reach")
+            if line.startswith("evo: error: --scheduler: cannot reach")
         ]
         and len(result.stderr.splitlines()) == 1
     )

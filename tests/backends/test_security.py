@@ -184,9 +184,7 @@ def test_plain_tcp_cannot_reach_the_tls_scheduler(tls_scheduler: str, tmp_path: 
     path = write_config(tmp_path / "c.yaml", tiny_config(backend={"kind": "dask"}))
     address = tls_scheduler.replace("tls://", "tcp://")
     result = run_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"), "--scheduler", address)
-    line = _one_error_line(
-        result, f"backend.scheduler: cannot reach a Dask scheduler at {address!r}"
-    )
+    line = _one_error_line(result, f"--scheduler: cannot reach a Dask scheduler at {address!r}")
     assert "tls://" in line and "backend.security" in line  # the hint
     assert not (tmp_path / "runs").exists()
 

@@ -164,7 +164,7 @@ BAD_INPUTS = [
         "scheduler without a port",
         {},
         ["--scheduler", "tcp://127.0.0.1"],
-        ["backend.scheduler", "tcp://HOST:PORT", "'tcp://127.0.0.1'"],
+        ["--scheduler", "tcp://HOST:PORT", "'tcp://127.0.0.1'"],
     ),
     (
         "env kwargs the env rejects",

@@ -1,7 +1,7 @@
 """Recorded numbers of every shipped config: the first generations, run serially.
 
 The refactors of the code must not change a run's numbers. ``test_recorded.py``
-runs each config in ``configs/`` for three generations (three rounds in gradient
+runs each config in ``evo/configs/`` for three generations (three rounds in gradient
 mode) with the serial backend and compares every deterministic column of
 ``metrics.jsonl``, the summary's scores and the text of ``evo inspect`` with what
 was recorded in ``recorded/``. A change that alters them on purpose is re-recorded,
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+CONFIGS = sorted((ROOT / "evo" / "configs").glob("*.yaml"))
 RECORDED = Path(__file__).with_name("recorded")
 OVERRIDES = (
     "generations=3",

@@ -12,7 +12,7 @@ from evo.config import load_config
 from evo.reporting import Reporter
 from tests.conftest import REPO, run_cli
 
-CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+CONFIGS = sorted((REPO / "evo" / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -25,7 +25,7 @@ def _solve(name: str, tmp_path: Path, *overrides: str) -> dict:
     args = [f"--set={o}" for o in overrides]
     result = run_cli(
         "run",
-        str(REPO / "configs" / f"{name}.yaml"),
+        str(REPO / "evo" / "configs" / f"{name}.yaml"),
         "--runs-dir",
         str(tmp_path),
         *args,
@@ -85,7 +85,7 @@ def test_configs_reach_their_bars_in_process(name: str, bar: float, tmp_path: Pa
     """In process (the same numbers as on any cluster: see test_gradient_mode.py)."""
     result = run_cli(
         "run",
-        str(REPO / "configs" / f"{name}.yaml"),
+        str(REPO / "evo" / "configs" / f"{name}.yaml"),
         "--runs-dir",
         str(tmp_path),
         "--set",
@@ -128,7 +128,9 @@ def test_configs_learn_in_a_short_run(
     name: str, overrides: list[str], gain: float, bar: float | None, tmp_path: Path
 ) -> None:
     """The configs that solve, cut to a few seconds: they learn, far from where they began."""
-    config = load_config(REPO / "configs" / f"{name}.yaml", ["backend.kind=serial", *overrides])
+    config = load_config(
+        REPO / "evo" / "configs" / f"{name}.yaml", ["backend.kind=serial", *overrides]
+    )
     result = experiment.run(config, tmp_path, reporter=Reporter(quiet=True))
     lines = (result.path / "metrics.jsonl").read_text().splitlines()
     first, last = (json.loads(lines[i])["fitness_mean"] for i in (0, -1))

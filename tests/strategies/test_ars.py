@@ -113,7 +113,7 @@ def test_population_size_is_derived_from_the_directions() -> None:
 def test_a_short_cartpole_run_learns(tmp_path: Path) -> None:
     """Three generations of the shipped config, serial: the mean return climbs far."""
     config = load_config(
-        REPO / "configs" / "cartpole-ars.yaml",
+        REPO / "evo" / "configs" / "cartpole-ars.yaml",
         ["backend.kind=serial", "generations=3", "final_eval.episodes=10"],
     )
     result = experiment.run(config, tmp_path, reporter=Reporter(quiet=True))
@@ -128,7 +128,7 @@ def test_a_short_cartpole_run_learns(tmp_path: Path) -> None:
 def test_cartpole_config_solves_on_the_embedded_cluster(tmp_path: Path) -> None:
     """>= 475 over 100 fresh episodes, as the README's command runs it."""
     result = run_cli(
-        "run", str(REPO / "configs" / "cartpole-ars.yaml"), "--runs-dir", str(tmp_path)
+        "run", str(REPO / "evo" / "configs" / "cartpole-ars.yaml"), "--runs-dir", str(tmp_path)
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads((Path(result.stdout.splitlines()[-1]) / "summary.json").read_text())
@@ -141,7 +141,7 @@ def test_pendulum_config_reaches_its_threshold(tmp_path: Path) -> None:
     """>= -200 over 100 fresh episodes (about four minutes on two cores)."""
     result = run_cli(
         "run",
-        str(REPO / "configs" / "pendulum-ars.yaml"),
+        str(REPO / "evo" / "configs" / "pendulum-ars.yaml"),
         "--runs-dir",
         str(tmp_path),
         timeout=1200,

@@ -1,0 +1,100 @@
+"""Whether a Dask worker can run evo's tasks: it imports evo, and has the versions of evo and
+of the packages that decide a run's numbers that this process has.
+
+Dask's own check (``Client.get_versions(check=True)``) reads the installed packages'
+metadata; a worker can have evo's metadata and import another copy first on its path, or
+import a checkout that was never installed. So the probe imports evo on the worker and
+reads its ``__version__``. A worker that lacks evo could not unpickle a function of evo's:
+the probe travels by value (this module is registered with cloudpickle so), needing
+nothing on the worker but the standard library.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import cloudpickle
+
+from evo.errors import IncompatibleWorkerError
+from evo.interrupts import deferred
+
+# What a worker must share with this process: evo and what decides a run's numbers or
+# carries its tasks. Python is compared to the minor version.
+PACKAGES = ("numpy", "dask", "distributed", "gymnasium", "numba", "cloudpickle")
+PROBE_TIMEOUT_S = 10
+PACKAGE = __name__.partition(".")[0]  # the package a worker must import: evo
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def probe(packages: tuple[str, ...] = PACKAGES, package: str = PACKAGE) -> dict[str, str | None]:
+    """The versions that decide whether this process can run evo's tasks (run on a worker
+    by :func:`worker_problems`, and here, to compare): ``package`` imported (its
+    ``__version__``) and ``packages`` installed. None: not installed; evo's entry says why
+    it cannot be imported."""
+    import importlib
+    import importlib.metadata
+    import platform
+
+    found: dict[str, str | None] = {"python": ".".join(platform.python_version_tuple()[:2])}
+    try:
+        module = importlib.import_module(package)
+        found["evo"] = str(getattr(module, "__version__", "unknown"))
+    except Exception as exc:  # whatever stops the import is what the user must fix
+        found["evo"] = None
+        found["evo_error"] = f"{type(exc).__name__}: {exc}"
+    for name in packages:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def mismatch(here: dict[str, str | None], there: dict[str, str | None]) -> str | None:
+    """What a worker lacks or has otherwise than this process, in words (None: nothing)."""
+    if there.get("evo") is None:
+        reason = there.get("evo_error") or "not installed"
+        return f"cannot import evo ({reason}); it needs evo {here.get('evo')}"
+    differences = [
+        f"{name} {there.get(name) or 'not installed'} (here {version or 'not installed'})"
+        for name, version in here.items()
+        if name != "evo_error" and there.get(name) != version
+    ]
+    return ", ".join(differences) or None
+
+
+def worker_problems(client: Any, workers: list[str] | None = None) -> dict[str, str]:
+    """Worker address -> what is wrong with it, for ``workers`` (None: all the scheduler
+    knows); an unreachable worker in ``PROBE_TIMEOUT_S`` is reported as such."""
+    here = probe()
+    with deferred():
+        try:
+            answers = client.run(
+                probe, workers=workers, on_error="return", callback_timeout=PROBE_TIMEOUT_S
+            )
+        except TimeoutError:
+            return {worker: f"did not answer in {PROBE_TIMEOUT_S} s" for worker in workers or ["?"]}
+    problems = {}
+    for worker, answer in answers.items():
+        if isinstance(answer, BaseException):
+            problems[worker] = f"cannot run evo's probe ({type(answer).__name__}: {answer})"
+        elif (problem := mismatch(here, answer)) is not None:
+            problems[worker] = problem
+    return problems
+
+
+def check_workers(client: Any) -> None:
+    """Raise :class:`IncompatibleWorkerError` naming the first worker that cannot run
+    evo's tasks (and how many more cannot)."""
+    problems = worker_problems(client)
+    if problems:
+        raise IncompatibleWorkerError(describe_problems(problems))
+
+
+def describe_problems(problems: dict[str, str]) -> str:
+    """One line: the first worker (by address) and its problem, and how many more."""
+    first = sorted(problems)[0]
+    more = f" (and {len(problems) - 1} more workers)" if len(problems) > 1 else ""
+    return f"Dask worker {first}: {problems[first]}{more}; install the same versions there"
