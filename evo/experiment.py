@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.backends import Backend, make_backend
-from evo.callbacks import Callback, CallbackList
+from evo.callbacks import Callback, CallbackList, closing, configured_loggers
 from evo.config import ExperimentConfig, dump_yaml, load_config
 from evo.errors import RunFolderError
 from evo.loop import run_loop
@@ -64,6 +64,7 @@ def run(
     reporter = reporter or Reporter(quiet=quiet)
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
+    loggers = configured_loggers(config)
     backend = make_backend(
         problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
     )
@@ -74,9 +75,11 @@ def run(
         folder = RunFolder.create(runs_dir, folder_name or config.name, stamp=folder_name is None)
         folder.write_config(_provenance_header(versions) + dump_yaml(_recorded(config, fitness)))
         folder.append_event("start", versions=versions, backend=where)
-        hooks = CallbackList([reporter, *callbacks])
+        opened = [logger.open(config, folder.path, None) for logger in loggers]
+        hooks = CallbackList([reporter, *opened, *callbacks])
         session = Session.begin(config, problem, method, backend, folder, hooks, started)
-        return _drive(session, method.init(session.seed))
+        with closing(hooks):
+            return _drive(session, method.init(session.seed))
     finally:
         reporter.close()
         backend.close()
@@ -106,6 +109,7 @@ def resume(
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
     point = Checkpoint.latest(folder, method)
+    loggers = configured_loggers(config)
     backend = make_backend(
         problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
     )
@@ -116,9 +120,12 @@ def resume(
         folder.truncate_metrics(point.state.generation)
         folder.truncate_lineage(point.state.generation)
         folder.append_event("resume", generation=point.state.generation, backend=where)
-        hooks = CallbackList([reporter, *callbacks])
+        after = point.state.generation
+        opened = [logger.open(config, folder.path, after) for logger in loggers]
+        hooks = CallbackList([reporter, *opened, *callbacks])
         session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
-        return _drive(session, point.state)
+        with closing(hooks):
+            return _drive(session, point.state)
     finally:
         reporter.close()
         backend.close()
