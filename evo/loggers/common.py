@@ -47,9 +47,9 @@ def scalars(record: Mapping[str, Any]) -> Iterator[tuple[str, float]]:
 
 
 def flat_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """The resolved config as dotted keys (``algorithm.sigma``) and values written as in
-    YAML's flow style (``0.1``, ``true``, ``null``, ``[32, 32]``); a section that is null
-    (``function: null``) is one key."""
+    """The resolved config as dotted keys (``algorithm.sigma``), the values as JSON
+    (``0.1``, ``true``, ``null``, ``[32, 32]``) but strings as they are; a section that is
+    null (``function: null``) is one key."""
     flat: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"

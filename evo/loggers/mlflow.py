@@ -19,7 +19,14 @@ from typing import Any
 from evo.callbacks import Callback
 from evo.config import ExperimentConfig
 from evo.errors import ConfigError, RunFolderError
-from evo.loggers.common import SUMMARY_SCALARS, flat_params, line_times, require, scalars
+from evo.loggers.common import (
+    SUMMARY_SCALARS,
+    flat_params,
+    line_times,
+    require,
+    scalars,
+    started_at,
+)
 from evo.runlog import BEST, CONFIG, EVENTS, METRICS, SUMMARY, RunFolder, RunRecord
 
 RUN_FOLDER_TAG = "evo.run_folder"
@@ -44,6 +51,10 @@ def connect(uri: str, key: str) -> Any:
     """An ``MlflowClient`` on ``uri`` whose store answers, or one line naming ``key``."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
+
+    # evo's standard output is its own (its last line is the run folder): MLflow is not to
+    # print its "View run at" links there; the run folder's events name the run instead.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
     if uri.startswith(("http://", "https://")):
         try:
@@ -231,7 +242,7 @@ def export_mlflow(
     experiment = experiment or str(run.config.get("name") or run.path.name)
     _refuse_twice(client, experiment, run.path)
     times = line_times(run)
-    logged = MlflowRun.create(client, experiment, run, times[0] if times else None)
+    logged = MlflowRun.create(client, experiment, run, started_at(run))
     params = logged.params(run.config)
     count = logged.generations(zip(run.metrics, times, strict=True))
     if run.summary is not None:
