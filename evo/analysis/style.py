@@ -38,6 +38,7 @@ RC = {
     "lines.linewidth": 1.8,
     "lines.markersize": 5,
     "svg.fonttype": "none",  # text stays text in an SVG
+    "svg.hashsalt": "evo",  # the same ids in every SVG of the same runs
     "pdf.fonttype": 42,  # TrueType in a PDF (editable, accepted by publishers)
 }
 
