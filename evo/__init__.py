@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
+import evo.loggers  # (registers the loggers of the config's logging section)
 import evo.strategies  # noqa: F401  (registers the strategies' config sections)
 
 try:

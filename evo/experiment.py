@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.backends import Backend, check_backend, make_backend
-from evo.callbacks import Callback, CallbackList
+from evo.callbacks import Callback, CallbackList, closing, configured_loggers
 from evo.checkpoints import Checkpoint, write_checkpoint
 from evo.config import ConfigError, ExperimentConfig, dump_yaml, load_config
 from evo.config.changes import check_resume_changes
@@ -68,6 +68,7 @@ def run(
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
     check_backend(config.backend, scheduler)
+    loggers = configured_loggers(config)
     versions, machine = package_versions(), host_details()
     folder = RunFolder.create(runs_dir, folder_name or config.name, stamp=folder_name is None)
     backend: Backend | None = None
@@ -92,9 +93,11 @@ def run(
         reporter.info(where)
         folder.append_event("start", versions=versions, host=machine, backend=where)
         folder.append_event("checkpoint", generation=0, path=first.name)
-        hooks = CallbackList([reporter, *callbacks])
+        opened = [logger.open(config, folder.path, None) for logger in loggers]
+        hooks = CallbackList([reporter, *opened, *callbacks])
         session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
-        return _drive(session, state)
+        with closing(hooks):
+            return _drive(session, state)
     finally:
         reporter.close()
         if backend is not None:
@@ -136,6 +139,7 @@ def resume(
             f"--set generations: expected at least {point.state.generation} "
             f"(the checkpoint's), found {method.generations}"
         )
+    loggers = configured_loggers(config)
     backend = make_backend(
         problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
     )
@@ -152,9 +156,12 @@ def resume(
         folder.append_event(
             "resume", generation=point.state.generation, backend=where, changed=changed
         )
-        hooks = CallbackList([reporter, *callbacks])
+        after = point.state.generation
+        opened = [logger.open(config, folder.path, after) for logger in loggers]
+        hooks = CallbackList([reporter, *opened, *callbacks])
         session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
-        return _drive(session, point.state)
+        with closing(hooks):
+            return _drive(session, point.state)
     finally:
         reporter.close()
         backend.close()

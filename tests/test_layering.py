@@ -23,7 +23,7 @@ ROOTS = ("evo", "envs")
 # is never placed by accident: a module no prefix matches fails until it is given a layer.
 LAYERS: list[list[str]] = [
     ["evo", "evo.__main__", "evo.cli"],
-    ["evo.analysis", "evo.sweep", "evo.bench", "evo.serve", "evo.lineage"],
+    ["evo.analysis", "evo.sweep", "evo.bench", "evo.serve", "evo.lineage", "evo.loggers"],
     ["evo.experiment", "evo.search", "evo.loop", "evo.session", "evo.checkpoints"],
     ["evo.methods"],
     ["evo.strategies", "evo.problems", "evo.backends"],

@@ -1,4 +1,5 @@
-"""``evo export``: a run's logs (metrics, events, lineage) as CSV, or one member's parameters."""
+"""``evo export``: a run's logs (metrics, events, lineage) as CSV, one member's parameters,
+or the whole run as TensorBoard event files or an MLflow run."""
 
 from __future__ import annotations
 
@@ -23,19 +24,30 @@ def export_run(
     lineage_csv: PathLike | None = None,
     member: str | None = None,
     out: PathLike | None = None,
+    tensorboard: PathLike | None = None,
+    mlflow: str | None = None,
+    mlflow_experiment: str | None = None,
     report: Callable[[str], None] = print,
 ) -> None:
     """Write what is asked for, each file whole, and ``report`` a line per file written.
 
     ``member`` is ``GEN:ID`` (generation from 1): that member is rebuilt exactly from the
     run's lineage and checkpoints and written to ``out`` as ``.npz``, laid out like
-    ``best.npz`` (``evo replay --params`` drives it). Every argument is checked, and every
+    ``best.npz`` (``evo replay --params`` drives it). ``tensorboard`` is a folder that gets
+    the run's event files under the run folder's name; ``mlflow`` a tracking URI ("" for
+    the default) that gets a new MLflow run. Every argument is checked, and every
     destination folder, before the first file is written.
     """
-    if not (metrics_csv or events_csv or lineage_csv or member):
-        raise ConfigError("expected --csv, --events-csv, --lineage-csv or --member GEN:ID")
+    wanted = (metrics_csv, events_csv, lineage_csv, member, tensorboard)
+    if not any(wanted) and mlflow is None:
+        raise ConfigError(
+            "expected --csv, --events-csv, --lineage-csv, --member GEN:ID, --tensorboard DIR "
+            "or --mlflow"
+        )
     if (member is None) != (out is None):
         raise ConfigError("--member GEN:ID and -o FILE.npz go together")
+    if mlflow_experiment is not None and mlflow is None:
+        raise ConfigError("--mlflow-experiment goes with --mlflow")
     run = RunRecord.read(run_dir)
     folder, chosen = run.folder, None
     if member is not None:
@@ -56,6 +68,7 @@ def export_run(
     for path in [t[0] for t in targets] + ([out] if chosen else []):
         if not Path(path).parent.is_dir():
             raise RunFolderError(f"{path}: the folder {Path(path).parent} does not exist")
+    _check_loggers(run, tensorboard, mlflow)
     for path, read in targets:
         with open(path, "w", encoding="utf-8", newline="") as handle:
             count = write_csv(read(), handle)
@@ -63,6 +76,32 @@ def export_run(
     if chosen is not None:
         assert out is not None
         report(_write_member(folder, chosen, Path(out)))
+    if tensorboard:
+        from evo.loggers import export_tensorboard
+
+        report(export_tensorboard(run.path, tensorboard))
+    if mlflow is not None:
+        from evo.loggers import export_mlflow
+
+        report(export_mlflow(run.path, mlflow or None, mlflow_experiment))
+
+
+def _check_loggers(run: RunRecord, tensorboard: PathLike | None, mlflow: str | None) -> None:
+    """What --tensorboard and --mlflow need, checked before any file is written."""
+    from evo.loggers.common import require
+
+    if (tensorboard or mlflow is not None) and not run.metrics:
+        raise RunFolderError(f"{run.path}: no generations recorded yet")
+    if tensorboard:
+        from evo.loggers.tensorboard import check_logdir
+
+        require("tensorboardX", "--tensorboard", "tensorboard")
+        check_logdir(tensorboard, run.path.name)
+    if mlflow is not None:
+        from evo.loggers.mlflow import connect, tracking_uri
+
+        require("mlflow", "--mlflow", "mlflow")
+        connect(tracking_uri(mlflow or None), "--mlflow")
 
 
 def _write_member(folder: RunFolder, member: tuple[int, int], out: Path) -> str:

@@ -1,4 +1,4 @@
-"""``evo plot``: fitness curves of runs, or of a sweep's settings, as a PNG (headless)."""
+"""``evo plot``: fitness curves of runs, or of a sweep's settings, as PNG, PDF or SVG (headless)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from evo.analysis.labels import run_labels
+from evo.analysis.style import (
+    BAND_ALPHA,
+    DPI,
+    check_output,
+    integer_ticks,
+    paper_style,
+    run_style,
+    save,
+)
 from evo.errors import RunFolderError
 from evo.runlog import CONFIG, RunRecord
 
@@ -19,8 +29,12 @@ X_AXES = {
     "time": ("time_s", "wall time (s)"),
     "evals": ("evaluations", "evaluations (members evaluated)"),
 }
-FIGURE_SIZE = (9, 5.5)  # inches
-DPI = 110
+FIGURE_SIZE = (8.5, 4.6)  # inches: the axes, with the legend beside them
+_STATISTICS = (
+    ("fitness_max", "-", "best"),
+    ("fitness_mean", "--", "mean"),
+    ("fitness_median", ":", "median"),
+)
 
 
 def _number(value: Any) -> float:
@@ -48,37 +62,15 @@ def _check_axis(x: str) -> None:
         raise RunFolderError(f"--x: expected one of {', '.join(X_AXES)}, found {x!r}")
 
 
-def _figure() -> tuple[Any, Any, list[str]]:
-    """A blank figure, its axes and the colour cycle."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=FIGURE_SIZE, dpi=DPI)
-    return figure, axes, plt.rcParams["axes.prop_cycle"].by_key()["color"]
-
-
-def _save(
-    figure: Any, axes: Any, out: str | os.PathLike[str], title: str, x: str, ncol: int
-) -> Path:
-    """Label the axes, write the PNG and release the figure."""
-    import matplotlib.pyplot as plt
-
-    axes.set_title(title)
+def _finish(figure: Any, axes: Any, title: str, x: str, handles: list[Any]) -> None:
+    """Title, axis labels, whole-number ticks where x counts, the legend outside the curves."""
+    axes.set_title(title, loc="left")
     axes.set_xlabel(X_AXES[x][1])
     axes.set_ylabel("fitness (mean episode return)")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right", ncol=ncol)
-    figure.tight_layout()
-    out = Path(out)
-    try:
-        if out.parent and not out.parent.exists():
-            raise RunFolderError(f"{out}: the folder {out.parent} does not exist")
-        figure.savefig(out, format="png")
-    finally:
-        plt.close(figure)
-    return out
+    if x != "time":
+        integer_ticks(axes.xaxis)
+    axes.margins(x=0.01)
+    figure.legend(handles=handles, loc="outside right upper", frameon=False)
 
 
 def plot_runs(
@@ -86,31 +78,47 @@ def plot_runs(
     out: str | os.PathLike[str],
     x: str = "generation",
     title: str | None = None,
+    dpi: int = DPI,
 ) -> Path:
     """Best, mean and median fitness per generation, with the min-max band, for each run
-    (overlaid, one colour each), against ``x``: generation, time or evals."""
+    (overlaid: a colour and a marker each; the statistic by line style), against ``x``:
+    generation, time or evals. ``out`` ends in .png, .pdf or .svg."""
     _check_axis(x)
+    check_output(out, dpi)
     runs = []
     for run_dir in run_dirs:
         runs.append(RunRecord.read(run_dir))
         if not runs[-1].metrics:
             raise RunFolderError(f"{runs[-1].path}: no generations recorded yet")
-    figure, axes, colours = _figure()
-    for index, run in enumerate(runs):
-        colour = colours[index % len(colours)]
-        metrics = run.metrics
-        xs = _x_series(metrics, x)
-        name = run.path.name
-        low, high = _series(metrics, "fitness_min"), _series(metrics, "fitness_max")
-        axes.fill_between(xs, low, high, color=colour, alpha=0.15, linewidth=0)
-        axes.plot(xs, high, color=colour, linewidth=1.8, label=f"{name}: best")
-        axes.plot(xs, _series(metrics, "fitness_mean"), color=colour, linestyle="--", label="mean")
-        axes.plot(
-            xs, _series(metrics, "fitness_median"), color=colour, linestyle=":", label="median"
-        )
-    names = sorted({_config_name(run.path) for run in runs})
-    default = f"{', '.join(names)}: best, mean and median fitness (band: min to max)"
-    return _save(figure, axes, out, title or default, x, ncol=max(1, len(runs) // 4 + 1))
+    labels = run_labels([run.config for run in runs], [run.path.name for run in runs])
+    with paper_style() as plt:
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        figure, axes = plt.subplots(figsize=FIGURE_SIZE, layout="constrained")
+        handles = []
+        for index, (run, label) in enumerate(zip(runs, labels, strict=True)):
+            style = run_style(index)
+            colour, metrics = style["color"], run.metrics
+            xs = _x_series(metrics, x)
+            every = max(1, len(xs) // 12)
+            low, high = _series(metrics, "fitness_min"), _series(metrics, "fitness_max")
+            axes.fill_between(xs, low, high, color=colour, alpha=BAND_ALPHA, linewidth=0)
+            axes.plot(xs, low, color=colour, linewidth=0.6, alpha=0.7)  # the band's floor
+            for key, linestyle, _ in _STATISTICS:
+                best = key == "fitness_max"
+                marked = {"marker": style["marker"], "markevery": every} if best else {}
+                axes.plot(xs, _series(metrics, key), color=colour, linestyle=linestyle, **marked)
+            handles.append(Line2D([], [], color=colour, marker=style["marker"], label=label))
+        handles += [
+            Line2D([], [], color="0.25", linestyle=linestyle, label=name)
+            for _, linestyle, name in _STATISTICS
+        ]
+        handles.append(Patch(color="0.25", alpha=BAND_ALPHA * 2, label="min to max"))
+        names = sorted({str(run.config.get("name", run.path.name)) for run in runs})
+        default = f"{', '.join(names)}: best, mean and median fitness (band: min to max)"
+        _finish(figure, axes, title or default, x, handles)
+        return save(figure, out, dpi)
 
 
 def plot_sweep(
@@ -118,6 +126,7 @@ def plot_sweep(
     out: str | os.PathLike[str],
     x: str = "generation",
     title: str | None = None,
+    dpi: int = DPI,
 ) -> Path:
     """Per setting of a sweep, the median over its seeds of the best fitness so far, with
     the band from the first to the third quartile, against ``x``: generation, time or evals.
@@ -125,6 +134,7 @@ def plot_sweep(
     from evo.sweep import SweepFolder
 
     _check_axis(x)
+    check_output(out, dpi)
     folder = SweepFolder.open(sweep_dir)
     settings = []
     for setting, entries in folder.settings():
@@ -139,21 +149,28 @@ def plot_sweep(
             settings.append((setting or folder.record.get("name", "base"), runs))
     if not settings:
         raise RunFolderError(f"{folder.path}: no generations recorded yet")
-    figure, axes, colours = _figure()
-    for index, (setting, runs) in enumerate(settings):
-        colour = colours[index % len(colours)]
-        xs, ys = _aligned(runs)
-        with warnings.catch_warnings():  # x values no run has reached yet: NaN, not a warning
-            warnings.simplefilter("ignore", RuntimeWarning)
-            low, median, high = np.nanpercentile(ys, [25, 50, 75], axis=0)
-        axes.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0, step="post")
-        seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
-        axes.step(
-            xs, median, where="post", color=colour, linewidth=1.8, label=f"{setting} ({seeds})"
-        )
-    name = folder.record.get("name", folder.path.name)
-    default = f"{name}: best fitness so far, median over seeds (band: 25th to 75th percentile)"
-    return _save(figure, axes, out, title or default, x, ncol=max(1, len(settings) // 8 + 1))
+    with paper_style() as plt:
+        figure, axes = plt.subplots(figsize=FIGURE_SIZE, layout="constrained")
+        handles = []
+        for index, (setting, runs) in enumerate(settings):
+            style = run_style(index)
+            xs, ys = _aligned(runs)
+            with warnings.catch_warnings():  # x values no run has reached yet: NaN, not a warning
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, median, high = np.nanpercentile(ys, [25, 50, 75], axis=0)
+            axes.fill_between(
+                xs, low, high, color=style["color"], alpha=BAND_ALPHA, linewidth=0, step="post"
+            )
+            seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+            (line,) = axes.step(
+                xs, median, where="post", markevery=max(1, len(xs) // 12), **style,
+                label=f"{setting} ({seeds})",
+            )  # fmt: skip
+            handles.append(line)
+        name = folder.record.get("name", folder.path.name)
+        default = f"{name}: best fitness so far, median over seeds (band: 25th to 75th percentile)"
+        _finish(figure, axes, title or default, x, handles)
+        return save(figure, out, dpi)
 
 
 def _aligned(runs: list[tuple[list[float], list[float]]]) -> tuple[np.ndarray, np.ndarray]:
@@ -167,13 +184,3 @@ def _aligned(runs: list[tuple[list[float], list[float]]]) -> tuple[np.ndarray, n
         reached = index >= 0
         ys[row, reached] = np.asarray(run_y, dtype=float)[index[reached]]
     return xs, ys
-
-
-def _config_name(path: Path) -> str:
-    """The run's config name (its folder name without the timestamp)."""
-    name = path.name
-    head, _, stamp = name.rpartition("-")
-    head2, _, day = head.rpartition("-")
-    if stamp.isdigit() and day.isdigit() and head2:
-        return head2
-    return name

@@ -1,4 +1,5 @@
-"""``evo export RUN``: logs as CSV (``--csv``, ``--events-csv``, ``--lineage-csv``), or a member."""
+"""``evo export RUN``: logs as CSV (``--csv``, ``--events-csv``, ``--lineage-csv``), a member,
+or the run as TensorBoard event files (``--tensorboard DIR``) or an MLflow run (``--mlflow``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="rebuild member ID of generation GEN (from 1) exactly; written to -o as .npz",
     )
     parser.add_argument("-o", "--out", help="the .npz to write the member to (with --member)")
+    parser.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="write the run as TensorBoard event files into DIR/<run folder name>",
+    )
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="log the run as an MLflow run, to URI (default: MLFLOW_TRACKING_URI, else "
+        "MLflow's local default)",
+    )
+    parser.add_argument(
+        "--mlflow-experiment",
+        metavar="NAME",
+        help="the MLflow experiment (default: the config's name)",
+    )
     parser.set_defaults(handler=export)
 
 
@@ -32,5 +51,8 @@ def export(args: argparse.Namespace) -> int:
         lineage_csv=args.lineage_csv,
         member=args.member,
         out=args.out,
+        tensorboard=args.tensorboard,
+        mlflow=args.mlflow,
+        mlflow_experiment=args.mlflow_experiment,
     )
     return 0

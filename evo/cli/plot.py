@@ -9,11 +9,13 @@ from evo.errors import RunFolderError
 
 def register_plot(commands: argparse._SubParsersAction) -> None:
     """Add ``evo plot``."""
-    parser = commands.add_parser("plot", help="fitness curves of runs as a PNG")
+    parser = commands.add_parser("plot", help="fitness curves of runs as PNG, PDF or SVG")
     parser.add_argument(
         "run_dirs", nargs="+", metavar="RUN", help="run folders (overlaid), or one sweep folder"
     )
-    parser.add_argument("-o", "--out", required=True, help="the PNG to write")
+    parser.add_argument(
+        "-o", "--out", required=True, help="the figure to write: FILE.png, FILE.pdf or FILE.svg"
+    )
     parser.add_argument(
         "--x",
         default="generation",
@@ -21,6 +23,7 @@ def register_plot(commands: argparse._SubParsersAction) -> None:
         help="horizontal axis (default: generation)",
     )
     parser.add_argument("--title", help="figure title (default: from the config names)")
+    _add_dpi(parser)
     parser.set_defaults(handler=plot)
 
 
@@ -30,7 +33,9 @@ def register_compare(commands: argparse._SubParsersAction) -> None:
         "compare", help="runs side by side: curves, time to a threshold, cost, scaling"
     )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN", help="run folders")
-    parser.add_argument("-o", "--out", help="the PNG to write (default: only the tables)")
+    parser.add_argument(
+        "-o", "--out", help="the figure to write, .png, .pdf or .svg (default: only the tables)"
+    )
     parser.add_argument(
         "--y",
         help="the metrics key compared (default: test_accuracy if every run logs it, "
@@ -42,7 +47,16 @@ def register_compare(commands: argparse._SubParsersAction) -> None:
         help="score to reach (default: each config's stop.target_fitness or final_eval.threshold)",
     )
     parser.add_argument("--title", help="figure title")
+    _add_dpi(parser)
     parser.set_defaults(handler=compare)
+
+
+def _add_dpi(parser: argparse.ArgumentParser) -> None:
+    from evo.analysis.style import DPI
+
+    parser.add_argument(
+        "--dpi", type=int, default=DPI, help=f"PNG resolution, dots per inch (default: {DPI})"
+    )
 
 
 def plot(args: argparse.Namespace) -> int:
@@ -54,9 +68,9 @@ def plot(args: argparse.Namespace) -> int:
     if sweeps and len(args.run_dirs) > 1:
         raise RunFolderError(f"{sweeps[0]}: a sweep folder; plot one sweep, or run folders")
     if sweeps:
-        print(plot_sweep(sweeps[0], args.out, x=args.x, title=args.title))
+        print(plot_sweep(sweeps[0], args.out, x=args.x, title=args.title, dpi=args.dpi))
         return 0
-    print(plot_runs(args.run_dirs, args.out, x=args.x, title=args.title))
+    print(plot_runs(args.run_dirs, args.out, x=args.x, title=args.title, dpi=args.dpi))
     return 0
 
 
@@ -64,7 +78,16 @@ def compare(args: argparse.Namespace) -> int:
     """Print the comparison tables (and, with ``-o``, write the figure and print its path)."""
     from evo.analysis.compare import compare
 
-    print(compare(args.run_dirs, args.out, y=args.y, threshold=args.threshold, title=args.title))
+    print(
+        compare(
+            args.run_dirs,
+            args.out,
+            y=args.y,
+            threshold=args.threshold,
+            title=args.title,
+            dpi=args.dpi,
+        )
+    )
     if args.out:
         print(args.out)
     return 0

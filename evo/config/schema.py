@@ -312,6 +312,28 @@ class FinalEvalConfig(Section):
 
 
 @dataclass(frozen=True)
+class LoggingConfig(Section):
+    """Loggers beside the run folder's own logs (see docs/logging.md); none by default."""
+
+    tensorboard: bool = option(
+        False,
+        "write TensorBoard event files into RUN/tensorboard/: every metrics column a scalar "
+        "per generation, a histogram of the members' fitness (needs evo[tensorboard])",
+    )
+    mlflow: bool = option(
+        False,
+        "log an MLflow run: the resolved config as params, every metrics column per generation, "
+        "the summary, best.npz and a fitness plot as artifacts (needs evo[mlflow])",
+    )
+    mlflow_tracking_uri: str | None = option(
+        None,
+        "where MLflow logs: a URI or a path (null: MLFLOW_TRACKING_URI, else MLflow's default, "
+        "a local store in the working directory: mlflow.db and mlruns/)",
+    )
+    mlflow_experiment: str | None = option(None, "the MLflow experiment (null: the config's name)")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig(Section):
     """A whole experiment: what to evolve, on what, where, and for how long."""
 
@@ -335,6 +357,7 @@ class ExperimentConfig(Section):
     stop: StopConfig = field(default_factory=StopConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     final_eval: FinalEvalConfig = field(default_factory=FinalEvalConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def check(self, path: str) -> None:
         if self.mode == "gradient" and self.function is not None:

@@ -20,6 +20,7 @@ import numpy as np
 from evo.analysis.compare.figure import plot_comparison
 from evo.analysis.compare.report import format_results, format_round_costs, format_scaling
 from evo.analysis.compare.runs import Group, Run, group_runs, load_run
+from evo.analysis.style import DPI, check_output
 from evo.errors import ConfigError, RunFolderError
 
 __all__ = [
@@ -42,12 +43,14 @@ def compare(
     y: str | None = None,
     threshold: float | None = None,
     title: str | None = None,
+    dpi: int = DPI,
 ) -> str:
-    """The comparison report as text; with ``out``, also the figure as a PNG there."""
+    """The comparison report as text; with ``out``, also the figure there (.png, .pdf or
+    .svg)."""
     if not run_dirs:
         raise RunFolderError("no run folders given")
-    if out is not None and not Path(out).parent.is_dir():
-        raise RunFolderError(f"{out}: the folder {Path(out).parent} does not exist")
+    if out is not None:
+        check_output(out, dpi)
     unique = list(dict.fromkeys(Path(p).resolve() for p in run_dirs))
     runs = [load_run(path) for path in unique]
     y = y or default_y(runs)
@@ -58,7 +61,7 @@ def compare(
     if scaling:
         report += ["", scaling]
     if out is not None:
-        plot_comparison(groups, y, threshold, Path(out), title)
+        plot_comparison(groups, y, threshold, Path(out), title, dpi)
     return "\n".join(report)
 
 

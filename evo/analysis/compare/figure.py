@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from evo.analysis.compare.runs import Group, Run
-from evo.runlog import atomic_write_bytes
+from evo.analysis.style import BAND_ALPHA, DPI, paper_style, run_style, save
 
 GRID_POINTS = 200  # common x grid of a group's median curve
 LOG_SPAN = 30  # a panel whose groups end further apart than this factor gets a log x axis
@@ -27,12 +26,21 @@ _Y_LABELS = {
 
 
 def plot_comparison(
-    groups: Sequence[Group], y: str, threshold: float | None, out: Path, title: str | None
+    groups: Sequence[Group],
+    y: str,
+    threshold: float | None,
+    out: Path,
+    title: str | None,
+    dpi: int = DPI,
 ) -> Path:
     """Three panels sharing the y axis: ``y`` against wall time, samples and bytes."""
-    import matplotlib
+    with paper_style():
+        return _plot(groups, y, threshold, out, title, dpi)
 
-    matplotlib.use("Agg")
+
+def _plot(
+    groups: Sequence[Group], y: str, threshold: float | None, out: Path, title: str | None, dpi: int
+) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import EngFormatter
@@ -42,9 +50,8 @@ def plot_comparison(
         ("samples (env steps, or forward-equivalent passes)", lambda run: run.samples, ""),
         ("bytes communicated (sent + received, cumulative)", lambda run: run.bytes, "B"),
     ]
-    figure, panels = plt.subplots(1, 3, figsize=(15, 5.2), dpi=110, sharey=True)
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    colours = [palette[index % len(palette)] for index in range(len(groups))]
+    figure, panels = plt.subplots(1, 3, figsize=(15, 5.2), sharey=True)
+    colours = [run_style(index) for index in range(len(groups))]
     logged = [any(np.isfinite(run.column(y)).any() for run in group.runs) for group in groups]
     for (label, x_of, unit), axes in zip(axes_spec, panels, strict=True):
         silent, extents = [], []
@@ -78,9 +85,9 @@ def plot_comparison(
         axes.set_xlabel(label)
         axes.grid(alpha=0.3)
     handles = [
-        Line2D([], [], color=colour, linewidth=1.8, label=group.label)
+        Line2D([], [], **colour, label=group.label)
         if drawn
-        else Line2D([], [], color=colour, linestyle=":", label=f"{group.label}: no {y} logged")
+        else Line2D([], [], color=colour["color"], ls=":", label=f"{group.label}: no {y} logged")
         for group, colour, drawn in zip(groups, colours, logged, strict=True)
     ]
     thresholds = {
@@ -100,14 +107,12 @@ def plot_comparison(
     figure.legend(handles=handles, fontsize=8, loc="lower center", ncol=columns, frameon=False)
     rows = math.ceil(len(handles) / columns)
     figure.tight_layout(rect=(0, min(0.4, 0.03 + 0.045 * rows), 1, 1))
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write_bytes(out, buffer.getvalue())
-    return out
+    return save(figure, out, dpi)
 
 
-def _draw_group(axes: Any, curves: list[tuple[np.ndarray, np.ndarray]], colour: str) -> float:
+def _draw_group(
+    axes: Any, curves: list[tuple[np.ndarray, np.ndarray]], style: dict[str, Any]
+) -> float:
     """One run as a line; several as the median on a common grid with the IQR band over each
     run faintly (points for a key logged on some lines only). Returns the largest x drawn."""
     sparse = any(not np.isfinite(ys).all() for _, ys in curves)
@@ -116,9 +121,11 @@ def _draw_group(axes: Any, curves: list[tuple[np.ndarray, np.ndarray]], colour: 
     low = max(xs[0] for xs, _ in curves)
     high = min(xs[-1] for xs, _ in curves)
     extent = float(max(xs[-1] for xs, _ in curves))
+    colour, marker, linestyle = style["color"], style["marker"], style["linestyle"]
     if len(curves) == 1 or high <= low:
         for xs, ys in curves:
-            axes.plot(xs, ys, color=colour, linewidth=1.8, marker="o" if sparse else None, ms=3)
+            every = 1 if sparse else max(1, len(xs) // 10)
+            axes.plot(xs, ys, color=colour, linestyle=linestyle, marker=marker, markevery=every)
         return extent
     for xs, ys in curves:  # each seed faintly: the median covers only the common range
         if sparse:
@@ -128,11 +135,14 @@ def _draw_group(axes: Any, curves: list[tuple[np.ndarray, np.ndarray]], colour: 
     grid = np.linspace(low, high, GRID_POINTS)
     values = np.stack([_on_grid(xs, ys, grid, sparse) for xs, ys in curves])
     q1, median, q3 = np.percentile(values, [25, 50, 75], axis=0)
-    style = "steps-post" if sparse else "default"
+    style_name = "steps-post" if sparse else "default"
     axes.fill_between(
-        grid, q1, q3, color=colour, alpha=0.2, linewidth=0, step="post" if sparse else None
+        grid, q1, q3, color=colour, alpha=BAND_ALPHA, linewidth=0, step="post" if sparse else None
     )
-    axes.plot(grid, median, color=colour, linewidth=1.8, drawstyle=style)
+    axes.plot(
+        grid, median, color=colour, linestyle=linestyle, drawstyle=style_name, marker=marker,
+        markevery=GRID_POINTS // 10,
+    )  # fmt: skip
     return extent
 
 

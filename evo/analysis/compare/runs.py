@@ -32,6 +32,8 @@ class Run:
     threshold: float | None
     metrics: list[dict[str, Any]]
     summary: dict[str, Any] | None
+    config: dict[str, Any] | None = None  # config.yaml as plain data
+    setting: str = ""  # what sets it apart from runs of the same name (a sweep's setting)
 
     def column(self, key: str) -> np.ndarray:
         """A metrics key per line as floats (missing, null or not a number: NaN)."""
@@ -117,6 +119,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         threshold=_threshold(config, info),
         metrics=metrics,
         summary=summary,
+        config=config,
     )
 
 
@@ -159,10 +162,15 @@ class Group:
 
 
 def group_runs(runs: Sequence[Run]) -> list[Group]:
-    """Runs grouped by (config name, method), split by backend where that varies."""
+    """Runs grouped by (config name and varied setting, method), split by backend where that
+    varies; seeds apart."""
+    from evo.analysis.labels import settings
+
+    varied = settings([run.config or {"name": run.name} for run in runs])
     keys: dict[tuple[str, str, str], list[Run]] = {}
-    for run in runs:
-        keys.setdefault((run.name, run.method, run.backend), []).append(run)
+    for run, setting in zip(runs, varied, strict=True):
+        name = f"{run.name} {setting}" if setting else run.name
+        keys.setdefault((name, run.method, run.backend), []).append(run)
     backends: dict[tuple[str, str], int] = {}
     for name, method, _ in keys:
         backends[name, method] = backends.get((name, method), 0) + 1
