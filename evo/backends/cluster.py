@@ -19,7 +19,7 @@ import dask
 
 from evo.backends.compat import check_workers
 from evo.config import BackendConfig
-from evo.config.schema import SCHEDULER_ADDRESS
+from evo.config.backend import SCHEDULER_ADDRESS
 from evo.errors import ConfigError
 from evo.interrupts import deferred
 

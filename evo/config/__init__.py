@@ -7,12 +7,12 @@ line: the dotted key, what was expected, what was found and, where it helps,
 
 from __future__ import annotations
 
+from evo.config.backend import BackendConfig, SecurityConfig
 from evo.config.load import apply_overrides, dump_yaml, from_dict, load_config, read_yaml_mapping
 from evo.config.options import Section, build, option, set_key, to_dict
 from evo.config.schema import (
     ALGORITHMS,
     AlgorithmConfig,
-    BackendConfig,
     CheckpointConfig,
     DataConfig,
     EnvConfig,
@@ -22,7 +22,6 @@ from evo.config.schema import (
     GradientConfig,
     LoggingConfig,
     PolicyConfig,
-    SecurityConfig,
     StopConfig,
     default_algorithm,
     register_algorithm,
