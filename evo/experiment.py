@@ -71,10 +71,14 @@ def run(
     loggers = configured_loggers(config)
     versions, machine = package_versions(), host_details()
     folder = RunFolder.create(runs_dir, folder_name or config.name, stamp=folder_name is None)
+    lock = folder.lock()
     backend: Backend | None = None
     try:
         header = _provenance_header(versions, machine)
-        folder.write_config(header + dump_yaml(_recorded(config, fitness)))
+        # As the folder records it (a callable named by its entry point): what its
+        # checkpoints hold, so that a resume from the folder's config matches them.
+        config = _recorded(config, fitness)
+        folder.write_config(header + dump_yaml(config))
         # The initial state is a checkpoint: a run stopped at any moment can be resumed.
         state = method.init(config.seed)
         point = Checkpoint.start(state, config, problem)
@@ -87,6 +91,7 @@ def run(
             folder.append_event("stop", reason="interrupted", generations=0)
             raise
         except EvoError:  # the scheduler cannot be reached, ...: no run, no folder
+            lock.release()
             folder.discard()
             raise
         where = backend.describe()
@@ -102,6 +107,7 @@ def run(
         reporter.close()
         if backend is not None:
             backend.close()
+        lock.release()
 
 
 def resume(
@@ -123,6 +129,37 @@ def resume(
     when and where the run goes on (:data:`~evo.config.changes.SAFE_ON_RESUME`)."""
     started = time.perf_counter()
     folder = RunFolder.open(run_dir)
+    lock = folder.lock()  # one writer at a time: a second resume is refused here
+    try:
+        return _resume(
+            folder,
+            started,
+            callbacks,
+            fitness,
+            client,
+            cluster,
+            scheduler,
+            reporter,
+            quiet,
+            overrides,
+        )
+    finally:
+        lock.release()
+
+
+def _resume(
+    folder: RunFolder,
+    started: float,
+    callbacks: Sequence[Callback],
+    fitness: Callable | None,
+    client: Any,
+    cluster: Any,
+    scheduler: str | None,
+    reporter: Reporter | None,
+    quiet: bool,
+    overrides: Sequence[str],
+) -> RunResult:
+    """:func:`resume` of a locked folder."""
     if folder.read_summary() is not None:
         raise RunFolderError(f"{folder.path}: the run has finished (it has a summary.json)")
     config = load_config(folder.path / CONFIG)
@@ -133,7 +170,7 @@ def resume(
     reporter = reporter or Reporter(quiet=quiet)
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
-    point = Checkpoint.latest(folder, method)
+    point = Checkpoint.latest(folder, method, config)
     if point.state.generation > method.generations:
         raise ConfigError(
             f"--set generations: expected at least {point.state.generation} "

@@ -76,3 +76,65 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
             return {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RunFolderError(f"{path}: not a readable .npz archive: {exc}") from None
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append ``line`` (and a newline) to the file at ``path``, never through a symbolic
+    link (a link there is a :class:`RunFolderError`)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError:
+        if path.is_symlink():
+            message = f"{path}: a symbolic link; evo writes only inside the run folder"
+            raise RunFolderError(message) from None
+        raise
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+
+
+def refuse_links(root: Path, names: tuple[str, ...]) -> None:
+    """A :class:`RunFolderError` if ``root`` or any of its entries ``names`` is a symbolic
+    link: a writer of the folder must not reach outside it through one."""
+    for path in (root, *(root / name for name in names)):
+        if path.is_symlink():
+            raise RunFolderError(
+                f"{path}: a symbolic link to {os.readlink(path)}; evo writes only inside the "
+                "run folder (replace the link by the folder or file itself)"
+            )
+
+
+class FolderLock:
+    """An exclusive lock on a run folder for as long as this process writes it: a second
+    writer (two ``evo resume`` of one run) is refused with one line. The lock is an
+    ``flock`` on ``FOLDER/.lock``, so it goes with the process, however it ends."""
+
+    NAME = ".lock"
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / self.NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise :class:`RunFolderError` naming who holds it."""
+        import fcntl
+        import socket
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666 & ~_UMASK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise RunFolderError(
+                f"{self.path.parent}: in use by {holder}; wait for it to end or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"evo process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        """Let go of the lock (the file stays; it holds nothing once unlocked)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -31,12 +31,15 @@ import yaml
 
 from evo.errors import RunFolderError
 from evo.files import (  # the run folder's readers use these from here too
+    FolderLock,
+    append_line,
     atomic_write_bytes,
     atomic_write_text,
     dumps,
     json_safe,
     load_npz,
     npz_bytes,
+    refuse_links,
 )
 
 CONFIG = "config.yaml"
@@ -46,6 +49,8 @@ SUMMARY = "summary.json"
 BEST = "best.npz"
 CHECKPOINTS = "checkpoints"
 LINEAGE = "lineage"
+# What a run's writers touch in its folder (a live logger's own folder too).
+WRITTEN = (CONFIG, METRICS, EVENTS, SUMMARY, BEST, CHECKPOINTS, LINEAGE, "tensorboard", ".lock")
 
 
 def new_folder(runs_dir: str | os.PathLike[str], name: str, *, stamp: bool = True) -> Path:
@@ -119,6 +124,14 @@ class RunFolder:
                     removed.append(temp)
         return removed
 
+    def lock(self) -> FolderLock:
+        """Lock the folder for this process's writes (see :class:`~evo.files.FolderLock`),
+        after checking that none of what a writer touches is a symbolic link."""
+        refuse_links(self.path, WRITTEN)
+        lock = FolderLock(self.path)
+        lock.acquire()
+        return lock
+
     def discard(self) -> None:
         """Remove a folder this process has just created (nothing ran in it), and the
         folders above it that :meth:`create` made, if they are empty."""
@@ -148,9 +161,7 @@ class RunFolder:
         self._append(EVENTS, {"time": round(time.time(), 3), "event": event, **fields})
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
-        with open(self.path / name, "a", encoding="utf-8") as handle:
-            handle.write(dumps(record) + "\n")
-            handle.flush()
+        append_line(self.path / name, dumps(record))
 
     def save_checkpoint(
         self, generation: int, arrays: dict[str, np.ndarray], meta: dict[str, Any], keep: int

@@ -4,6 +4,7 @@ or the whole run as TensorBoard event files or an MLflow run."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import ConfigError, RunFolderError
-from evo.runlog import RunFolder, RunRecord
+from evo.runlog import CHECKPOINTS, CONFIG, METRICS, RunFolder, RunRecord, atomic_write_text
 
 PathLike = str | os.PathLike[str]
 
@@ -68,10 +69,14 @@ def export_run(
     for path in [t[0] for t in targets] + ([out] if chosen else []):
         if not Path(path).parent.is_dir():
             raise RunFolderError(f"{path}: the folder {Path(path).parent} does not exist")
+        refuse_run_folder(Path(path))
+    if tensorboard:
+        refuse_run_folder(Path(tensorboard))
     _check_loggers(run, tensorboard, mlflow)
     for path, read in targets:
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            count = write_csv(read(), handle)
+        text = io.StringIO(newline="")
+        count = write_csv(read(), text)
+        atomic_write_text(Path(path), text.getvalue())  # whole, once it is all there
         report(f"{path}: {count} rows")
     if chosen is not None:
         assert out is not None
@@ -84,6 +89,18 @@ def export_run(
         from evo.loggers import export_mlflow
 
         report(export_mlflow(run.path, mlflow or None, mlflow_experiment))
+
+
+def refuse_run_folder(path: Path) -> None:
+    """A :class:`RunFolderError` if ``path`` is in a run folder (or is one): exports go
+    outside run folders, which only their run writes."""
+    for where in (path, *path.absolute().parents):
+        if (where / CONFIG).is_file() and (
+            (where / METRICS).is_file() or (where / CHECKPOINTS).is_dir()
+        ):
+            raise RunFolderError(
+                f"{path}: inside the run folder {where}; exports go outside run folders"
+            )
 
 
 def _check_loggers(run: RunRecord, tensorboard: PathLike | None, mlflow: str | None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from evo.cli.options import add_import_path, imports_of_folder
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``evo export``."""
@@ -37,12 +39,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="the MLflow experiment (default: the config's name)",
     )
+    add_import_path(parser)
     parser.set_defaults(handler=export)
 
 
 def export(args: argparse.Namespace) -> int:
     """Write the files asked for, printing a line for each."""
     from evo.analysis.export import export_run
+
+    if args.member is not None:  # rebuilding a member builds the run's env
+        imports_of_folder(args, args.run_dir)
 
     export_run(
         args.run_dir,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from evo.cli.options import add_import_path, imports_of_folder
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``evo replay``."""
@@ -24,6 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--params", help="drive with this .npz instead of best.npz (from evo export --member)"
     )
+    add_import_path(parser)
     parser.set_defaults(handler=replay)
 
 
@@ -34,6 +37,7 @@ def replay(args: argparse.Namespace) -> int:
 
     if args.every < 1:
         raise ConfigError(f"--every: expected a positive integer, found {args.every}")
+    imports_of_folder(args, args.run_dir)
     result = replay(
         args.run_dir, args.out, args.seed, args.png, args.every, args.max_steps, args.params
     )

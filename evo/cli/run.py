@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from evo.cli.options import add_overrides, add_quiet
+from evo.cli.options import add_import_path, add_overrides, add_quiet, imports_of_folder
 
 if TYPE_CHECKING:
     from evo.config import ExperimentConfig
@@ -45,6 +45,7 @@ def register_resume(commands: argparse._SubParsersAction) -> None:
         "checkpoint.*, final_eval.*), e.g. --set generations=200 (repeatable)",
     )
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    add_import_path(parser)
     add_quiet(parser, "run folder")
     parser.set_defaults(handler=resume)
 
@@ -75,6 +76,7 @@ def resume(args: argparse.Namespace) -> int:
     from evo.experiment import resume
     from evo.reporting import make_reporter
 
+    imports_of_folder(args, args.run_dir)
     interrupts.install()
     result = resume(
         args.run_dir,

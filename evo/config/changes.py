@@ -3,6 +3,7 @@ on, never what it computes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from evo.config.options import to_dict
@@ -21,6 +22,24 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in data.items():
         flat.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
+
+
+def computing_keys(config: Any) -> dict[str, Any]:
+    """The config's dotted keys that decide what the run computes (all but the safe ones),
+    as JSON would give them back: what a checkpoint records to notice an edited config."""
+    flat = _flat(json.loads(json.dumps(to_dict(config))))
+    return {key: value for key, value in flat.items() if key.split(".")[0] not in SAFE_ON_RESUME}
+
+
+def edits(recorded: dict[str, Any], config: Any) -> list[str]:
+    """``KEY: OLD -> NEW`` for each computing key of ``config`` that differs from the
+    recorded ones."""
+    now = computing_keys(config)
+    return [
+        f"{key}: {recorded.get(key)!r} -> {now.get(key)!r}"
+        for key in sorted(recorded.keys() | now.keys())
+        if recorded.get(key) != now.get(key)
+    ]
 
 
 def changed_keys(before: Any, after: Any) -> list[str]:

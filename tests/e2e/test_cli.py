@@ -91,6 +91,7 @@ def test_run_folder_files(finished_run) -> None:
     run_dir, _ = finished_run
     assert run_dir.name.startswith("tiny-")
     assert sorted(p.name for p in run_dir.iterdir()) == [
+        ".lock",  # held while a process writes the folder (empty of meaning once it ended)
         "best.npz",
         "checkpoints",
         "config.yaml",
