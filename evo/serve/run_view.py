@@ -48,7 +48,6 @@ class RunView:
     def __init__(self, path: Path, key: str, cache: RecordCache) -> None:
         self.path, self.key, self.cache = path, key, cache
         self._seen: tuple | None = None
-        self._rows = 0
         self.header = Div(name="header", sizing_mode="stretch_width", stylesheets=[sheet()])
         self.axis = RadioButtonGroup(labels=list(X_AXES.values()), active=0, name="x_axis")
         self.axis.on_change("active", lambda _attr, _old, _new: self.update(force=True))
@@ -223,24 +222,22 @@ class RunView:
         except RunFolderError as exc:
             self.header.text = f"<h2>{html.escape(self.key)}</h2><p>{html.escape(str(exc))}</p>"
             return
-        self._curves(record, force)
+        self._curves(record)
         self._histogram(record)
         columns = events(record)
         self.table.data = {name: values[::-1] for name, values in columns.items()}
         self.header.text = _header(record, self.key)
         self.summary.text = _summary(record)
 
-    def _curves(self, record: RunRecord, replace: bool) -> None:
+    def _curves(self, record: RunRecord) -> None:
         data = series(record.metrics)
         axis = list(X_AXES)[self.axis.active]
         data["x"] = data[axis]
         self.fitness.xaxis.axis_label = X_AXES[axis]
         rows = len(data["x"])
-        if rows > self._rows and not replace and self._rows:
-            self.curves.stream({name: values[self._rows :] for name, values in data.items()})
-        elif rows != self._rows or replace:
-            self.curves.data = data
-        self._rows = rows
+        # The whole columns, not a stream of the new rows: a stream sent between a page's
+        # creation and its browser's first pull reached the browser twice.
+        self.curves.data = data
         marks = event_marks(record)
         xs, ys = [], []
         for generation in marks["generation"]:
