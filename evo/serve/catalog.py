@@ -124,6 +124,7 @@ class SweepTable:
     seeds: list[str]
     rows: list[dict[str, str]]
     runs: dict[str, list[str]]
+    links: dict[str, dict[str, str]] = field(default_factory=dict)  # setting -> seed -> key
 
 
 def sweep_table(path: Path, key: str, cache: RecordCache) -> SweepTable:
@@ -132,13 +133,15 @@ def sweep_table(path: Path, key: str, cache: RecordCache) -> SweepTable:
     finished and the median final score."""
     sweep = SweepFolder.open(path)
     seeds: list[str] = []
-    rows, runs = [], {}
+    rows, runs, links = [], {}, {}
     for setting, outcome in outcomes(sweep):
         label = setting or str(sweep.record.get("name", path.name))
         row = {"setting": label}
         runs[label] = [run.folder if key == "." else f"{key}/{run.folder}" for run in outcome]
-        for run in outcome:
+        links[label] = {}
+        for run, run_key in zip(outcome, runs[label], strict=True):
             seed = str(run.seed)
+            links[label][seed] = run_key
             if seed not in seeds:
                 seeds.append(seed)
             row[seed] = _cell(sweep.path / run.folder, run, cache)
@@ -147,7 +150,7 @@ def sweep_table(path: Path, key: str, cache: RecordCache) -> SweepTable:
         row["finished"] = f"{len(done)}/{len(outcome)}"
         row["median"] = f"{float(np.median(scores)):.2f}" if scores else "-"
         rows.append(row)
-    return SweepTable(seeds, rows, runs)
+    return SweepTable(seeds, rows, runs, links)
 
 
 def _cell(path: Path, run: Any, cache: RecordCache) -> str:

@@ -18,6 +18,10 @@ ul { list-style: none; padding-left: 0.8em; margin: 0.2em 0; }
 li { margin: 0.25em 0; } a { text-decoration: none; }
 .evo-chosen > a { font-weight: bold; text-decoration: underline; }
 .evo-summary td { padding: 0 1em 0 0; font-family: monospace; }
+.evo-grid { border-collapse: collapse; font-size: 13px; }
+.evo-grid th, .evo-grid td { border-bottom: 1px solid #ddd; padding: 4px 14px 4px 4px;
+  text-align: left; }
+.evo-grid th { background: #f4f4f4; } .evo-cell { font-family: monospace; }
 """
 
 

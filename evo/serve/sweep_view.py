@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, DataTable, Div, HoverTool, Legend, TableColumn
+from bokeh.models import ColumnDataSource, Div, HoverTool, Legend
 from bokeh.palettes import Colorblind8
 from bokeh.plotting import figure
 
@@ -29,15 +29,7 @@ class SweepView:
         self.path, self.key, self.cache = path, key, cache
         self._seen: tuple | None = None
         self.header = Div(name="header", sizing_mode="stretch_width", stylesheets=[sheet()])
-        self.table_source = ColumnDataSource({}, name="sweep_source")
-        self.table = DataTable(
-            source=self.table_source,
-            name="sweep_table",
-            columns=[],
-            height=160,
-            sizing_mode="stretch_width",
-            index_position=None,
-        )
+        self.table = Div(name="sweep_table", sizing_mode="stretch_width", stylesheets=[sheet()])
         self.links = Div(name="sweep_runs", sizing_mode="stretch_width")
         self.curves = figure(
             name="sweep_fitness",
@@ -105,16 +97,22 @@ class SweepView:
         return sorted(path.parent for path in self.path.glob(f"*/{CONFIG}"))
 
     def _table(self, table: Any) -> None:
-        names = ["setting", *table.seeds, "finished", "median"]
-        titles = ["setting", *(f"seed {seed}" for seed in table.seeds), "finished", "median"]
-        data = {name: [row.get(name, "-") for row in table.rows] for name in names}
-        if [column.field for column in self.table.columns] != names:
-            self.table.columns = [
-                TableColumn(field=name, title=title)
-                for name, title in zip(names, titles, strict=True)
-            ]
-        self.table_source.data = data
-        self.table.height = 40 + 28 * max(1, len(table.rows))
+        # An HTML table, each run's cell a link to it (a DataTable whose rows keep their
+        # number did not redraw when its cells changed).
+        seeds = list(table.seeds)
+        head = "".join(f"<th>{html.escape(title)}</th>" for title in _titles(seeds))
+        rows = []
+        for row in table.rows:
+            setting = row["setting"]
+            cells = [f"<td>{html.escape(setting)}</td>"]
+            for seed in seeds:
+                text = html.escape(row.get(seed, "-"))
+                key = table.links.get(setting, {}).get(seed)
+                link = f"<a href='?run={quote(key)}'>{text}</a>" if key else text
+                cells.append(f"<td class='evo-cell'>{link}</td>")
+            cells += [f"<td>{html.escape(row[name])}</td>" for name in ("finished", "median")]
+            rows.append(f"<tr>{''.join(cells)}</tr>")
+        self.table.text = f"<table class='evo-grid'><tr>{head}</tr>{''.join(rows)}</table>"
 
     def _runs(self, sweep: SweepFolder, table: Any) -> None:
         links = []
@@ -153,6 +151,10 @@ class SweepView:
             )
         else:
             source.data = data
+
+
+def _titles(seeds: list[str]) -> list[str]:
+    return ["setting", *(f"seed {seed}" for seed in seeds), "finished", "median"]
 
 
 def _header(sweep: SweepFolder, dashboard: str | None) -> str:

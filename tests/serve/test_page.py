@@ -108,16 +108,16 @@ def test_a_sweep_shows_its_settings_by_seeds(browser, tmp_path: Path) -> None:
         browser.get(f"{url}?run={sweep.name}")
         read = """
         const doc = window.Bokeh && Bokeh.documents[0];
-        const source = doc && doc.get_model_by_name('sweep_source');
-        return source && source.data.setting ? {setting: Array.from(source.data.setting),
-            seed0: Array.from(source.data['0']), seed1: Array.from(source.data['1'])} : null;
+        const table = doc && doc.get_model_by_name('sweep_table');
+        return table ? table.text : '';
         """
-        table = poll(lambda: browser.execute_script(read), lambda t: t and len(t["setting"]) == 2)
-    assert table["setting"] == ["sigma=0.05", "sigma=0.1"]
-    scores = {}
-    for entry in record["runs"]:
-        summary = json.loads((sweep / entry["folder"] / "summary.json").read_text())
-        scores[(entry["setting"], entry["seed"])] = f"{summary['final_eval_mean']:.2f}"
-    assert table["seed0"] == [scores[("sigma=0.05", 0)], scores[("sigma=0.1", 0)]]
-    assert table["seed1"] == [scores[("sigma=0.05", 1)], scores[("sigma=0.1", 1)]]
-    assert all(re.fullmatch(r"-?\d+\.\d\d", cell) for cell in table["seed0"] + table["seed1"])
+        text = poll(lambda: browser.execute_script(read), lambda t: t.count("<tr>") == 3)
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in text.split("<tr>")[2:]]
+    assert [row[0] for row in rows] == ["sigma=0.05", "sigma=0.1"], text
+    for row, setting in zip(rows, ("sigma=0.05", "sigma=0.1"), strict=True):
+        for seed, cell in zip((0, 1), row[1:3], strict=True):
+            (entry,) = [e for e in record["runs"] if (e["setting"], e["seed"]) == (setting, seed)]
+            summary = json.loads((sweep / entry["folder"] / "summary.json").read_text())
+            link = f"<a href='?run={sweep.name}/{entry['folder'].replace('=', '%3D')}'>"
+            assert cell == f"{link}{summary['final_eval_mean']:.2f}</a>", cell
+        assert row[3] == "2/2"
