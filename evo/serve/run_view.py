@@ -193,10 +193,13 @@ class RunView:
             source=self.curves,
             color=MAX,
             line_width=2,
-            legend_label="evaluations / s",
         )
         plot.extra_y_ranges = {"workers": Range1d(0, 1)}
-        plot.add_layout(LinearAxis(y_range_name="workers", axis_label="workers"), "right")
+        # No legend over the curves: each axis label is in its curve's colour and dash.
+        plot.yaxis.axis_label_text_color = MAX
+        workers = LinearAxis(y_range_name="workers", axis_label="workers (dashed)")
+        workers.axis_label_text_color = MEDIAN
+        plot.add_layout(workers, "right")
         plot.step(
             "time_s",
             "workers",
@@ -206,9 +209,7 @@ class RunView:
             color=MEDIAN,
             line_width=2,
             line_dash="dashed",
-            legend_label="workers",
         )
-        plot.legend[0].location = "bottom_right"
         return plot
 
     def update(self, force: bool = False) -> None:

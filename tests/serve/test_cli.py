@@ -89,7 +89,7 @@ def test_a_port_in_use_is_one_line(finished: Path) -> None:
     assert result.stderr.count("\n") == 1, result.stderr
 
 
-def test_an_empty_folder_says_how_to_fill_it(tmp_path: Path) -> None:
+def test_an_empty_folder_is_served_and_left_empty(tmp_path: Path) -> None:
     with serving(tmp_path) as (_, url):
         assert "<title>evo" in _get(url)  # served, with nothing to read
     assert list(tmp_path.iterdir()) == []
