@@ -105,7 +105,11 @@ def run_status(record: RunRecord, now: float | None = None) -> str:
     """finished, interrupted, failed, running or unfinished (stopped without a word)."""
     if record.summary is not None:
         return "finished"
-    stops = [event for event in record.events if event.get("event") == "stop"]
+    session: list[dict[str, Any]] = []  # the events since the newest start or resume
+    for event in record.events:
+        session = [] if event.get("event") in ("start", "resume") else session
+        session.append(event)
+    stops = [event for event in session if event.get("event") == "stop"]
     if stops and stops[-1].get("reason") == "interrupted":
         return "interrupted"
     if stops and stops[-1].get("reason") in ("error", "no_workers"):

@@ -66,13 +66,17 @@ def browser() -> Iterator[Any]:
     """Headless Chromium under Selenium (skipped without Debian's chromium and
     chromium-driver, except in CI, where their absence fails)."""
     paths = _browser_paths()
-    if paths is None:
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        paths, reason = None, "needs selenium (pip install -e '.[test]')"
+    else:
         reason = "needs Debian's chromium and chromium-driver (apt-get install them)"
+    if paths is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true: {reason}")
         pytest.skip(reason)
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = paths[0]
