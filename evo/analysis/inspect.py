@@ -73,10 +73,17 @@ def _value(value: Any) -> str:
 
 def format_events(run: RunRecord) -> str:
     """``events.jsonl`` as a table: seconds since the start, event, generation, details."""
-    events = run.events
-    if not events:
+    rows = event_rows(run)
+    if not rows:
         return "(no events recorded)"
-    start = events[0].get("time", 0.0)
+    return "\n".join(table(_EVENT_COLUMNS, rows))
+
+
+def event_rows(run: RunRecord) -> list[list[str]]:
+    """Each event as text cells: seconds since the first event, the event's name, the
+    generation (counted from 1, as in the table) and its other fields."""
+    events = run.events
+    start = events[0].get("time", 0.0) if events else 0.0
     rows = []
     for event in events:
         fields = {k: v for k, v in event.items() if k not in ("time", "event", "generation")}
@@ -87,7 +94,7 @@ def format_events(run: RunRecord) -> str:
         details = ", ".join(f"{k}={_detail(v)}" for k, v in fields.items())
         seconds = f"{event.get('time', start) - start:.2f}"
         rows.append([seconds, plain(event.get("event", "?")), shown, details])
-    return "\n".join(table(_EVENT_COLUMNS, rows))
+    return rows
 
 
 # The event's name and generation touch: a name of 24 characters or more pushes the rest along.

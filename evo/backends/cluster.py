@@ -204,11 +204,23 @@ def close_cluster(cluster: Any) -> None:
 def describe_client(client: Any, cluster: Any = None) -> str:
     """One line for the console: where the scheduler (and an embedded cluster's dashboard) is."""
     with deferred():
-        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        info = client.scheduler_info(n_workers=-1)
+    workers = len(info["workers"])
     kind = "embedded LocalCluster" if cluster is not None else "scheduler"
-    dashboard = client.dashboard_link if cluster is not None else None
+    dashboard = client.dashboard_link if cluster is not None else _dashboard(client, info)
     text = f"dask backend: {kind} at {client.scheduler.address}, {workers} workers"
     return f"{text}, dashboard {dashboard}" if dashboard else text
+
+
+def _dashboard(client: Any, info: dict[str, Any]) -> str | None:
+    """The status page of a scheduler evo did not start (a sweep's shared cluster, or
+    ``--scheduler``), if it serves a dashboard: on the scheduler's host."""
+    port = info.get("services", {}).get("dashboard")
+    address = str(client.scheduler.address)
+    if not isinstance(port, int) or "://" not in address or address.startswith("inproc"):
+        return None
+    host = address.split("://", 1)[1].rsplit(":", 1)[0]
+    return f"http://{host}:{port}/status"
 
 
 class SchedulerEvents:

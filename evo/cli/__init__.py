@@ -1,4 +1,4 @@
-"""The ``evo`` command line: ``evo run``, ``evo inspect``, ``evo replay``, ``evo bench``, ...
+"""The ``evo`` command line: ``evo run``, ``evo inspect``, ``evo serve``, ``evo bench``, ...
 
 Errors a user can fix (bad config, bad override, missing run folder) print one
 line and exit with status 2; a failed evaluation exits 1; Ctrl-C exits 130 and
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from evo import __version__
-from evo.cli import bench, configs, export, inspect, plot, replay, run, sweep
+from evo.cli import bench, configs, export, inspect, plot, replay, run, serve, sweep
 from evo.cli.options import Parser
 from evo.errors import EvoError
 from evo.interrupts import exit_status
@@ -33,6 +33,7 @@ _REGISTER = [
     plot.register_plot,
     plot.register_compare,
     export.register,
+    serve.register,
 ]
 
 

@@ -14,7 +14,11 @@ from tests.conftest import tiny_config
 def test_a_given_client_is_used_and_left_open(client_1worker: Any, tmp_path: Path) -> None:
     connection = Connection.open(BackendConfig(), client=client_1worker)
     assert connection.size() == (1, 1)
-    assert "scheduler at" in connection.describe()
+    line = connection.describe()
+    assert "scheduler at" in line
+    # The scheduler's own dashboard, which `evo serve` links to (a sweep's runs are told so).
+    port = client_1worker.scheduler_info()["services"]["dashboard"]
+    assert line.endswith(f", dashboard http://127.0.0.1:{port}/status"), line
     connection.close()
     assert client_1worker.status == "running"
     config = from_dict(tiny_config(backend={"kind": "dask"}))
