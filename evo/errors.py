@@ -27,6 +27,12 @@ class WorkersLostError(EvoError):
     exit_code = 1
 
 
+class SchedulerLostError(EvoError):
+    """The Dask scheduler went away (its client gave up reconnecting)."""
+
+    exit_code = 1
+
+
 class EvaluationError(EvoError):
     """A fitness evaluation raised: names the member, the generation and the cause."""
 

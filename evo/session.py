@@ -19,7 +19,7 @@ from evo.backends import Backend, Evaluation, Normalizing, TaskRun
 from evo.callbacks import Callback
 from evo.checkpoints import Checkpoint, Tally, initial_observations, write_checkpoint
 from evo.config import ExperimentConfig
-from evo.errors import EvaluationError, RunFolderError, WorkersLostError
+from evo.errors import EvaluationError, RunFolderError, SchedulerLostError, WorkersLostError
 from evo.interrupts import deferred
 from evo.methods import MembersFailed, Method, Step, Stopwatch
 from evo.population import Members, Population
@@ -194,6 +194,15 @@ class Session:
         except EvaluationError as exc:
             folder.append_event("stop", reason="error", generations=self.done(), message=str(exc))
             raise
+        except SchedulerLostError as exc:
+            self.save_committed()  # files only: the cluster is not needed for it
+            folder.append_event(
+                "stop", reason="scheduler_lost", generations=self.done(), message=str(exc)
+            )
+            raise SchedulerLostError(
+                f"{exc}; a checkpoint after generation {self.done()} is written: start a "
+                f"scheduler and workers, then `evo resume {folder.path} --scheduler ADDRESS`"
+            ) from None
         except WorkersLostError as exc:
             self.save_committed()
             folder.append_event(

@@ -7,6 +7,7 @@ and knows what it must close: a client it made, and an embedded cluster.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ import dask
 from evo.backends.compat import check_workers
 from evo.config import BackendConfig
 from evo.config.backend import SCHEDULER_ADDRESS
-from evo.errors import ConfigError
+from evo.errors import ConfigError, SchedulerLostError
 from evo.interrupts import deferred
 
 MMAP_THRESHOLD = 32 * 2**20  # bytes: larger allocations in workers are mmapped
@@ -315,9 +316,29 @@ class Connection:
 
     def size(self) -> tuple[int, int]:
         """(workers, worker threads) the scheduler knows now: one round trip."""
-        with deferred():
-            info = self.client.scheduler_info(n_workers=-1)["workers"]
+        info = self.workers_info()
         return len(info), sum(worker.get("nthreads", 1) for worker in info.values())
+
+    def workers_info(self) -> dict[str, Any]:
+        """The scheduler's record of each worker, by address; :class:`SchedulerLostError`
+        once the scheduler is gone (the client gave up reconnecting, or it answers no
+        more)."""
+        self.check_alive()
+        try:
+            with deferred():
+                info = self.client.scheduler_info(n_workers=-1)
+            return dict(info["workers"])
+        except (KeyError, OSError, TimeoutError, asyncio.CancelledError) as exc:
+            self.check_alive()
+            raise SchedulerLostError(f"the Dask scheduler does not answer: {exc!r}") from None
+
+    def check_alive(self) -> None:
+        """:class:`SchedulerLostError` if the client has closed for good (Dask closes it
+        when the scheduler stays unreachable for ``distributed.comm.timeouts.connect``)."""
+        status = getattr(self.client, "status", "running")
+        if status in ("closed", "closing"):
+            address = getattr(getattr(self.client, "scheduler", None), "address", "?")
+            raise SchedulerLostError(f"the Dask scheduler at {address} is gone")
 
     def describe(self) -> str:
         """One line for the console: where the scheduler (and its dashboard) is."""

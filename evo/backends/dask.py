@@ -162,8 +162,7 @@ class DaskBackend:
         with self._lock:
             info = self._threads
         if info is None:  # the first generation, or workers came or went since the last
-            with deferred():
-                workers = self.client.scheduler_info(n_workers=-1)["workers"]
+            workers = self.connection.workers_info()
             info = {a: w.get("nthreads", 1) for a, w in workers.items()}
             with self._lock:
                 self._threads = info

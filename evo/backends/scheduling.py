@@ -31,7 +31,7 @@ import dask
 import numpy as np
 
 from evo.backends.tasks import Attempt, Outcome, Placement, generation_bases, run_on_worker
-from evo.errors import EvaluationError
+from evo.errors import EvaluationError, SchedulerLostError
 from evo.interrupts import deferred, poll
 from evo.problems.base import Chunk, ChunkResult, Problem, evaluate_chunk
 
@@ -133,6 +133,9 @@ class GenerationRun:
             last_watch = last_progress
             while len(self.results) + len(self.split) < len(self.chunks):
                 poll()  # a sweep stopping this experiment (its thread gets no signal)
+                if self.client.status in ("closed", "closing"):  # the scheduler is gone
+                    address = getattr(self.client.scheduler, "address", "?")
+                    raise SchedulerLostError(f"the Dask scheduler at {address} is gone")
                 finished = self._drain()
                 if finished:
                     self._collect(finished)
@@ -146,8 +149,10 @@ class GenerationRun:
                     self._back_up_stragglers()
                     last_progress = now
         except BaseException:
-            with deferred():
-                self.client.cancel([a.future for a in self.attempts.values()] + self.bases_futures)
+            if self.client.status == "running":
+                with deferred():
+                    futures = [a.future for a in self.attempts.values()] + self.bases_futures
+                    self.client.cancel(futures)
             raise
         finally:
             with deferred():

@@ -10,6 +10,7 @@ its subparser and the handler that runs it.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``evo`` console script (and of ``python -m evo``)."""
     _import_from_working_directory()
+    _quiet_lost_scheduler()
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -63,6 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+def _quiet_lost_scheduler() -> None:
+    # When a scheduler goes away, Dask's client logs the closed comm (with a traceback) and
+    # its failed reconnection; evo then says in one line what happened and how to go on.
+    logging.getLogger("distributed.batched").setLevel(logging.WARNING)
+    logging.getLogger("distributed.client").addFilter(
+        lambda record: not record.getMessage().startswith("Failed to reconnect to scheduler")
+    )
 
 
 def _by(exc: KeyboardInterrupt) -> str:

@@ -159,3 +159,56 @@ def test_all_workers_gone_stops_with_a_checkpoint_then_resumes(tmp_path: Path) -
                 os.killpg(process_handle.pid, signal.SIGTERM)
         _stop([*workers, scheduler])
         logs.close()
+
+
+@pytest.mark.slow  # ~45 s, 10 of them Dask's own reconnection attempts
+def test_a_dead_scheduler_stops_with_a_checkpoint_then_resumes_elsewhere(tmp_path: Path) -> None:
+    """`dask scheduler` SIGKILLed mid-run: evo notices once Dask gives up reconnecting
+    (distributed.comm.timeouts.connect, 10 s), checkpoints the last whole generation, logs
+    a stop event and exits 1 with one line; `evo resume --scheduler NEW` on a new cluster
+    ends with the numbers of a serial run."""
+    logs = open(tmp_path / "cluster.log", "w")  # noqa: SIM115  (closed below)
+    processes: list[subprocess.Popen] = []
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    try:
+        scheduler, address = _start_scheduler(tmp_path / "first", logs)
+        processes += [scheduler, _start_worker(address, tmp_path / "first", logs)]
+        config = tiny_config(generations=60, backend={"kind": "dask"}, checkpoint={"every": 1000})
+        path = write_config(tmp_path / "c.yaml", config)
+        serial = run_cli(
+            "run", str(path), "--runs-dir", str(tmp_path / "serial"), "--quiet",
+            "--set", "backend.kind=serial",
+        )  # fmt: skip
+        assert serial.returncode == 0, serial.stderr
+        runs = tmp_path / "runs"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "evo", "run", str(path), "--runs-dir", str(runs),
+             "--scheduler", address, "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        processes.append(process)
+        wait_for_generations(runs, 3)
+        scheduler.kill()  # no goodbye to anyone
+        scheduler.wait()
+        _, err = process.communicate(timeout=90)
+        assert process.returncode == 1, err
+        (line,) = err.splitlines()
+        assert line.startswith(f"evo: error: the Dask scheduler at {address} is gone; "), line
+        (run_dir,) = runs.iterdir()
+        events = [json.loads(e) for e in (run_dir / "events.jsonl").read_text().splitlines()]
+        assert events[-1]["event"] == "stop" and events[-1]["reason"] == "scheduler_lost"
+        done = events[-1]["generations"]
+        assert events[-2]["event"] == "checkpoint" and events[-2]["generation"] == done >= 2
+        assert f"after generation {done} is written" in line and f"evo resume {run_dir}" in line
+        assert done < 60, "the run ended before the scheduler died"
+
+        _stop(processes[1:2])  # the first cluster's worker
+        new_scheduler, new_address = _start_scheduler(tmp_path / "second", logs)
+        processes += [new_scheduler, _start_worker(new_address, tmp_path / "second", logs)]
+        resumed = run_cli("resume", str(run_dir), "--scheduler", new_address)
+        assert resumed.returncode == 0, resumed.stderr
+        assert _fitness(run_dir) == _fitness(Path(serial.stdout.strip()))
+    finally:
+        _stop(processes)
+        logs.close()
