@@ -25,6 +25,7 @@ from evo.methods import make_method
 from evo.population import Members, materialize
 from evo.problems import make_problem
 from evo.reporting import Reporter
+from evo.runformat import FORMAT
 from evo.runlog import RunFolder, load_npz, npz_bytes
 from evo.session import Session
 from tests.conftest import run_cli, tiny_config
@@ -63,7 +64,7 @@ def recorded_run(tmp_path: Path, algorithm: str, **overrides: Any) -> tuple[Path
     problem = make_problem(config)
     backend = RecordingBackend(problem, config.backend)
     folder = RunFolder.create(tmp_path / "runs", config.name)
-    folder.write_config(dump_yaml(config))
+    folder.write_config(f"# format {FORMAT}\n" + dump_yaml(config))  # as evo run writes it
     method = make_method(config, problem)
     callbacks = CallbackList([Reporter(quiet=True)])
     started = time.perf_counter()
