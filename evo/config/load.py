@@ -17,6 +17,38 @@ from evo.config.shipped import resolve_config
 from evo.errors import ConfigError
 from evo.messages import describe
 
+MAX_BYTES = 1 << 20  # a config is a few hundred bytes; a megabyte is not a config
+MAX_DEPTH = 32  # sections nest three deep; thousands of levels only make a traceback
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``safe_load`` without its silent surprises: the last of two equal keys winning,
+    and recursion as deep as the document asks."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.YAMLError(
+                    f"nested deeper than {MAX_DEPTH} levels at line {mark.line + 1}"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 def load_config(
     source: str | os.PathLike[str] | Mapping[str, Any], overrides: typing.Sequence[str] = ()
@@ -38,21 +70,34 @@ def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = resolve_config(path)
     if path.is_dir():
         raise ConfigError(f"{path}: expected a YAML file, found a directory")
+    if not path.is_file():  # a FIFO would hang the read, /dev/zero fill the memory
+        raise ConfigError(f"{path}: expected a regular file")
+    if path.stat().st_size > MAX_BYTES:
+        raise ConfigError(f"{path}: expected a config of at most {MAX_BYTES} bytes")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: expected a mapping of config keys at the top level, found {describe(data)}"
         )
+    return data
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML as ``safe_load`` reads it, but a duplicate key, nesting over ``MAX_DEPTH`` or an
+    integer too long to read is a one-line :class:`ConfigError` naming ``where``."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: malformed YAML{at}: {problem}") from None
+    except ValueError as exc:  # int("9" * 5000): Python refuses to read it
+        raise ConfigError(f"{where}: malformed YAML: {str(exc).splitlines()[0]}") from None
     return data
 
 
@@ -66,9 +111,13 @@ def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> Non
                 f"--set {item!r}: expected KEY=VALUE with a dotted KEY like algorithm.sigma=0.05"
             )
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {key}: the value {text!r} is not valid YAML") from None
+            value = parse_yaml(text, "") if text.strip() else None
+        except ConfigError as exc:
+            shown = repr(text) if len(text) <= 40 else f"{text[:30]!r}... ({len(text)} characters)"
+            detail = str(exc).removeprefix(": malformed YAML").lstrip(": ")
+            raise ConfigError(
+                f"--set {key}: the value {shown} is not valid YAML ({detail})"
+            ) from None
         try:
             set_key(raw, key, value)
         except ConfigError as exc:

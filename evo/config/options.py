@@ -4,6 +4,7 @@ with one-line errors, and the way back to plain data."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 import types
 import typing
@@ -152,6 +153,10 @@ def convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> A
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: expected an integer, found {describe(value)}")
+        if not -INT_LIMIT <= value <= INT_LIMIT:  # 5,000 digits of seed, population 1e100
+            raise ConfigError(
+                f"{path}: expected an integer within +-{INT_LIMIT}, found {_short(value)}"
+            )
         return _bounded(value, path, meta, "an integer")
     if tp is float:
         if isinstance(value, str):
@@ -162,9 +167,14 @@ def convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> A
                 raise ConfigError(f"{path}: expected a number, found {describe(value)}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, found {describe(value)}")
-        if value != value:
-            raise ConfigError(f"{path}: expected a number, found NaN")
-        return _bounded(float(value), path, meta, "a number")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):  # inf, 1e309, NaN: a run would "finish" with NaN
+            found = "NaN" if number != number else _short(value)
+            raise ConfigError(f"{path}: expected a finite number, found {found}")
+        return _bounded(number, path, meta, "a number")
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, found {describe(value)}")
@@ -193,6 +203,16 @@ _BOUNDS = (
     ("lt", "<", operator.lt),
     ("le", "<=", operator.le),
 )
+
+
+INT_LIMIT = 2**63 - 1  # any integer option: what an int64 holds
+
+
+def _short(value: Any) -> str:
+    """A number as a message shows it: a huge one by its size, not its thousand digits."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
 
 
 def _bounded(value: float, path: str, meta: typing.Mapping[str, Any], what: str) -> Any:

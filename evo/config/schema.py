@@ -267,6 +267,10 @@ class LoggingConfig(Section):
     mlflow_experiment: str | None = option(None, "the MLflow experiment (null: the config's name)")
 
 
+MAX_NAME = 100  # with the timestamp and a suffix, well inside a file system's 255 bytes
+NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
+
+
 @dataclass(frozen=True)
 class ExperimentConfig(Section):
     """A whole experiment: what to evolve, on what, where, and for how long."""
@@ -299,10 +303,11 @@ class ExperimentConfig(Section):
                 "mode: expected evolution with a function section (gradient training needs "
                 "a data set or an env), found 'gradient'"
             )
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
+        if not NAME.fullmatch(self.name):
+            shown = repr(self.name) if len(self.name) <= 60 else f"{self.name[:40]!r}..."
             raise ConfigError(
-                f"name: expected letters, digits, '_', '.' or '-' (it names a folder), "
-                f"found {self.name!r}"
+                f"name: expected at most {MAX_NAME} letters, digits, '_', '.' or '-' "
+                f"(it names a folder), found {shown} ({len(self.name)} characters)"
             )
         if self.policy.normalize_observations and (self.data or self.function) is not None:
             raise ConfigError(
