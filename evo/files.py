@@ -138,3 +138,22 @@ class FolderLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """A JSON-lines file's values (none: no file); a torn last line, from a crash, is
+    skipped, another bad line is a one-line :class:`RunFolderError`."""
+    if not path.exists():
+        return []
+    records = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # the last line was being written when the run stopped
+            raise RunFolderError(f"{path}:{number}: not valid JSON") from None
+    return records

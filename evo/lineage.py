@@ -1,6 +1,6 @@
 """Per-member lineage: what each generation's members were, where they came from, how they did.
 
-The loop writes ``lineage/NNNNNN.npz`` after every generation (NNNNNN counts from 0, as
+The loop writes ``lineage/NNNNNN.npz`` after every generation (NNNNNN counts from 1, as
 ``generation`` in ``metrics.jsonl``): per member its record (base index, noise seed,
 scale, sign), its parent, fitness, episode steps, the worker that evaluated it and its
 share of that task's time. From the lineage and the checkpoints any member's parameters
@@ -8,8 +8,9 @@ can be rebuilt exactly: load the newest checkpoint at or before its generation (
 from the initial parameters, as the loop does), replay the strategy's ask/tell with the
 logged fitness, ask once more and materialize the member.
 
-On the command line generations are numbered from 1, as in ``evo inspect``'s table:
-``GEN:ID`` is that number and the member's index (member 0 is the incumbent, if any).
+Generations are numbered from 1 here, as in the files and on the command line: ``GEN:ID``
+is that number and the member's index (member 0 is the incumbent, if any). Only
+replaying the method counts them from 0, as the loop's seeds do.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from evo.strategies.base import State
 
 
 def read_generation(folder: RunFolder, generation: int) -> dict[str, np.ndarray]:
-    """One generation's lineage (from 0), checked for the columns this module reads."""
+    """One generation's lineage (from 1), checked for the columns this module reads."""
     record = folder.read_lineage(generation)
     missing = [k for k in ("bases", "incumbent", "workers", *MEMBER_COLUMNS) if k not in record]
     if missing:
         raise RunFolderError(
-            f"{folder.path}: the lineage of generation {generation + 1} lacks {missing[0]!r}"
+            f"{folder.path}: the lineage of generation {generation} lacks {missing[0]!r}"
         )
     return record
 
@@ -62,26 +63,26 @@ def recorded_generations(folder: RunFolder) -> int:
         raise RunFolderError(
             f"{folder.path}: no lineage recorded (a run made before evo recorded lineage)"
         )
-    return recorded[-1] + 1
+    return recorded[-1]
 
 
 def parse_member(text: str, option: str = "--member") -> tuple[int, int]:
-    """``GEN:ID`` (generation from 1, member index from 0) -> (generation from 0, member)."""
+    """``GEN:ID`` (generation from 1, member index from 0) -> (generation, member)."""
     generation, colon, member = text.partition(":")
     if not colon or not generation.strip().isdigit() or not member.strip().isdigit():
         raise ConfigError(f"{option}: expected GEN:ID (e.g. 12:3), found {text!r}")
     if int(generation) < 1:
         raise ConfigError(f"{option}: generations count from 1, found {text!r}")
-    return int(generation) - 1, int(member)
+    return int(generation), int(member)
 
 
 def check_generation(folder: RunFolder, generation: int, option: str = "--generation") -> None:
-    """A generation (from 0) whose lineage exists, or a one-line error naming the range."""
+    """A generation (from 1) whose lineage exists, or a one-line error naming the range."""
     count = recorded_generations(folder)
-    if not 0 <= generation < count:
+    if not 1 <= generation <= count:
         raise ConfigError(
             f"{option}: expected a generation from 1 to {count} (the lineage recorded), "
-            f"found {generation + 1}"
+            f"found {generation}"
         )
 
 
@@ -91,7 +92,7 @@ def check_member(folder: RunFolder, generation: int, member: int, option: str = 
     size = len(read_generation(folder, generation)["fitness"])
     if not 0 <= member < size:
         raise ConfigError(
-            f"{option}: generation {generation + 1} has members 0 to {size - 1}, found {member}"
+            f"{option}: generation {generation} has members 0 to {size - 1}, found {member}"
         )
 
 
@@ -100,7 +101,7 @@ def best_member(folder: RunFolder) -> tuple[int, int, float] | None:
     the highest fitness, as the strategies count it (a failed member never); None if
     every member failed."""
     best: tuple[int, int, float] | None = None
-    for generation in range(recorded_generations(folder)):
+    for generation in range(1, recorded_generations(folder) + 1):
         fitness = read_generation(folder, generation)["fitness"]
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         member = int(np.argmax(fitness))
@@ -111,7 +112,7 @@ def best_member(folder: RunFolder) -> tuple[int, int, float] | None:
 
 @dataclass(frozen=True)
 class Step:
-    """One ancestor: a member, its fitness and how it was made (generation from 0)."""
+    """One ancestor: a member, its fitness and how it was made (generation from 1)."""
 
     generation: int
     member: int
@@ -122,7 +123,7 @@ class Step:
 
 
 def made_from(record: dict[str, np.ndarray], member: int) -> str:
-    """How a member was made, in words (generations shown from 1)."""
+    """How a member was made, in words."""
     generation = int(record["generation"])
     scale, sign = float(record["scale"][member]), int(record["sign"][member])
     seed = record["noise_seed"][member]
@@ -132,19 +133,19 @@ def made_from(record: dict[str, np.ndarray], member: int) -> str:
     noise = f" {'+' if sign > 0 else '-'} {scale:.4g} x {drawn}"
     if str(record["bases"]) == CENTRE:
         if int(record["base_index"][member]) > 0:  # dense members (xNES): a vector each
-            return f"a sample of generation {generation + 1}'s search distribution, sent whole"
+            return f"a sample of generation {generation}'s search distribution, sent whole"
         if scale == 0:
-            if generation == 0:
-                return f"the centre of generation {generation + 1}: the initial parameters"
+            if generation == 1:
+                return f"the centre of generation {generation}: the initial parameters"
             return (
-                f"the centre of generation {generation + 1}: the centre of generation "
-                f"{generation} updated from all of generation {generation}'s members"
+                f"the centre of generation {generation}: the centre of generation "
+                f"{generation - 1} updated from all of generation {generation - 1}'s members"
             )
-        return f"the centre of generation {generation + 1}{noise}"
+        return f"the centre of generation {generation}{noise}"
     parent_generation = int(record["parent_generation"][member])
     if parent_generation >= 0:
-        parent = f"{parent_generation + 1}:{int(record['parent_member'][member])}"
-    elif generation == 0:
+        parent = f"{parent_generation}:{int(record['parent_member'][member])}"
+    elif generation == 1:
         parent = "the initial parameters"
     else:  # a parent selected before the run recorded lineage (resumed from an older evo)
         parent = "an unrecorded parent"
@@ -185,7 +186,7 @@ def _parent(record: dict[str, np.ndarray], generation: int, member: int) -> tupl
     if str(record["bases"]) == CENTRE:
         if record["scale"][member] != 0:  # a perturbation of this generation's centre
             return (generation, 0) if bool(record["incumbent"]) else None
-        return (generation - 1, 0) if generation > 0 else None
+        return (generation - 1, 0) if generation > 1 else None
     parent_generation = int(record["parent_generation"][member])
     if parent_generation < 0:
         return None
@@ -194,7 +195,8 @@ def _parent(record: dict[str, np.ndarray], generation: int, member: int) -> tupl
 
 def rows(folder: RunFolder) -> Iterator[dict[str, Any]]:
     """Every member of every recorded generation as a flat row (for CSV), generation
-    and parent generation counted from 0 as in ``metrics.jsonl``, worker by name."""
+    and parent generation counted from 1 as in ``metrics.jsonl`` (-1: no parent member),
+    worker by name."""
     for generation in folder.lineage_generations():
         record = read_generation(folder, generation)
         workers = [str(w) for w in record["workers"]]
@@ -212,7 +214,7 @@ def rows(folder: RunFolder) -> Iterator[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RebuiltMember:
-    """A member's parameters, rebuilt, and how (generations counted from 0)."""
+    """A member's parameters, rebuilt, and how (generations counted from 1)."""
 
     generation: int
     member: int
@@ -227,7 +229,7 @@ class RebuiltMember:
 
 
 def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMember:
-    """Member ``member`` of generation ``generation`` (from 0), rebuilt bit for bit."""
+    """Member ``member`` of generation ``generation`` (from 1), rebuilt bit for bit."""
     from evo.problems import make_problem
 
     check_member(folder, generation, member)
@@ -237,13 +239,14 @@ def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMe
         raise RunFolderError(f"{folder.path / CONFIG}: no seed recorded")
     problem = make_problem(config)
     method = make_method(config, problem)
-    state, checkpoint = _newest_checkpoint(folder, method, generation)
+    # The checkpoint after generation - 1 at the latest; the method steps by index (from 0).
+    state, checkpoint = _newest_checkpoint(folder, method, generation - 1)
     if state is None:  # none left at or before it: from the start, as the loop does
         state = method.init(config.seed)
     start = state.generation
     replay = ReplayBackend(folder)
-    for replayed in range(start, generation + 1):
-        state, step = method.step(replay, state, replayed, Stopwatch())
+    for index in range(start, generation):
+        state, step = method.step(replay, state, index, Stopwatch())
     population, record = step.population, replay.record
     stats = ObservationStats.from_arrays(record)
     clip = config.policy.observation_clip
@@ -254,7 +257,7 @@ def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMe
         policy_spec=problem.policy.to_json(),
         fitness=float(record["fitness"][member]),
         checkpoint=checkpoint,
-        replayed=generation - start,
+        replayed=generation - 1 - start,
         normalization={} if stats is None else policy_arrays(stats, clip),
     )
 
@@ -286,8 +289,9 @@ class ReplayBackend:
         generation: int,
         normalizer: Normalizer | None = None,
     ) -> Evaluation:
-        """The recorded fitness of ``generation`` (its members played with the normaliser
-        its lineage records)."""
+        """The recorded fitness of the generation of index ``generation`` (from 0, as the
+        method steps; its members played with the normaliser its lineage records)."""
+        generation += 1  # the generation's number, as the lineage names it
         self.record = read_generation(self.folder, generation)
         _check_same_members(self.folder, population, self.record, generation)
         fitness = np.array(self.record["fitness"], dtype=np.float64)
@@ -297,7 +301,8 @@ class ReplayBackend:
 def _newest_checkpoint(
     folder: RunFolder, method: Method, generation: int
 ) -> tuple[State | None, int | None]:
-    """The state of the newest checkpoint saved after at most ``generation`` generations."""
+    """The state of the newest checkpoint saved after at most ``generation`` generations
+    (after generation ``generation``, counted from 1)."""
     found = folder.newest_checkpoint(generation, method)
     if found is None:
         return None, None
@@ -313,6 +318,6 @@ def _check_same_members(
     for column in ("base_index", "noise_seed", "scale", "sign"):
         if not np.array_equal(getattr(members, column), record[column]):
             raise RunFolderError(
-                f"{folder.path}: replaying generation {generation + 1} gives other members "
+                f"{folder.path}: replaying generation {generation} gives other members "
                 f"({column}) than its lineage records (made by another version of evo?)"
             )

@@ -27,7 +27,7 @@ def run_loop(session: Session, state: State) -> dict[str, Any]:
             record = session.metrics_line(generation, step, state, watch)
             session.write_events(step.events, generation)
             if step.lineage is not None:
-                folder.write_lineage(generation, step.lineage)
+                folder.write_lineage(generation + 1, step.lineage)  # numbered from 1
             folder.append_metrics(record)
             session.callbacks.on_generation(record)
             early = session.stop_reason(record, step.scored)

@@ -43,7 +43,7 @@ class Reporter(Callback):
         rate = record["evaluations"] / max(record["time_s"], 1e-9)
         solution = record.get("solution_fitness")
         self._print(
-            f"gen {record['generation'] + 1:>{len(str(total))}}/{total}"
+            f"gen {record['generation']:>{len(str(total))}}/{total}"
             f"  best {_num(record['fitness_max'])}  mean {_num(record['fitness_mean'])}"
             + (f"  solution {_num(solution)}" if solution is not None else "")
             + f"  evals/s {rate:8.1f}  elapsed {record['time_s']:7.1f}s"
@@ -115,7 +115,7 @@ class LiveReporter(Reporter):
             f"{_num(record['fitness_mean']).strip()}  evals/s {rate:.0f}  "
             f"workers {record.get('workers', '-')}"
         )
-        self.progress.update(self.task, completed=record["generation"] + 1, stats=stats)
+        self.progress.update(self.task, completed=record["generation"], stats=stats)
 
     def on_stop(self, summary: dict[str, Any]) -> None:
         """The bar goes, the final evaluation prints."""
@@ -188,7 +188,7 @@ class SweepReporter:
     def generation(self, name: str, record: dict[str, Any], total: int) -> None:
         """Run ``name`` finished a generation."""
         with self._lock:
-            self._done[name] = record["generation"] + 1
+            self._done[name] = record["generation"]
             if self.progress is None:
                 return
             if name not in self._bars:
@@ -197,7 +197,7 @@ class SweepReporter:
                 f"best {_num(record['fitness_max']).strip()}  "
                 f"mean {_num(record['fitness_mean']).strip()}"
             )
-            self.progress.update(self._bars[name], completed=record["generation"] + 1, stats=stats)
+            self.progress.update(self._bars[name], completed=record["generation"], stats=stats)
             self.progress.update(self._overall, completed=sum(self._done.values()))
 
     def ended(self, name: str, text: str, generations: int) -> None:

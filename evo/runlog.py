@@ -7,6 +7,9 @@ Layout of ``runs/<name>-<YYYYmmdd-HHMMSS>/``::
     events.jsonl      run start, checkpoints, stop, final evaluation
     checkpoints/      gen-NNNNNN.npz (arrays) + gen-NNNNNN.json (metadata, written last)
     lineage/          NNNNNN.npz: generation NNNNNN's members (records, parents, fitness, ...)
+
+Generations are numbered from 1 in every file (format 2, see :mod:`evo.runformat`); the
+readers here read an older folder's files as format 2.
     best.npz          the recommended parameters and the policy spec to rebuild them
     summary.json      written at the end
 
@@ -18,6 +21,7 @@ JSON or ``.npz`` read with ``allow_pickle=False``, so opening a run never runs c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -39,7 +43,17 @@ from evo.files import (  # the run folder's readers use these from here too
     json_safe,
     load_npz,
     npz_bytes,
+    read_jsonl,
     refuse_links,
+)
+from evo.runformat import (
+    FORMAT,
+    lineage_file,
+    lineage_number,
+    read_format,
+    upgrade_events,
+    upgrade_lineage,
+    upgrade_metrics,
 )
 
 CONFIG = "config.yaml"
@@ -87,6 +101,13 @@ class RunFolder:
         self.path = Path(path)
         self.made: list[Path] = []  # folders :meth:`create` made above this one, innermost first
 
+    @functools.cached_property
+    def format(self) -> int:
+        """The folder's layout version (:mod:`evo.runformat`): its config's, or this evo's
+        for a folder whose config is not written yet; a newer one is refused."""
+        config = self.path / CONFIG
+        return read_format(config) if config.exists() else FORMAT
+
     @classmethod
     def create(
         cls, runs_dir: str | os.PathLike[str], name: str, *, stamp: bool = True
@@ -110,7 +131,9 @@ class RunFolder:
             raise RunFolderError(f"{path}: no such run folder")
         if not (path / CONFIG).is_file():
             raise RunFolderError(f"{path}: not an evo run folder (no {CONFIG})")
-        return cls(path)
+        folder = cls(path)
+        folder.format  # noqa: B018  (a format newer than this evo reads: refused here)
+        return folder
 
     def remove_temporary_files(self) -> list[Path]:
         """Remove what a process killed mid-write left: the temporary files of atomic
@@ -188,7 +211,7 @@ class RunFolder:
         atomic_write_bytes(self.path / BEST, npz_bytes(arrays))
 
     def write_lineage(self, generation: int, arrays: dict[str, np.ndarray]) -> None:
-        """Save one generation's lineage (``generation`` counted from 0)."""
+        """Save one generation's lineage (``generation`` counted from 1)."""
         folder = self.path / LINEAGE
         folder.mkdir(exist_ok=True)
         data = npz_bytes(arrays, compressed=True)  # many small arrays: 4 kB, not 7, at 65
@@ -197,13 +220,13 @@ class RunFolder:
         atomic_write_bytes(self.lineage_path(generation), data, sync=False)
 
     def lineage_path(self, generation: int) -> Path:
-        """Where one generation's lineage is (``generation`` counted from 0)."""
-        return self.path / LINEAGE / f"{generation:06d}.npz"
+        """Where one generation's lineage is (``generation`` counted from 1)."""
+        return self.path / LINEAGE / lineage_file(generation, self.format)
 
     def truncate_lineage(self, generations: int) -> None:
         """Keep the lineage of the first ``generations`` generations (resuming reruns the rest)."""
         for generation, path in self._lineage_files().items():
-            if generation >= generations:
+            if generation > generations:
                 path.unlink(missing_ok=True)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
@@ -257,11 +280,11 @@ class RunFolder:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every generation's metrics (a torn last line, from a crash, is skipped)."""
-        return _read_jsonl(self.path / METRICS)
+        return upgrade_metrics(read_jsonl(self.path / METRICS), self.format)
 
     def read_events(self) -> list[dict[str, Any]]:
         """Everything logged in ``events.jsonl``, oldest first."""
-        return _read_jsonl(self.path / EVENTS)
+        return upgrade_events(read_jsonl(self.path / EVENTS), self.format)
 
     def read_summary(self) -> dict[str, Any] | None:
         """The summary, or None if the run has not finished."""
@@ -274,24 +297,22 @@ class RunFolder:
             raise RunFolderError(f"{path}: not valid JSON: {exc}") from None
 
     def lineage_generations(self) -> list[int]:
-        """Generations (from 0) whose lineage is recorded, in order."""
+        """Generations (from 1) whose lineage is recorded, in order."""
         return sorted(self._lineage_files())
 
     def read_lineage(self, generation: int) -> dict[str, np.ndarray]:
-        """Arrays of one generation's lineage (``generation`` counted from 0)."""
+        """Arrays of one generation's lineage (``generation`` counted from 1)."""
         path = self.lineage_path(generation)
         if not path.exists():
-            raise RunFolderError(
-                f"{self.path}: no lineage recorded for generation {generation + 1}"
-            )
-        return load_npz(path)
+            raise RunFolderError(f"{self.path}: no lineage recorded for generation {generation}")
+        return upgrade_lineage(load_npz(path), self.format)
 
     def _lineage_files(self) -> dict[int, Path]:
         folder = self.path / LINEAGE
         if not folder.is_dir():
             return {}
         return {
-            int(path.stem): path
+            lineage_number(path.stem, self.format): path
             for path in folder.glob("*.npz")
             if path.stem.isdigit() and path.stem.isascii()
         }
@@ -351,23 +372,6 @@ def _read_config(path: Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(config, dict):
         raise RunFolderError(f"{path}: expected a mapping of config keys")
     return text, config
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    records = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break  # the last line was being written when the run stopped
-            raise RunFolderError(f"{path}:{number}: not valid JSON") from None
-    return records
 
 
 T = TypeVar("T")

@@ -25,13 +25,10 @@ from evo.methods import MembersFailed, Method, Step, Stopwatch
 from evo.population import Members, Population
 from evo.problems import Problem
 from evo.problems.normalization import Normalizer, ObservationStats, policy_arrays
+from evo.runformat import FORMAT
 from evo.runlog import RunFolder
 from evo.seeding import confirm_seeds, final_seeds
 from evo.strategies.base import State
-
-# The run folder's layout version, in config.yaml's header and summary.json: what readers
-# go by when the layout changes (docs/run-folder.md). A folder without one is format 1.
-FORMAT = 1
 
 _STATS = {
     "fitness_max": np.max,
@@ -147,14 +144,17 @@ class Session:
             step.lineage.update(before.arrays() | seen.arrays("observations."))
 
     def write_events(self, events: list[dict[str, Any]], generation: int | None) -> None:
-        """What happened on the cluster during a step (None: outside a generation)."""
+        """What happened on the cluster during the step of index ``generation`` (None:
+        outside a generation), logged with the generation's number (from 1)."""
+        number = None if generation is None else generation + 1
         for record in events:
-            self.folder.append_event(**record, generation=generation)
+            self.folder.append_event(**record, generation=number)
 
     def metrics_line(
         self, generation: int, step: Step, state: State, watch: Stopwatch
     ) -> dict[str, Any]:
-        """One line of ``metrics.jsonl``, for both modes."""
+        """One line of ``metrics.jsonl``, for both modes: the step of index ``generation``
+        (from 0, what seeds derive from) is written as generation ``generation + 1``."""
         finite = step.scores[np.isfinite(step.scores)]
         stats = {
             name: float(f(finite)) if finite.size else float("nan") for name, f in _STATS.items()
@@ -162,7 +162,7 @@ class Session:
         last = generation + 1 == self.method.generations
         tally = self.tally
         return {
-            "generation": generation,
+            "generation": generation + 1,
             "evaluations": tally.evaluations,
             "episodes": tally.evaluations * self.problem.episodes_per_member(),
             "env_steps": tally.env_steps,
@@ -226,7 +226,8 @@ class Session:
         if stop.target_fitness is not None and score is not None and score >= stop.target_fitness:
             if not stop.confirm_episodes:
                 return "target_fitness"
-            seeds = confirm_seeds(self.seed, record["generation"], stop.confirm_episodes)
+            # Seeds derive from the generation's index: its number (from 1) minus one.
+            seeds = confirm_seeds(self.seed, record["generation"] - 1, stop.confirm_episodes)
             confirmed = self.problem.confirm(scored, seeds, self.evaluate_params)
             self.folder.append_event(
                 "confirm",

@@ -41,6 +41,7 @@ def test_every_hook_in_order_with_what_the_folder_holds(tmp_path: Path) -> None:
     lines = (result.path / "metrics.jsonl").read_text().splitlines()
     records = [value for kind, value in recorder.calls if kind == "generation"]
     assert records == [json.loads(line) for line in lines]
+    assert [record["generation"] for record in records] == [1, 2, 3, 4, 5]
     assert [v for k, v in recorder.calls if k == "checkpoint"] == [(2, True), (4, True), (5, True)]
     assert recorder.calls[-1][1] == json.loads((result.path / "summary.json").read_text())
 
@@ -66,7 +67,7 @@ def test_gradient_rounds_report_their_own_total(tmp_path: Path) -> None:
 def test_a_callback_that_raises_stops_the_run(tmp_path: Path) -> None:
     class Stop(evo.Callback):
         def on_generation(self, record: dict) -> None:
-            if record["generation"] == 1:
+            if record["generation"] == 2:
                 raise RuntimeError("enough")
 
     with pytest.raises(RuntimeError, match="enough"):

@@ -36,6 +36,7 @@ LAYERS: list[list[str]] = [
         "evo.callbacks",
         "evo.reporting",
         "evo.runlog",
+        "evo.runformat",
         "evo.files",
     ],
     ["evo.seeding", "evo.errors", "evo.messages", "evo.interrupts"],

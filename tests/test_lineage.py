@@ -25,6 +25,7 @@ from evo.methods import make_method
 from evo.population import Members, materialize
 from evo.problems import make_problem
 from evo.reporting import Reporter
+from evo.runformat import FORMAT
 from evo.runlog import RunFolder, load_npz, npz_bytes
 from evo.session import Session
 from tests.conftest import run_cli, tiny_config
@@ -57,12 +58,13 @@ class RecordingBackend(SerialBackend):
 
 
 def recorded_run(tmp_path: Path, algorithm: str, **overrides: Any) -> tuple[Path, dict]:
-    """A real run through the loop (serial), with the vectors it evaluated."""
+    """A real run through the loop (serial), with the vectors it evaluated (by the
+    generation's index, from 0)."""
     config = from_dict(tiny_config(algorithm=ALGORITHMS[algorithm], **overrides))
     problem = make_problem(config)
     backend = RecordingBackend(problem, config.backend)
     folder = RunFolder.create(tmp_path / "runs", config.name)
-    folder.write_config(dump_yaml(config))
+    folder.write_config(f"# format {FORMAT}\n" + dump_yaml(config))  # as evo run writes it
     method = make_method(config, problem)
     callbacks = CallbackList([Reporter(quiet=True)])
     started = time.perf_counter()
@@ -74,8 +76,9 @@ def recorded_run(tmp_path: Path, algorithm: str, **overrides: Any) -> tuple[Path
 
 
 def lineage(run_dir: Path) -> list[dict[str, np.ndarray]]:
+    """The run's lineage files, generation 1 first (named from 000001)."""
     files = sorted((run_dir / "lineage").glob("*.npz"))
-    assert [int(f.stem) for f in files] == list(range(len(files)))
+    assert [int(f.stem) for f in files] == list(range(1, len(files) + 1))
     return [load_npz(f) for f in files]
 
 
@@ -103,7 +106,7 @@ def test_every_generation_records_its_members(recorded) -> None:
     assert len(records) == len(metrics) == len(vectors) == 9
     steps = 0
     for generation, (record, line) in enumerate(zip(records, metrics, strict=True)):
-        assert int(record["generation"]) == generation
+        assert int(record["generation"]) == generation + 1 == line["generation"]
         n = len(vectors[generation])
         assert all(record[column].shape == (n,) for column in MEMBER_COLUMNS)
         assert record["fitness"].max() == line["fitness_max"]
@@ -124,10 +127,10 @@ def test_every_generation_records_its_members(recorded) -> None:
             if generation == 0:
                 assert parent_generation == -1  # the initial parameters
                 continue
-            assert 0 <= parent_generation < generation
+            assert 1 <= parent_generation <= generation  # numbered from 1, an earlier one
             if algorithm == "ga":
-                assert parent_generation == generation - 1  # elites are evaluated again
-            parent = vectors[parent_generation][int(record["parent_member"][member])]
+                assert parent_generation == generation  # elites are evaluated again
+            parent = vectors[parent_generation - 1][int(record["parent_member"][member])]
             one = Members.build(
                 [0], record["noise_seed"][member], record["scale"][member], record["sign"][member]
             )
@@ -142,10 +145,10 @@ def test_every_generation_records_its_members(recorded) -> None:
             assert chosen <= set(top.tolist())
 
 
-@pytest.mark.parametrize("generation", [0, 4, 6, 7, 8])
+@pytest.mark.parametrize("generation", [1, 5, 7, 8, 9])
 def test_a_rebuilt_member_is_the_vector_evaluated(recorded, generation: int) -> None:
-    """Generations 0 and 4: no checkpoint left before them (the one after 3 generations
-    is pruned), so replayed from the start; 6: from a kept checkpoint as is; 7 and 8: not
+    """Generations 1 and 5: no checkpoint left before them (the one after 3 generations
+    is pruned), so replayed from the start; 7: from a kept checkpoint as is; 8 and 9: not
     checkpoint generations, replayed from the checkpoint after 6."""
     from evo.lineage import rebuild_member
 
@@ -153,13 +156,13 @@ def test_a_rebuilt_member_is_the_vector_evaluated(recorded, generation: int) -> 
     folder = RunFolder(run_dir)
     kept = [int(p.stem.removeprefix("gen-")) for p in folder.checkpoints()]
     assert kept == [6, 9]
-    size = len(vectors[generation])
+    size = len(vectors[generation - 1])
     for member in sorted({0, 1, size // 2, size - 1}):
         rebuilt = rebuild_member(folder, generation, member)
-        np.testing.assert_array_equal(rebuilt.params, vectors[generation][member])
+        np.testing.assert_array_equal(rebuilt.params, vectors[generation - 1][member])
         assert rebuilt.params.dtype == np.float32
-        assert rebuilt.checkpoint == (6 if generation >= 6 else None)
-        assert rebuilt.replayed == (generation - 6 if generation >= 6 else generation)
+        assert rebuilt.checkpoint == (6 if generation >= 7 else None)
+        assert rebuilt.replayed == (generation - 7 if generation >= 7 else generation - 1)
 
 
 def test_export_member_and_lineage_of_the_best(recorded, tmp_path: Path, capsys) -> None:
@@ -170,9 +173,9 @@ def test_export_member_and_lineage_of_the_best(recorded, tmp_path: Path, capsys)
     best = best_member(RunFolder(run_dir))
     assert best is not None
     generation, member, fitness = best
-    assert f"ancestry of {generation + 1}:{member} (the best member" in header
+    assert f"ancestry of {generation}:{member} (the best member" in header
     rows = [line.split() for line in out.splitlines()[4:]]
-    assert rows[0][:3] == [str(generation + 1), str(member), f"{fitness:.2f}"]
+    assert rows[0][:3] == [str(generation), str(member), f"{fitness:.2f}"]
     assert "the initial parameters" in out.splitlines()[-1]
     generations = [int(row[0]) for row in rows]
     assert generations == sorted(generations, reverse=True) and generations[-1] == 1
@@ -185,14 +188,14 @@ def test_export_member_and_lineage_of_the_best(recorded, tmp_path: Path, capsys)
         "export",
         str(run_dir),
         "--member",
-        f"{generation + 1}:{member}",
+        f"{generation}:{member}",
         "-o",
         str(out_file),
     )
     assert status == 0, err
-    assert out.startswith(f"{out_file}: member {generation + 1}:{member}")
+    assert out.startswith(f"{out_file}: member {generation}:{member}")
     exported = load_npz(out_file)
-    np.testing.assert_array_equal(exported["params"], vectors[generation][member])
+    np.testing.assert_array_equal(exported["params"], vectors[generation - 1][member])
     # ... and it is the best the strategy kept (its checkpoint's best_params).
     last = sorted((run_dir / "checkpoints").glob("gen-*.npz"))[-1]
     np.testing.assert_array_equal(exported["params"], load_npz(last)["state.best_params"])
@@ -212,11 +215,11 @@ def test_generation_lists_members_best_first(recorded, capsys) -> None:
     _, run_dir, vectors = recorded
     status, out, err = cli(capsys, "inspect", str(run_dir), "--generation", "5")
     assert status == 0, err
-    record = load_npz(run_dir / "lineage" / "000004.npz")
+    record = load_npz(run_dir / "lineage" / "000005.npz")
     lines = out.splitlines()
     assert lines[1].startswith(f"generation 5: {len(vectors[4])} members")
-    size = (run_dir / "lineage" / "000004.npz").stat().st_size
-    assert lines[2].endswith(f"000004.npz, {size / 1000:.1f} kB")
+    size = (run_dir / "lineage" / "000005.npz").stat().st_size
+    assert lines[2].endswith(f"000005.npz, {size / 1000:.1f} kB")
     listed = [line.split() for line in lines[5:]]
     assert [int(row[1]) for row in listed] == list(np.argsort(-record["fitness"], kind="stable"))
     assert [float(row[2]) for row in listed] == sorted(
@@ -238,7 +241,8 @@ def test_lineage_csv_holds_every_member(recorded, tmp_path: Path, capsys) -> Non
     assert list(rows[0]) == ["generation", "member", *MEMBER_COLUMNS]
     records = lineage(run_dir)
     for row in rows:
-        record, member = records[int(row["generation"])], int(row["member"])
+        record, member = records[int(row["generation"]) - 1], int(row["member"])
+        assert int(row["parent_generation"]) == record["parent_generation"][member]
         assert float(row["fitness"]) == record["fitness"][member]  # no precision lost
         assert int(row["noise_seed"]) == int(record["noise_seed"][member])
         assert np.float32(row["scale"]) == record["scale"][member]
@@ -272,7 +276,7 @@ def test_a_resumed_run_has_the_lineage_of_an_uninterrupted_one(
     altered = load_npz(stopped / "lineage" / "000004.npz")
     altered["fitness"] = np.zeros_like(altered["fitness"])
     (stopped / "lineage" / "000004.npz").write_bytes(npz_bytes(altered))
-    shutil.copy(stopped / "lineage" / "000006.npz", stopped / "lineage" / "000009.npz")
+    shutil.copy(stopped / "lineage" / "000007.npz", stopped / "lineage" / "000009.npz")
 
     resume(stopped, reporter=Reporter(quiet=True))
     resumed, expected = lineage(stopped), lineage(reference)
@@ -305,9 +309,9 @@ def test_a_checkpoint_from_before_parent_origins_still_resumes(tmp_path: Path, c
     shutil.rmtree(run_dir / "lineage")
 
     resume(run_dir, reporter=Reporter(quiet=True))
-    records = lineage_from(run_dir, first=2)
+    records = lineage_from(run_dir, first=3)
     assert np.all(records[0]["parent_generation"] == -1)  # selected before: not known
-    assert np.all(records[1]["parent_generation"] == 2)  # selected after the resume
+    assert np.all(records[1]["parent_generation"] == 3)  # selected after the resume
     status, out, err = cli(capsys, "inspect", str(run_dir), "--lineage", "4:5")
     assert status == 0, err
     assert "an unrecorded parent" in out and "(no lineage" not in out
@@ -383,7 +387,7 @@ def test_made_from_names_the_spread_and_dense_members() -> None:
     from evo.methods.evolution import CENTRE
 
     record = {
-        "generation": np.int64(2),
+        "generation": np.int64(3),
         "bases": np.array(CENTRE),
         "spread": np.bool_(True),
         "base_index": np.array([0, 0, 3], np.int32),

@@ -79,14 +79,14 @@ def test_open_rejects_what_is_not_a_run(tmp_path: Path) -> None:
 
 def test_a_run_record_holds_what_the_writer_wrote(tmp_path: Path) -> None:
     folder = RunFolder.create(tmp_path, "x")
-    folder.write_config("# versions\nname: x\nseed: 3\nenv:\n  id: CartPole-v1\n")
+    folder.write_config("# versions\n# format 2\nname: x\nseed: 3\nenv:\n  id: CartPole-v1\n")
     folder.append_event("start", backend="serial")
-    folder.append_metrics({"generation": 0, "fitness_max": 1.5})
+    folder.append_metrics({"generation": 1, "fitness_max": 1.5})
     unfinished = RunRecord.read(folder.path)
     assert unfinished.path == folder.path and unfinished.folder.path == folder.path
     assert unfinished.config_text.startswith("# versions\n")
     assert unfinished.config == {"name": "x", "seed": 3, "env": {"id": "CartPole-v1"}}
-    assert unfinished.metrics == ({"generation": 0, "fitness_max": 1.5},)
+    assert unfinished.metrics == ({"generation": 1, "fitness_max": 1.5},)
     assert [event["event"] for event in unfinished.events] == ["start"]
     assert unfinished.summary is None and unfinished.best is None
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -122,7 +122,7 @@ def _check_loggers(run: RunRecord, tensorboard: PathLike | None, mlflow: str | N
 
 
 def _write_member(folder: RunFolder, member: tuple[int, int], out: Path) -> str:
-    """Rebuild ``member`` (generation from 0, index) into ``out``; the line that says so."""
+    """Rebuild ``member`` (generation from 1, index) into ``out``; the line that says so."""
     from evo.lineage import member_arrays, rebuild_member
     from evo.runlog import atomic_write_bytes, npz_bytes
 
@@ -134,7 +134,7 @@ def _write_member(folder: RunFolder, member: tuple[int, int], out: Path) -> str:
         else f"the checkpoint after generation {rebuilt.checkpoint}"
     )
     return (
-        f"{out}: member {rebuilt.generation + 1}:{rebuilt.member} "
+        f"{out}: member {rebuilt.generation}:{rebuilt.member} "
         f"(fitness {rebuilt.fitness:.4g}), {rebuilt.params.size} parameters, rebuilt from "
         f"{start}, {rebuilt.replayed} generation{'s' * (rebuilt.replayed != 1)} replayed"
     )

@@ -60,8 +60,6 @@ def format_table(metrics: Sequence[dict[str, Any]], max_rows: int = 60) -> str:
 
 def _metric(row: dict[str, Any], key: str, spec: str) -> str:
     value = row.get(key)
-    if key == "generation" and value is not None:
-        value += 1
     return format(value, spec) if isinstance(value, (int, float)) else "-"
 
 
@@ -81,15 +79,13 @@ def format_events(run: RunRecord) -> str:
 
 def event_rows(run: RunRecord) -> list[list[str]]:
     """Each event as text cells: seconds since the first event, the event's name, the
-    generation (counted from 1, as in the table) and its other fields."""
+    generation (a checkpoint's and a resume's: the generations done) and its other fields."""
     events = run.events
     start = events[0].get("time", 0.0) if events else 0.0
     rows = []
     for event in events:
         fields = {k: v for k, v in event.items() if k not in ("time", "event", "generation")}
         generation = event.get("generation")
-        if generation is not None and event.get("event") not in _COUNTED:
-            generation += 1  # an index (0-based); shown 1-based like the table
         shown = "-" if generation is None else str(generation)
         details = ", ".join(f"{k}={_detail(v)}" for k, v in fields.items())
         seconds = f"{event.get('time', start) - start:.2f}"
@@ -107,9 +103,6 @@ _EVENT_COLUMNS = [
 
 
 # Events whose ``generation`` counts the generations done (1-based already).
-_COUNTED = {"checkpoint", "resume"}
-
-
 def _detail(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_detail(v)}" for k, v in value.items()) + "}"
@@ -197,7 +190,7 @@ def _score(value: float | None) -> str:
 
 
 def format_generation(run: RunRecord, generation: int) -> str:
-    """One generation's members (``generation`` from 0), best first: fitness, steps,
+    """One generation's members (``generation`` from 1), best first: fitness, steps,
     worker, time and how each was made."""
     import numpy as np
 
@@ -219,7 +212,7 @@ def format_generation(run: RunRecord, generation: int) -> str:
     size = folder.lineage_path(generation).stat().st_size
     lines = [
         f"run: {folder.path}",
-        f"generation {generation + 1}: {len(fitness)} members, best first ({about})",
+        f"generation {generation}: {len(fitness)} members, best first ({about})",
         f"lineage: {folder.lineage_path(generation)}, {size / 1000:.1f} kB",
         "",
     ]
@@ -244,7 +237,7 @@ _GENERATION_COLUMNS = [
 
 
 def format_lineage(run: RunRecord, member: tuple[int, int] | None = None) -> str:
-    """The ancestry of a member (``(generation from 0, member)``; default: the run's best),
+    """The ancestry of a member (``(generation from 1, member)``; default: the run's best),
     newest first, back to the initial parameters."""
     from evo.lineage import ancestry, best_member, check_member
 
@@ -261,12 +254,12 @@ def format_lineage(run: RunRecord, member: tuple[int, int] | None = None) -> str
     steps = ancestry(folder, generation, index)
     lines = [
         f"run: {folder.path}",
-        f"ancestry of {generation + 1}:{index} ({title}), newest first:",
+        f"ancestry of {generation}:{index} ({title}), newest first:",
         "",
     ]
     rows = [
         [
-            str(step.generation + 1),
+            str(step.generation),
             str(step.member),
             f"{step.fitness:.2f}",
             str(step.steps),
@@ -276,7 +269,7 @@ def format_lineage(run: RunRecord, member: tuple[int, int] | None = None) -> str
     ]
     lines += table(_LINEAGE_COLUMNS, rows)
     if steps and steps[-1].parent is not None:
-        lines.append(f"(no lineage recorded for generation {steps[-1].parent[0] + 1})")
+        lines.append(f"(no lineage recorded for generation {steps[-1].parent[0]})")
     return "\n".join(lines)
 
 

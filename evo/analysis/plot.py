@@ -52,9 +52,7 @@ def _series(metrics: Sequence[dict[str, Any]], key: str) -> list[float]:
 
 def _x_series(metrics: Sequence[dict[str, Any]], x: str) -> list[float]:
     """The horizontal coordinates of a run's generations (generations counted from 1)."""
-    key = X_AXES[x][0]
-    xs = _series(metrics, key)
-    return [g + 1 for g in xs] if key == "generation" else xs
+    return _series(metrics, X_AXES[x][0])
 
 
 def _check_axis(x: str) -> None:

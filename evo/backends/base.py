@@ -44,7 +44,7 @@ class Evaluation:
         """Raise :class:`EvaluationError` naming the first failed member, if any."""
         if self.errors:
             member = min(self.errors)
-            where = "the final evaluation" if generation < 0 else f"generation {generation}"
+            where = "the final evaluation" if generation < 0 else f"generation {generation + 1}"
             raise EvaluationError(
                 f"evaluation failed at {where}, member {member}: {self.errors[member]}"
                 + (f" (and {len(self.errors) - 1} more members)" if len(self.errors) > 1 else "")

@@ -254,7 +254,9 @@ class GenerationRun:
         chunk = self.chunks[attempt.chunk]
         if not isinstance(exc, KilledWorker) or not isinstance(chunk, Chunk):
             where = (
-                f"generation {self.generation}" if self.generation >= 0 else "the final evaluation"
+                f"generation {self.generation + 1}"
+                if self.generation >= 0
+                else "the final evaluation"
             )
             raise EvaluationError(
                 f"evaluation failed at {where}: a task failed on the cluster: "

@@ -47,7 +47,7 @@ def soak(
     class Probe(Callback):
         def on_generation(self, record: dict) -> None:
             samples.append(_rss_bytes())
-            done = record["generation"] + 1
+            done = record["generation"]
             if done % max(1, generations // 10) == 0 or done == baseline:
                 report(f"  generation {done:>6}: RSS {samples[-1] / 2**20:8.1f} MiB")
 

@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> str:
         member = None if args.lineage == "best" else parse_member(args.lineage, "--lineage")
         return inspect.format_lineage(run, member)
     if args.generation is not None:
-        return inspect.format_generation(run, args.generation - 1)
+        return inspect.format_generation(run, args.generation)
     if args.events:
         return inspect.format_events(run)
     return inspect.format_run(run)

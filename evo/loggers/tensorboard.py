@@ -92,7 +92,9 @@ class TensorBoardLogger(Callback):
     def __init__(self, run_dir: Path, resumed_after: int | None) -> None:
         self.folder = RunFolder.open(run_dir)
         logdir = self.folder.path / FOLDER
-        self.events = EventWriter(logdir, purge_step=resumed_after)
+        # Steps are generations from 1: a run resumed after K generations reruns K + 1 on.
+        purge = None if resumed_after is None else resumed_after + 1
+        self.events = EventWriter(logdir, purge_step=purge)
         if resumed_after is None:
             self.events.config((self.folder.path / CONFIG).read_text(encoding="utf-8"))
             self.folder.append_event("tensorboard", logdir=str(logdir.resolve()))

@@ -39,15 +39,17 @@ TIMING_COLUMNS = ("worker", "task", "seconds", "workers")
 def generation_record(
     generation: int, population: Population, evaluation: Evaluation, origins: np.ndarray | None
 ) -> dict[str, np.ndarray]:
-    """One generation's lineage arrays. ``origins`` is the strategy's
-    :meth:`~evo.strategies.base.Strategy.base_origins` for the state that asked."""
+    """The lineage arrays of the generation of index ``generation`` (from 0). ``origins`` is
+    the strategy's :meth:`~evo.strategies.base.Strategy.base_origins` for the state that
+    asked. The file numbers generations from 1 (``generation``, ``parent_generation``;
+    -1: no parent member), as every file of the run folder does."""
     members = population.members
     if origins is None:
         parent = np.full((population.size, 2), -1, dtype=np.int64)
     else:
         parent = np.asarray(origins, dtype=np.int64)[members.base_index]
     return {
-        "generation": np.int64(generation),
+        "generation": np.int64(generation + 1),
         "incumbent": np.bool_(population.incumbent),
         "bases": np.array(CENTRE if origins is None else PARENTS),
         "spread": np.bool_(population.spread is not None),
@@ -55,7 +57,7 @@ def generation_record(
         "noise_seed": members.noise_seed,
         "scale": members.scale,
         "sign": members.sign,
-        "parent_generation": parent[:, 0].astype(np.int32),
+        "parent_generation": np.where(parent[:, 0] >= 0, parent[:, 0] + 1, -1).astype(np.int32),
         "parent_member": parent[:, 1].astype(np.int32),
         "fitness": np.asarray(evaluation.fitness, dtype=np.float64),
         "steps": np.asarray(evaluation.steps, dtype=np.int64),

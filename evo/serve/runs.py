@@ -138,7 +138,7 @@ def series(metrics: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> dict[s
     columns |= {key: [] for key in _CURVES}
     for index, line in enumerate(metrics):
         generation = line.get("generation")
-        columns["generation"].append(float(generation + 1 if _is_number(generation) else index + 1))
+        columns["generation"].append(float(generation if _is_number(generation) else index + 1))
         for key in _CURVES:
             columns[key].append(_number(line.get(key)))
     mean, std = np.array(columns["fitness_mean"]), np.array(columns["fitness_std"])
@@ -200,7 +200,7 @@ def histogram(record: RunRecord, bins: int = 30) -> Histogram | None:
     else:
         counts, edges = np.zeros(0, dtype=int), np.zeros(1)
     return Histogram(
-        generation=generations[-1] + 1,
+        generation=generations[-1],
         members=int(fitness.size),
         failed=int(np.isnan(fitness).sum()),
         left=edges[:-1].tolist(),
@@ -225,8 +225,8 @@ def event_marks(record: RunRecord) -> dict[str, list]:
         generation = event.get("generation")
         if name not in _MARKED or not _is_number(generation):
             continue
-        # A checkpoint counts the generations done; the others name a generation from 0.
-        marks["generation"].append(float(generation if name == "checkpoint" else generation + 1))
+        # A checkpoint counts the generations done: it is marked at the last one done.
+        marks["generation"].append(float(generation))
         marks["event"].append(str(name))
     return marks
 

@@ -153,14 +153,17 @@ def _as_gradient_run(run: Path, destination: Path, finished: bool) -> Path:
     when finished, the trainer's name and a test accuracy in the summary."""
     shutil.copytree(run, destination)
     config = destination / "config.yaml"
-    data = yaml.safe_load(config.read_text())
+    text = config.read_text()
+    data = yaml.safe_load(text)
     data.update(name="tiny-sgd", mode="gradient", gradient={"optimizer": "sgd"}, data={})
-    config.write_text("# header\n" + yaml.safe_dump(data, sort_keys=False))
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    assert "# format 2\n" in header  # kept: the metrics below number generations from 1
+    config.write_text(header + yaml.safe_dump(data, sort_keys=False))
     lines = []
     for row in metrics(run):
-        row.update(mode="gradient", samples=3 * 32 * (row["generation"] + 1))
+        row.update(mode="gradient", samples=3 * 32 * row["generation"])
         row["test_accuracy"] = (
-            min(1.0, row["fitness_mean"] / 100) if row["generation"] % 3 == 2 else None
+            min(1.0, row["fitness_mean"] / 100) if row["generation"] % 3 == 0 else None
         )
         lines.append(json.dumps(row))
     (destination / "metrics.jsonl").write_text("\n".join(lines) + "\n")

@@ -100,13 +100,14 @@ def test_run_folder_files(finished_run) -> None:
         "metrics.jsonl",
         "summary.json",
     ]
-    assert len(list((run_dir / "lineage").glob("*.npz"))) == 5
+    lineage = sorted(p.name for p in (run_dir / "lineage").glob("*.npz"))
+    assert lineage == [f"{g:06d}.npz" for g in range(1, 6)]  # generations numbered from 1
     config = load_config(run_dir / "config.yaml")
     assert config.algorithm.name == "ga" and config.generations == 5 and config.seed == 7
     assert "numpy" in (run_dir / "config.yaml").read_text().splitlines()[1]  # versions header
 
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [m["generation"] for m in metrics] == list(range(5))
+    assert [m["generation"] for m in metrics] == list(range(1, 6))
     for m in metrics:
         assert set(m) >= METRIC_KEYS
         assert m["fitness_min"] <= m["fitness_median"] <= m["fitness_max"]

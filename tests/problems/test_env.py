@@ -97,7 +97,7 @@ def test_a_failing_member_is_reported_and_the_others_still_evaluated() -> None:
 
 def test_failed_evaluation_stops_the_run_with_an_event(tmp_path: Path) -> None:
     config = from_dict(tiny_config(**{"env.id": "tests.helpers:Exploding-v0"}))
-    with pytest.raises(EvaluationError, match="generation 0, member 0"):
+    with pytest.raises(EvaluationError, match="generation 1, member 0"):
         run(config, tmp_path, reporter=Reporter(quiet=True))
     (run_dir,) = tmp_path.iterdir()
     last = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
@@ -112,7 +112,7 @@ def test_failed_evaluation_on_dask_workers_is_one_line(tmp_path: Path) -> None:
     result = run_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "evo: error: evaluation failed at generation 0, member 0: ValueError: boom "
+        "evo: error: evaluation failed at generation 1, member 0: ValueError: boom "
         "(and 10 more members)"  # all 11 members (10 perturbed + the centre) failed
     ]
 

@@ -70,7 +70,7 @@ def test_curves_count_generations_from_1_and_rates_per_generation(finished: Path
 def test_the_histogram_bins_every_member_of_the_newest_generation(finished: Path) -> None:
     record = RunRecord.read(finished)
     found = histogram(record)
-    members = record.folder.read_lineage(3)["fitness"]
+    members = record.folder.read_lineage(4)["fitness"]
     assert found is not None and found.generation == 4 and found.members == len(members)
     assert sum(found.counts) == len(members) - found.failed
     assert found.left[0] == pytest.approx(float(members.min()))
