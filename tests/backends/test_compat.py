@@ -247,6 +247,6 @@ def test_a_worker_joining_with_another_version_is_left_out(
 
     folder_of_run = RunFolder.open(folder_run)
     workers = set()
-    for generation in range(recorded_generations(folder_of_run)):
+    for generation in range(1, recorded_generations(folder_of_run) + 1):
         workers |= {str(w) for w in folder_of_run.read_lineage(generation)["workers"]}
     assert bad not in workers and len(workers) == 1, workers

@@ -93,11 +93,11 @@ def test_the_statistics_kept_are_the_merge_of_every_generation(tmp_path: Path) -
     path = run(config, tmp_path, reporter=Reporter(quiet=True)).path
     folder, problem = RunFolder(path), make_problem(config)
     env, running = gymnasium.make("CartPole-v1"), ObservationStats.zeros(4)
-    for generation in range(3):
+    for generation in range(1, 4):  # numbered from 1; seeds come from the index from 0
         record = folder.read_lineage(generation)
         np.testing.assert_array_equal(record["normalization.sum"], running.sum)
         size = len(record["fitness"])
-        seeds = problem.generation_seeds(config.seed, generation, size)
+        seeds = problem.generation_seeds(config.seed, generation - 1, size)
         generation_seen = ObservationStats.zeros(4)
         for member in range(size):
             params = rebuild_member(folder, generation, member).params
@@ -123,12 +123,12 @@ def test_the_statistics_kept_are_the_merge_of_every_generation(tmp_path: Path) -
     total, _ = play(env, problem.policy, best["params"], running, 2.0, final_seeds(1)[0])
     assert replayed.episode_return == total
     # a member exported plays with its own generation's statistics
-    exported = member_arrays(rebuild_member(folder, 1, 2))
+    exported = member_arrays(rebuild_member(folder, 2, 2))  # the second generation
     frozen = normalizer_from(exported)
     np.testing.assert_array_equal(
         frozen.mean,
-        folder.read_lineage(1)["normalization.sum"]
-        / (folder.read_lineage(1)["normalization.count"]),
+        folder.read_lineage(2)["normalization.sum"]
+        / (folder.read_lineage(2)["normalization.count"]),
     )
     assert frozen.clip == 2.0
 
