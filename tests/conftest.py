@@ -73,6 +73,21 @@ def run_cli(
     )
 
 
+def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen:
+    """The real `evo` command line started in a subprocess of its own session (so that a
+    test can signal its whole process group, as a terminal does), output unbuffered and
+    piped as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "evo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
 def wait_for_generations(runs_dir: Path, count: int, timeout: float = 120) -> None:
     """Block until the one run under ``runs_dir`` has logged ``count`` generations."""
     deadline = time.monotonic() + timeout

@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_config, write_config
+from tests.conftest import start_cli, tiny_config, write_config
 
 DASHBOARD = re.compile(r"dashboard (http://127\.0\.0\.1:\d+/status)")
 
@@ -26,14 +25,7 @@ def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
     interrupted (and its process group killed if need be) at the end of the test."""
     config = tiny_config(generations=100_000, backend={"kind": "dask", "workers": 2})
     path = write_config(tmp_path / "long.yaml", config)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "evo", "run", str(path), "--runs-dir", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"))
     try:
         url, seen = None, []
         deadline = time.monotonic() + 120

@@ -22,7 +22,7 @@ import yaml
 from evo.config import load_config
 from evo.policies import MLPSpec
 from evo.runlog import load_npz
-from tests.conftest import FITNESS_COLUMNS, REPO, run_cli, tiny_config, write_config
+from tests.conftest import FITNESS_COLUMNS, REPO, run_cli, start_cli, tiny_config, write_config
 
 METRIC_KEYS = {
     *FITNESS_COLUMNS,
@@ -165,14 +165,7 @@ def _interrupt(tmp_path: Path, signum: int, group: bool) -> None:
     config = tiny_config(generations=100_000, backend={"kind": "dask", "workers": 2})
     path = write_config(tmp_path / "long.yaml", config)
     runs = tmp_path / "runs"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "evo", "run", str(path), "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_cli("run", str(path), "--runs-dir", str(runs))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -9,14 +9,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli, tiny_config, write_config
+from tests.conftest import run_cli, start_cli, tiny_config, write_config
 
 
 def _stopped_run(tmp_path: Path, **overrides: object) -> Path:
@@ -52,13 +51,7 @@ def test_a_second_writer_of_a_folder_is_refused(tmp_path: Path) -> None:
     run_dir = _stopped_run(tmp_path, generations=3)
     text = (run_dir / "config.yaml").read_text().replace("generations: 6", "generations: 100000")
     (run_dir / "config.yaml").write_text(text)
-    first = subprocess.Popen(
-        [sys.executable, "-m", "evo", "resume", str(run_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    first = start_cli("resume", str(run_dir))
     try:
         deadline = time.monotonic() + 60
         while not first.stdout.readline().startswith("gen "):

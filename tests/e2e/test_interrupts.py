@@ -8,14 +8,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, tiny_config, write_config
+from tests.conftest import run_cli, start_cli, tiny_config, write_config
 
 GENERATIONS = 8
 
@@ -54,14 +53,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 
 
 def _start(config: Path, runs: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "evo", "run", str(config), "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return start_cli("run", str(config), "--runs-dir", str(runs))
 
 
 def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 120) -> None:

@@ -9,13 +9,14 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import start_cli
 
 URL = re.compile(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops\)")
 
@@ -24,14 +25,7 @@ URL = re.compile(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops\)")
 def serving(folder: Path, *options: str) -> Iterator[tuple[subprocess.Popen, str]]:
     """`evo serve FOLDER --port 0` in a subprocess and the URL it printed; stopped with
     SIGINT at the end (its process group killed if it does not stop)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "evo", "serve", str(folder), "--port", "0", *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_cli("serve", str(folder), "--port", "0", *options)
     try:
         line = process.stdout.readline()
         found = URL.search(line)

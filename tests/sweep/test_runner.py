@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from evo.analysis.inspect import format_sweep
 from evo.config import from_dict, load_config
 from evo.experiment import run
 from evo.sweep import SweepFolder, resume_sweep, run_sweep
-from tests.conftest import run_cli, tiny_config, write_config
+from tests.conftest import run_cli, start_cli, tiny_config, write_config
 from tests.sweep.conftest import fitness_columns, small_config
 
 
@@ -72,15 +70,8 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
     config = small_config(generations=40, **{"checkpoint.every": 1})
     path = write_config(tmp_path / "c.yaml", config)
     runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "evo", "sweep", str(path), "--seeds", "0-2"]
-    process = subprocess.Popen(
-        [*command, "--runs-dir", str(runs), "--parallel", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    command = ["sweep", str(path), "--seeds", "0-2"]
+    process = start_cli(*command, "--runs-dir", str(runs), "--parallel", "2")
     try:
         deadline = time.monotonic() + 120
         while not list(runs.glob("*/*/checkpoints/*.json")):
