@@ -82,7 +82,7 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
         os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C
         _, err = process.communicate(timeout=60)
         assert process.returncode == 130, err
-        assert err.strip().splitlines() == ["evo: interrupted"], err
+        assert err.strip().splitlines() == ["evo: interrupted (SIGINT)"], err
         _gone, alive = psutil.wait_procs(children, timeout=20)
         assert alive == [], f"orphaned processes: {alive}"
     finally:
