@@ -42,8 +42,13 @@ class Task:
 # Mania, Guy & Recht 2018 ("Simple random search provides a competitive approach to
 # reinforcement learning"), Table 1: episodes ARS V2-t needed to reach each threshold.
 TASKS: tuple[Task, ...] = (
-    Task("CartPole-v1", "cartpole-es", 475.0),
     Task("race track", "racetrack-es", 900.0),
+    Task("race track", "racetrack-ga", 900.0),
+    Task("CartPole-v1", "cartpole-es", 475.0),
+    Task("CartPole-v1", "cartpole-ga", 475.0),
+    Task("CartPole-v1", "cartpole-ars", 475.0),
+    Task("CartPole-v1", "cartpole-cma", 475.0),
+    Task("CartPole-v1", "cartpole-pgpe", 475.0),
     Task("LunarLander-v3", "lunarlander-es", 200.0, seeds=(0, 1, 2, 3, 4)),
 )
 

@@ -85,6 +85,43 @@ def suite_section(
     return "\n".join([*lines, "", END])
 
 
+def readme_table(tasks: Sequence[Task], outcomes: Mapping[str, Sequence[Outcome]]) -> str:
+    """The README's short form of the table, pointing to the full one."""
+    rows = [
+        ["config", "task", "solved (held-out)", "episodes to threshold", "wall time", "ARS V2-t"],
+        ["---"] * 6,
+    ]
+    for task in tasks:
+        runs = list(outcomes.get(task.config, ()))
+        if not runs:
+            continue
+        reached = [run for run in runs if run.reached_generation is not None]
+        rows.append(
+            [
+                f"`{task.config}`",
+                f"{task.name} >= {_number(task.threshold)}",
+                f"{sum(run.solved for run in runs)}/{len(runs)} seeds",
+                _median_count([run.episodes for run in reached], len(reached), len(runs)),
+                f"{statistics.median(run.wall_s for run in runs):.1f} s",
+                "—" if task.reference_episodes is None else f"{task.reference_episodes:,}",
+            ]
+        )
+    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    return "\n".join(
+        [
+            BEGIN,
+            "",
+            "Medians over seeds of whole `evo run` processes on the embedded 2-worker cluster, "
+            "written by `evo bench suite` (how each figure is taken: "
+            "[docs/benchmarks.md](docs/benchmarks.md)).",
+            "",
+            table,
+            "",
+            END,
+        ]
+    )
+
+
 def write_section(path: Path, section: str) -> None:
     """Put ``section`` between the markers of ``path`` (appended when it has none)."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -56,6 +56,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="the Markdown file whose generated section is (re)written (default: %(default)s)",
     )
     suite.add_argument(
+        "--readme",
+        help="also (re)write the short table of this file's generated section (README.md)",
+    )
+    suite.add_argument(
         "--figures",
         default="docs/benchmarks",
         help="folder of the per-task figures, made by `evo compare` (default: %(default)s)",
@@ -76,17 +80,21 @@ def _bench_suite(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from evo.bench.suite import run_suite, select_tasks
-    from evo.bench.suite_report import draw_figures, suite_section, write_section
+    from evo.bench.suite_report import draw_figures, readme_table, suite_section, write_section
 
     tasks = select_tasks(args.tasks)
     seeds = None if args.seeds is None else _integers("--seeds", args.seeds)
     out = Path(args.out)
-    if out.suffix != ".md":
-        raise ConfigError(f"--out: expected a Markdown file (.md), found {args.out!r}")
+    for flag, name in (("--out", args.out), ("--readme", args.readme)):
+        if name is not None and Path(name).suffix != ".md":
+            raise ConfigError(f"{flag}: expected a Markdown file (.md), found {name!r}")
     outcomes = run_suite(tasks, Path(args.runs_dir), seeds=seeds, overrides=args.overrides)
     figures = draw_figures(tasks, outcomes, Path(args.figures), out.parent)
     write_section(out, suite_section(tasks, outcomes, figures))
     print(f"wrote {out}")
+    if args.readme is not None:
+        write_section(Path(args.readme), readme_table(tasks, outcomes))
+        print(f"wrote {args.readme}")
     return 0
 
 

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from evo.bench.suite import Task, run_suite
-from evo.bench.suite_report import BEGIN, END, suite_section, suite_table, write_section
+from evo.bench.suite_report import (
+    BEGIN,
+    END,
+    readme_table,
+    suite_section,
+    suite_table,
+    write_section,
+)
 
 FAST = ("backend.kind=serial", "generations=6", "final_eval.episodes=5", "stop.confirm_episodes=5")
 
@@ -69,6 +76,13 @@ def test_the_section_replaces_only_its_own_text(
     assert text.startswith("# Benchmarks\n\nwritten by hand\n")
     assert text.count(BEGIN) == text.count(END) == 1
     assert "![CartPole-v1" in text and "| CartPole-v1 | `cartpole-es` | 40 |" in text
+    readme = tmp_path / "README.md"
+    readme.write_text("# evo\n\n" + BEGIN + "\nold table\n" + END + "\n\n## Commands\n")
+    write_section(readme, readme_table([task], outcomes))
+    text = readme.read_text()
+    assert "old table" not in text and text.endswith("\n\n## Commands\n")
+    solved = sum(run.solved for run in outcomes["cartpole-es"])
+    assert f"| `cartpole-es` | CartPole-v1 >= 40 | {solved}/2 seeds |" in text
 
 
 @pytest.mark.parametrize(
