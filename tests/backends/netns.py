@@ -221,11 +221,13 @@ class LaggyProxy:
         self.thread.join(timeout=10)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``condition`` every 50 ms; the seconds it took, or ``TimeoutError``."""
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, every: float = 0.05
+) -> float:
+    """Poll ``condition`` every ``every`` seconds; the seconds it took, or ``TimeoutError``."""
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
             raise TimeoutError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
+        time.sleep(every)
     return time.monotonic() - start
