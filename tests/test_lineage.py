@@ -400,6 +400,7 @@ def test_made_from_names_the_spread_and_dense_members() -> None:
     }
     assert made_from(record, 1) == "the centre of generation 3 - 1 x (stdev * noise(offset 11))"
     # A folder of format 2 named the noise by a generator seed.
-    old = {**record, "noise_seed": record.pop("noise_offset").astype(np.uint64)}
+    old = {k: v for k, v in record.items() if k != "noise_offset"}
+    old["noise_seed"] = record["noise_offset"].astype(np.uint64)
     assert made_from(old, 1) == "the centre of generation 3 - 1 x (stdev * noise(seed 11))"
     assert made_from(record, 2).startswith("a sample of generation 3's search distribution")

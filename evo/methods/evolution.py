@@ -81,6 +81,8 @@ class Evolution:
         self.name, self.state_class = strategy.name, strategy.state_class
         self.generations = generations
         self.on_error = env.on_error
+        # A noise table too short for the parameters is a bad config: found before a run starts.
+        strategy.noise_table(problem.policy.num_params)
 
     def init(self, seed: int) -> State:
         """The strategy's state around the problem's initial parameters."""

@@ -10,6 +10,7 @@ algorithm implements in its own file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -144,10 +145,18 @@ def nes_utilities(fitness: np.ndarray) -> np.ndarray:
     Ties are broken by member index, so the result is deterministic.
     """
     n = len(fitness)
-    raw = np.array([max(0.0, math.log(n / 2 + 1) - math.log(k)) for k in range(1, n + 1)])
     utilities = np.empty(n, dtype=np.float64)
     # Best first; a stable sort of the negated fitness keeps the lower index ahead on ties.
-    utilities[np.argsort(-fitness, kind="stable")] = raw / raw.sum() - 1 / n
+    utilities[np.argsort(-fitness, kind="stable")] = _utilities_by_rank(n)
+    return utilities
+
+
+@functools.lru_cache(maxsize=8)
+def _utilities_by_rank(n: int) -> np.ndarray:
+    """The NES utilities of ranks 1..n (read-only; a population size has one set)."""
+    raw = np.array([max(0.0, math.log(n / 2 + 1) - math.log(k)) for k in range(1, n + 1)])
+    utilities = raw / raw.sum() - 1 / n
+    utilities.setflags(write=False)
     return utilities
 
 
