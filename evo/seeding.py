@@ -3,7 +3,10 @@
 Streams are told apart by the first word of the spawn key, so the strategy's
 draws, the training episodes, the stop confirmations and the initial parameters
 never share randomness, and nothing depends on worker identity, task order or
-time. Episode seeds are 32-bit and their top two bits say what they are for:
+time. (The shared noise table of :mod:`evo.noise` is the same for every run; which
+slices of it a generation's members get is drawn from the strategy's stream.) A
+generation's training episodes are hashed from two keys of its SeedSequence, all
+members at once. Episode seeds are 32-bit and their top two bits say what they are for:
 training ``0x``, confirmation of a stop ``10``, final evaluation ``11``, so the
 three sets are disjoint by construction. The final evaluation's seeds are a
 fixed held-out range, independent of the run seed.
