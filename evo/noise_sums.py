@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-# The kernels take the members four or eight at a time so that each coordinate's running
+# The kernels take the members eight at a time so that each coordinate's running
 # sum is loaded and stored once per group, not once per member; within a group the
 # additions stay in member order, ((s + w0 e0) + w1 e1) + ..., the same bits as one by one.
 
@@ -67,25 +67,41 @@ def moments(
     a, b = mean_weights, square_weights
     count, n = len(offsets), num_params
     m = 0
-    while m + 4 <= count:
+    while m + 8 <= count:
         a0, a1, a2, a3 = a[m], a[m + 1], a[m + 2], a[m + 3]
+        a4, a5, a6, a7 = a[m + 4], a[m + 5], a[m + 6], a[m + 7]
         b0, b1, b2, b3 = b[m], b[m + 1], b[m + 2], b[m + 3]
+        b4, b5, b6, b7 = b[m + 4], b[m + 5], b[m + 6], b[m + 7]
         p0 = values[offsets[m] : offsets[m] + n]
         p1 = values[offsets[m + 1] : offsets[m + 1] + n]
         p2 = values[offsets[m + 2] : offsets[m + 2] + n]
         p3 = values[offsets[m + 3] : offsets[m + 3] + n]
+        p4 = values[offsets[m + 4] : offsets[m + 4] + n]
+        p5 = values[offsets[m + 5] : offsets[m + 5] + n]
+        p6 = values[offsets[m + 6] : offsets[m + 6] + n]
+        p7 = values[offsets[m + 7] : offsets[m + 7] + n]
         for k in range(n):
             e0, e1 = np.float64(p0[k]), np.float64(p1[k])
             e2, e3 = np.float64(p2[k]), np.float64(p3[k])
+            e4, e5 = np.float64(p4[k]), np.float64(p5[k])
+            e6, e7 = np.float64(p6[k]), np.float64(p7[k])
             mean = first[k] + a0 * e0
             mean = mean + a1 * e1
             mean = mean + a2 * e2
-            first[k] = mean + a3 * e3
+            mean = mean + a3 * e3
+            mean = mean + a4 * e4
+            mean = mean + a5 * e5
+            mean = mean + a6 * e6
+            first[k] = mean + a7 * e7
             square = second[k] + b0 * (e0 * e0 - 1.0)
             square = square + b1 * (e1 * e1 - 1.0)
             square = square + b2 * (e2 * e2 - 1.0)
-            second[k] = square + b3 * (e3 * e3 - 1.0)
-        m += 4
+            square = square + b3 * (e3 * e3 - 1.0)
+            square = square + b4 * (e4 * e4 - 1.0)
+            square = square + b5 * (e5 * e5 - 1.0)
+            square = square + b6 * (e6 * e6 - 1.0)
+            second[k] = square + b7 * (e7 * e7 - 1.0)
+        m += 8
     for rest in range(m, count):
         am, bm = a[rest], b[rest]
         piece = values[offsets[rest] : offsets[rest] + n]
