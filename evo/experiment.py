@@ -26,7 +26,7 @@ from evo.loop import run_loop
 from evo.methods import make_method
 from evo.problems import make_problem
 from evo.reporting import Reporter
-from evo.runformat import FORMAT
+from evo.runformat import FORMAT, older_format
 from evo.runlog import CONFIG, RunFolder
 from evo.session import Session
 from evo.strategies.base import State
@@ -163,10 +163,10 @@ def _resume(
     """:func:`resume` of a locked folder."""
     if folder.read_summary() is not None:
         raise RunFolderError(f"{folder.path}: the run has finished (it has a summary.json)")
-    if folder.format < FORMAT:  # its logs number generations otherwise: not appended to
+    if folder.format < FORMAT:  # its logs or its noise are otherwise: not continued
         raise RunFolderError(
-            f"{folder.path}: a run folder of format {folder.format} (generations counted "
-            f"from 0), which this evo reads but does not resume; rerun it with: "
+            f"{folder.path}: a run folder of format {folder.format} ({older_format(folder.format)})"
+            f", which this evo reads but does not resume; rerun it with: "
             f"evo run {folder.path / CONFIG}"
         )
     config = load_config(folder.path / CONFIG)
