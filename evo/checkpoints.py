@@ -60,7 +60,7 @@ class Checkpoint:
         if found is None:
             raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
         state, meta, arrays = found
-        where = folder.path / "checkpoints" / f"gen-{state.generation:06d}.json"
+        where = folder.path / "checkpoints" / f"gen-{meta['generation']:06d}.json"
         try:
             tally = Tally(int(meta["evaluations"]), int(meta["env_steps"]))
             elapsed = float(meta["elapsed_s"])

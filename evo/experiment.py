@@ -27,7 +27,7 @@ from evo.methods import make_method
 from evo.problems import make_problem
 from evo.reporting import Reporter
 from evo.runformat import FORMAT
-from evo.runlog import CONFIG, RunFolder
+from evo.runlog import CONFIG, EVENTS, RunFolder
 from evo.session import Session
 from evo.strategies.base import State
 
@@ -163,6 +163,7 @@ def _resume(
     """:func:`resume` of a locked folder."""
     if folder.read_summary() is not None:
         raise RunFolderError(f"{folder.path}: the run has finished (it has a summary.json)")
+    folder.read_events()  # appended to: a damaged log is refused before anything runs
     if folder.format < FORMAT:  # its logs number generations otherwise: not appended to
         raise RunFolderError(
             f"{folder.path}: a run folder of format {folder.format} (generations counted "
@@ -193,6 +194,7 @@ def _resume(
         reporter.info(where)
         folder.remove_temporary_files()
         folder.truncate_metrics(point.state.generation)
+        folder.truncate_metrics(None, EVENTS)  # a line torn by a kill, not to be appended to
         folder.truncate_lineage(point.state.generation)
         if changed:  # the folder's config is what the run now is: a later resume uses it
             header = "".join(line for line in folder.config_lines() if line.startswith("#"))

@@ -41,12 +41,35 @@ from evo.strategies.base import State
 def read_generation(folder: RunFolder, generation: int) -> dict[str, np.ndarray]:
     """One generation's lineage (from 1), checked for the columns this module reads."""
     record = folder.read_lineage(generation)
+    where = folder.lineage_path(generation)
     missing = [k for k in ("bases", "incumbent", "workers", *MEMBER_COLUMNS) if k not in record]
     if missing:
         raise RunFolderError(
-            f"{folder.path}: the lineage of generation {generation} lacks {missing[0]!r}"
+            f"{where}: the lineage of generation {generation} lacks {missing[0]!r}"
         )
+    members = len(record["fitness"]) if record["fitness"].ndim == 1 else -1
+    for name, kinds, ndim in _LINEAGE_SHAPES:
+        array = record.get(name)
+        if array is None and name not in MEMBER_COLUMNS:
+            continue  # "generation", "spread": absent from some older files
+        wrong = array.dtype.kind not in kinds or array.ndim != ndim
+        if wrong or (name in MEMBER_COLUMNS and (members < 1 or len(array) != members)):
+            found = f"{array.dtype}{list(array.shape)}"
+            raise RunFolderError(f"{where}: {name!r} is {found}, not what evo writes")
+    if str(record["bases"]) not in (CENTRE, PARENTS):
+        raise RunFolderError(f"{where}: 'bases' is {str(record['bases'])[:40]!r}")
     return record
+
+
+# The lineage's arrays: their dtype kinds and dimensions (a member column: one a member).
+_LINEAGE_SHAPES = (
+    *((name, "biuf", 1) for name in MEMBER_COLUMNS),
+    ("generation", "iu", 0),
+    ("incumbent", "b", 0),
+    ("spread", "b", 0),
+    ("bases", "U", 0),
+    ("workers", "U", 1),
+)
 
 
 def recorded_generations(folder: RunFolder) -> int:
