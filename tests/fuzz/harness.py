@@ -72,7 +72,7 @@ def call(*argv: str) -> Outcome:
         except SystemExit as exc:  # argparse's own refusals
             code = exc.code
             status = code if isinstance(code, int) else (0 if code is None else 1)
-        except BaseException:  # noqa: BLE001  (a crash is what the caller reports)
+        except BaseException:  # a crash is what the caller reports
             crash = traceback.format_exc()
             status = -1
     return Outcome(status, out.getvalue(), err.getvalue(), crash)
@@ -124,9 +124,10 @@ def checked_call(command: str, run_dir: Path, out: Path) -> Outcome:
     outside ``run_dir`` but into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     around = run_dir.parent
-    before, outside = listing(run_dir), set(listing(around)) - {
-        str(Path(run_dir.name) / p) for p in listing(run_dir)
-    }
+    before, outside = (
+        listing(run_dir),
+        set(listing(around)) - {str(Path(run_dir.name) / p) for p in listing(run_dir)},
+    )
     argv = [part.format(run=run_dir, out=out) for part in COMMANDS[command]]
     cwd = os.getcwd()
     os.chdir(out)  # whatever the command writes by default lands here
