@@ -136,8 +136,8 @@ def checked_call(command: str, run_dir: Path, out: Path) -> Outcome:
     finally:
         os.chdir(cwd)
     problems = outcome.problems()
-    if outcome.status == 2 and listing(run_dir) != before:
-        problems.append("the folder changed on exit 2")
+    if (outcome.status == 2 or command != "resume") and listing(run_dir) != before:
+        problems.append(f"the folder changed (exit {outcome.status})")
     after_outside = set(listing(around)) - {str(Path(run_dir.name) / p) for p in listing(run_dir)}
     if not out.is_relative_to(around) and after_outside != outside:
         problems.append(f"files written beside the folder: {after_outside - outside}")
