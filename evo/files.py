@@ -227,6 +227,9 @@ def _float(text: str) -> float:
     return value
 
 
+MAX_LINE = 1 << 20  # a line of metrics or events is a few hundred bytes to a few kB
+
+
 def read_jsonl(
     path: Path, check: Callable[[str, dict[str, Any]], Any] | None = None
 ) -> list[dict[str, Any]]:
@@ -237,13 +240,18 @@ def read_jsonl(
     if not path.exists():
         return []
     records = []
+    last = b""
     try:
         with path.open("rb") as lines:
             pending: str | None = None  # what is wrong with the line before this one
-            for number, raw in enumerate(lines, start=1):
+            number = 0
+            while raw := lines.readline(MAX_LINE + 1):  # a line at a time, none unbounded
+                number, last = number + 1, raw
                 if pending is not None:  # a bad line that was not the last
                     raise RunFolderError(pending)
                 where = f"{path}:{number}"
+                if len(raw) > MAX_LINE:
+                    raise RunFolderError(f"{where}: a line of more than {MAX_LINE:,} bytes")
                 try:
                     record = _record(raw, where)
                     if record is not None and check is not None:
@@ -254,7 +262,7 @@ def read_jsonl(
                     continue
                 if record is not None:
                     records.append(record)
-            if pending is not None and raw.endswith(b"\n"):  # a whole line, not a torn one
+            if pending is not None and last.endswith(b"\n"):  # a whole line, not a torn one
                 raise RunFolderError(pending)
     except OSError as exc:
         raise RunFolderError(f"{path}: cannot read it: {_short(exc)}") from None
