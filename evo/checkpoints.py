@@ -78,6 +78,11 @@ class Checkpoint:
                 "started with (--set changes generations, stop.*, backend.*, ...)"
             )
         _check_like(where, state, fresh)
+        if state.generation != meta["generation"]:  # the arrays of another checkpoint
+            raise RunFolderError(
+                f"{where}: its state is after generation {state.generation}, its name says "
+                f"{meta['generation']}"
+            )
         return cls(state, tally, elapsed, observations, recorded)
 
 

@@ -22,6 +22,7 @@ JSON or ``.npz`` read with ``allow_pickle=False``, so opening a run never runs c
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import shutil
@@ -237,7 +238,8 @@ class RunFolder:
         path = self.path / name
         if not path.exists() or (generations is None and _ends_whole(path)):
             return
-        lines = path.read_bytes().splitlines(keepends=True)[:generations]
+        with path.open("rb") as handle:  # the lines kept only, a line at a time
+            lines = list(itertools.islice(handle, generations))
         atomic_write_bytes(path, b"".join(line for line in lines if line.endswith(b"\n")))
 
     # ---------------------------------------------------------------- reading

@@ -302,6 +302,14 @@ def _object_npz() -> bytes:
     return buffer.getvalue()
 
 
+def _previous_checkpoint(path: Path) -> None:
+    """The arrays of the checkpoint before this one under this one's name."""
+    number = int(path.stem.removeprefix("gen-"))
+    path.write_bytes(path.with_name(f"gen-{number - 1:06d}.npz").read_bytes())
+
+
+CHECKPOINT_NPZ: dict[str, Corruption] = {**NPZ, "another-generation": _previous_checkpoint}
+
 CHECKPOINT_JSON: dict[str, Corruption] = {
     "non-utf8": non_utf8,
     "truncated": truncated,

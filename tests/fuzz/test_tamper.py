@@ -36,7 +36,7 @@ KINDS: dict[str, tuple[dict, list[str], set[str]]] = {
         {"population-string", "population-huge", "seed-huge", "sigma-nan", "algorithm-list"}
         | {"policy-scalar", "truncated"},
     ),
-    "checkpoints/gen-000003.npz": (tamper.NPZ, ["resume"], {"nan"}),
+    "checkpoints/gen-000003.npz": (tamper.CHECKPOINT_NPZ, ["resume"], {"nan"}),
     "checkpoints/gen-000003.json": (tamper.CHECKPOINT_JSON, ["resume"], set()),
     "lineage/000002.npz": (
         tamper.NPZ,
