@@ -83,25 +83,26 @@ def run(
         # The initial state is a checkpoint: a run stopped at any moment can be resumed.
         state = method.init(config.seed)
         point = Checkpoint.start(state, config, problem)
-        first = write_checkpoint(folder, method.name, config.seed, point, config)
-        try:
-            backend = make_backend(
-                problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
-            )
-        except KeyboardInterrupt:  # while the cluster was starting
+        try:  # an interrupt from here until the loop runs is logged as a stop
+            first = write_checkpoint(folder, method.name, config.seed, point, config)
+            try:
+                backend = make_backend(
+                    problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
+                )
+            except EvoError:  # the scheduler cannot be reached, ...: no run, no folder
+                lock.release()
+                folder.discard()
+                raise
+            where = backend.describe()
+            reporter.info(where)
+            folder.append_event("start", versions=versions, host=machine, backend=where)
+            folder.append_event("checkpoint", generation=0, path=first.name)
+            opened = [logger.open(config, folder.path, None) for logger in loggers]
+            hooks = CallbackList([reporter, *opened, *callbacks])
+            session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
+        except KeyboardInterrupt:  # while the cluster was starting, or just before or after
             folder.append_event("stop", reason="interrupted", generations=0)
             raise
-        except EvoError:  # the scheduler cannot be reached, ...: no run, no folder
-            lock.release()
-            folder.discard()
-            raise
-        where = backend.describe()
-        reporter.info(where)
-        folder.append_event("start", versions=versions, host=machine, backend=where)
-        folder.append_event("checkpoint", generation=0, path=first.name)
-        opened = [logger.open(config, folder.path, None) for logger in loggers]
-        hooks = CallbackList([reporter, *opened, *callbacks])
-        session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
         with closing(hooks):
             return _drive(session, state)
     finally:
