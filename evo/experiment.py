@@ -179,7 +179,11 @@ def _resume(
     reporter = reporter or Reporter(quiet=quiet)
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
-    point = Checkpoint.latest(folder, method, config)
+    if not folder.checkpoints() and not folder.read_metrics() and config.seed is not None:
+        # killed before its first checkpoint was whole: it starts again, as it would have
+        point = Checkpoint.start(method.init(config.seed), config, problem)
+    else:
+        point = Checkpoint.latest(folder, method, config)
     if point.state.generation > method.generations:
         raise ConfigError(
             f"--set generations: expected at least {point.state.generation} "

@@ -180,6 +180,49 @@ def test_a_run_killed_mid_checkpoint_or_mid_generation_resumes(
     assert _resumed(run_dir) == uninterrupted
 
 
+def test_a_run_killed_before_its_first_checkpoint_resumes(
+    tmp_path: Path, uninterrupted: list[dict]
+) -> None:
+    """Killed as soon as its folder has a config: maybe before the generation-0
+    checkpoint is whole (only its temporary file, or nothing), maybe just after."""
+    runs = tmp_path / "runs"
+    config = _config(tmp_path, backend={"kind": "dask", "workers": 1})
+    process = start_cli("run", str(config), "--runs-dir", str(runs))
+    try:
+        _wait(lambda: any(runs.glob("*/config.yaml")), "config.yaml", process)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    (run_dir,) = runs.iterdir()
+    assert _resumed(run_dir) == uninterrupted
+
+
+def test_a_folder_without_a_checkpoint_starts_again(
+    tmp_path: Path, uninterrupted: list[dict]
+) -> None:
+    """What a kill between config.yaml and the first checkpoint leaves (made here by
+    removing the checkpoint of a run stopped at once): resume runs it from the start."""
+    config = _config(tmp_path, generations=1)
+    result = run_cli("run", str(config), "--runs-dir", str(tmp_path / "runs"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    for name in ("summary.json", "metrics.jsonl", "events.jsonl", "best.npz"):
+        (run_dir / name).unlink()
+    for path in [*(run_dir / "checkpoints").iterdir(), *(run_dir / "lineage").iterdir()]:
+        path.unlink()
+    (run_dir / "checkpoints" / ".gen-000000.npz.x1.tmp").write_bytes(b"half")
+    text = (
+        (run_dir / "config.yaml")
+        .read_text()
+        .replace("generations: 1", f"generations: {GENERATIONS}")
+    )
+    (run_dir / "config.yaml").write_text(text)
+    assert _resumed(run_dir) == uninterrupted
+
+
 @pytest.mark.slow
 def test_the_kills_hit_a_checkpoint_being_written(tmp_path: Path) -> None:
     """The "checkpoint" moments do catch a write in flight: killed then, a temporary file
