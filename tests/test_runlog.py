@@ -105,7 +105,7 @@ def test_a_run_record_holds_what_the_writer_wrote(tmp_path: Path) -> None:
     [
         ("config.yaml", "name: [x\n", "config.yaml: not valid YAML"),
         ("config.yaml", "- a list\n", "config.yaml: expected a mapping of config keys"),
-        ("metrics.jsonl", '{"generation": 0}\n[1, 2]\n', "metrics.jsonl:2: expected a JSON object, found list"),
+        ("metrics.jsonl", '{"generation": 0}\n[1, 2]\n', "metrics.jsonl:2: expected a JSON object"),
         ("events.jsonl", '"start"\n', "events.jsonl:1: expected a JSON object, found str"),
         ("summary.json", "[1]", "summary.json: expected a JSON object"),
         ("summary.json", "{", "summary.json: not valid JSON"),
