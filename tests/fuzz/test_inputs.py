@@ -194,3 +194,13 @@ def test_the_real_entry_point_on_bad_configs(tmp_path: Path, text: str) -> None:
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("evo: error: ") and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_control_characters_in_a_message_are_escaped(tmp_path: Path) -> None:
+    """Found by the fuzzer: a key of control characters went to the terminal as is (a
+    record separator splits the line for Python, an ESC sequence clears the screen)."""
+    config = tmp_path / "keys.yaml"
+    config.write_text('"\\x1E\\e[2J\\u202e": null\ngenerations: 1\n')
+    outcome = _in(tmp_path / "cwd", "run", str(config), "--dry-run")
+    assert outcome.status == 2
+    assert outcome.stderr.startswith("evo: error: \\x1e\\x1b[2J\\u202e: unknown key"), outcome
