@@ -43,13 +43,24 @@ from evo.strategies.base import State
 def read_generation(folder: RunFolder, generation: int) -> dict[str, np.ndarray]:
     """One generation's lineage (from 1), checked for the columns this module reads."""
     record = folder.read_lineage(generation)
-    missing = [
-        k for k in ("bases", "incumbent", "workers", *member_columns(record)) if k not in record
-    ]
+    where = folder.lineage_path(generation)
+    columns = member_columns(record)
+    missing = [k for k in ("bases", "incumbent", "workers", *columns) if k not in record]
     if missing:
         raise RunFolderError(
-            f"{folder.path}: the lineage of generation {generation} lacks {missing[0]!r}"
+            f"{where}: the lineage of generation {generation} lacks {missing[0]!r}"
         )
+    members = len(record["fitness"]) if record["fitness"].ndim == 1 else -1
+    for name, kinds, ndim in (*((c, "biuf", 1) for c in columns), *_LINEAGE_SHAPES):
+        array = record.get(name)
+        if array is None and name not in columns:
+            continue  # "generation", "spread": absent from some older files
+        wrong = array.dtype.kind not in kinds or array.ndim != ndim
+        if wrong or (name in columns and (members < 1 or len(array) != members)):
+            found = f"{array.dtype}{list(array.shape)}"
+            raise RunFolderError(f"{where}: {name!r} is {found}, not what evo writes")
+    if str(record["bases"]) not in (CENTRE, PARENTS):
+        raise RunFolderError(f"{where}: 'bases' is {str(record['bases'])[:40]!r}")
     return record
 
 
@@ -60,6 +71,17 @@ def member_columns(record: dict[str, np.ndarray]) -> tuple[str, ...]:
     if "noise_seed" in record and "noise_offset" not in record:
         return tuple("noise_seed" if c == "noise_offset" else c for c in MEMBER_COLUMNS)
     return MEMBER_COLUMNS
+
+
+# The lineage's other arrays: their dtype kinds and dimensions (the member columns: one
+# number a member, see member_columns).
+_LINEAGE_SHAPES = (
+    ("generation", "iu", 0),
+    ("incumbent", "b", 0),
+    ("spread", "b", 0),
+    ("bases", "U", 0),
+    ("workers", "U", 1),
+)
 
 
 def recorded_generations(folder: RunFolder) -> int:

@@ -51,8 +51,10 @@ def read_format(config: Path) -> int:
     found = [m.group(1) for m in map(_HEADER.match, header) if m]
     if not found:
         return 1
-    if not found[-1].isdigit() or int(found[-1]) < 1:
-        raise RunFolderError(f"{config}: expected '# format N' in its header, found {found[-1]!r}")
+    if not found[-1].isdigit() or len(found[-1]) > 9 or int(found[-1]) < 1:
+        raise RunFolderError(
+            f"{config}: expected '# format N' in its header, found {found[-1][:20]!r}"
+        )
     number = int(found[-1])
     if number > FORMAT:
         raise RunFolderError(

@@ -105,8 +105,8 @@ def test_a_run_record_holds_what_the_writer_wrote(tmp_path: Path) -> None:
     [
         ("config.yaml", "name: [x\n", "config.yaml: not valid YAML"),
         ("config.yaml", "- a list\n", "config.yaml: expected a mapping of config keys"),
-        ("metrics.jsonl", '{"generation": 0}\n[1, 2]\n', "metrics.jsonl: expected one JSON"),
-        ("events.jsonl", '"start"\n', "events.jsonl: expected one JSON object a line"),
+        ("metrics.jsonl", '{"generation": 0}\n[1, 2]\n', "metrics.jsonl:2: expected a JSON object"),
+        ("events.jsonl", '"start"\n', "events.jsonl:1: expected a JSON object, found str"),
         ("summary.json", "[1]", "summary.json: expected a JSON object"),
         ("summary.json", "{", "summary.json: not valid JSON"),
         ("best.npz", "not an archive", r"best.npz: not a readable \.npz"),
