@@ -19,7 +19,7 @@ from evo.policies import MLPSpec, spec_for_spaces
 from evo.problems.base import Chunk, ChunkResult, EpisodeScores
 from evo.problems.imports import load_entry_point
 from evo.problems.normalization import ObservationTally
-from evo.problems.rollout import make_env, make_vector_env, run_episodes
+from evo.problems.rollout import has_lockstep_version, make_env, make_vector_env, run_episodes
 from evo.seeding import episode_seeds
 
 
@@ -49,10 +49,12 @@ def check_env(env: EnvConfig, path: str = "env") -> None:
 
 
 def _has_lockstep_vector_env(env: EnvConfig) -> bool:
-    """Whether the env's vector entry point runs sub-envs in lockstep, one seed each.
+    """Whether the env's vector version runs sub-envs in lockstep, one seed each.
 
     That is a vector env whose autoreset is disabled (a finished sub-env stays
-    finished), so every sub-env plays exactly the episode of its own reset seed.
+    finished), so every sub-env plays exactly the episode of its own reset seed:
+    ours for the classic-control envs (gymnasium's ``CartPoleVectorEnv`` draws all
+    starts from one generator and autoresets), or an env's own entry point.
     """
     vector_env = make_vector_env(env, 1)
     try:
@@ -93,7 +95,9 @@ class EnvProblem(EpisodeScores):
             )
             spec = env.spec
             threshold = spec.reward_threshold if spec is not None else None
-            has_vector_version = spec is not None and spec.vector_entry_point is not None
+            has_vector_version = has_lockstep_version(config.env) or (
+                spec is not None and spec.vector_entry_point is not None
+            )
         finally:
             env.close()
         vectorized = has_vector_version and _has_lockstep_vector_env(config.env)
