@@ -19,7 +19,13 @@ from evo.policies import MLPSpec, spec_for_spaces
 from evo.problems.base import Chunk, ChunkResult, EpisodeScores
 from evo.problems.imports import load_entry_point
 from evo.problems.normalization import ObservationTally
-from evo.problems.rollout import has_lockstep_version, make_env, make_vector_env, run_episodes
+from evo.problems.rollout import (
+    Lanes,
+    has_lockstep_version,
+    make_env,
+    make_vector_env,
+    run_episodes,
+)
 from evo.seeding import episode_seeds
 
 
@@ -138,6 +144,15 @@ class EnvProblem(EpisodeScores):
             errors={int(chunk.indices[row]): message for row, message in errors.items()},
             observations=None if tally is None else tally.members(shape[1], list(errors)),
         )
+
+    def prepare_worker(self) -> None:
+        """Build, reset and step the env once with a zero policy, so that a worker's first
+        task does not pay for the imports and the compiled kernels' loading."""
+        lanes = Lanes(self, 1)
+        obs, _ = lanes.reset(np.zeros(1, dtype=np.int64))
+        policy = self.policy.bind(np.zeros((1, self.policy.num_params), dtype=np.float32), rows=1)
+        actions = policy.act(np.asarray(obs, dtype=np.float32).reshape(1, 1, -1))
+        lanes.step(actions.reshape(1, *self.policy.action_shape), np.ones(1, dtype=bool))
 
     def episodes_per_member(self) -> int:
         """The config's episodes per member."""

@@ -1,0 +1,63 @@
+"""An embedded cluster's workers coming up in the background while the run goes on.
+
+The embedded cluster's scheduler is up at once; its worker processes take a second
+or two to start and to import what a task needs (numpy, gymnasium, the env, numba's
+compiled kernels). Meanwhile the backend evaluates in this process, which gives the
+same numbers (contract 1), and switches to the workers once every one has joined
+and run a first task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from evo.backends.cluster import Connection
+from evo.interrupts import poll
+
+WAIT_STEP_S = 0.05  # how often a wait for the workers looks for an interrupt
+
+
+def warm_up(problem: Any) -> None:
+    """A worker's first task: receiving ``problem`` imports the modules its tasks need."""
+    prepare = getattr(problem, "prepare_worker", None)
+    if prepare is not None:
+        prepare()
+
+
+class WorkerStartup:
+    """Waits, on a thread of its own, for the embedded cluster's workers and warms each."""
+
+    def __init__(self, connection: Connection, problem: Any) -> None:
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._start, args=(connection, problem), name="evo-worker-startup", daemon=True
+        )
+        self._thread.start()
+
+    def _start(self, connection: Connection, problem: Any) -> None:
+        try:
+            connection.wait_for_workers()
+            client = connection.client
+            workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+            futures = [
+                client.submit(warm_up, problem, workers=[w], pure=False, allow_other_workers=True)
+                for w in workers
+            ]
+            client.gather(futures)
+        except BaseException as exc:  # the Dask path meets (and reports) what went wrong
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    def wait(self) -> None:
+        """Until the workers are ready (or their start failed), interruptibly."""
+        while not self.ready.wait(WAIT_STEP_S):
+            poll()
+
+    def stop(self) -> None:
+        """After the connection closed: let the thread see it and end."""
+        with contextlib.suppress(RuntimeError):
+            self._thread.join(timeout=1.0)
