@@ -34,7 +34,7 @@ ACROBOT_DT = 0.2
 # numpy computes a float64 or float32 scalar's ``x**2`` with libm's ``pow``, which is not
 # always ``x * x`` (0.1% of normal draws differ in the last bit). The exponent is passed in
 # at run time so that the compiler cannot rewrite ``pow(x, 2.0)`` as ``x * x`` either.
-SQUARE = 2.0
+SQUARE = 2.0  # (envs.classic.vector passes it as a kernel parameter)
 
 
 @numba.njit(cache=True, nogil=True)

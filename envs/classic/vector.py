@@ -11,6 +11,7 @@ lane that ended stays frozen (reward 0, same observation) until the next ``reset
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, ClassVar
 
 import gymnasium
@@ -22,8 +23,6 @@ from gymnasium.envs.classic_control.pendulum import PendulumEnv
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.classic import kernels
-
 
 class LockstepVectorEnv(VectorEnv):
     """``num_envs`` lanes of one classic-control env, stepped together, each on its own seed."""
@@ -34,7 +33,7 @@ class LockstepVectorEnv(VectorEnv):
     }
     single_env: ClassVar[type[gymnasium.Env]]
     state_size: ClassVar[int]
-    kernel: ClassVar[Any]
+    kernel_name: ClassVar[str]  # in envs.classic.kernels, imported (numba) at the first step
 
     def __init__(self, num_envs: int = 1, max_episode_steps: int = 500, **kwargs: Any) -> None:
         self.template = self.single_env(**kwargs)  # resets the lanes; rejects unknown kwargs
@@ -82,7 +81,8 @@ class LockstepVectorEnv(VectorEnv):
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """One step of every lane whose episode has not ended; the others stay as they are."""
-        type(self).kernel(  # a class attribute, not a method
+        kernel = getattr(importlib.import_module("envs.classic.kernels"), self.kernel_name)
+        kernel(
             self.state,
             self._actions(actions),
             self.done,
@@ -112,7 +112,7 @@ class LockstepVectorEnv(VectorEnv):
 class CartPoleVectorEnv(LockstepVectorEnv):
     """CartPole-v0/v1 (``sutton_barto_reward`` honoured)."""
 
-    single_env, state_size, kernel = CartPoleEnv, 4, kernels.cartpole_step
+    single_env, state_size, kernel_name = CartPoleEnv, 4, "cartpole_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
@@ -134,7 +134,7 @@ class CartPoleVectorEnv(LockstepVectorEnv):
 class PendulumVectorEnv(LockstepVectorEnv):
     """Pendulum-v1 (``g`` honoured)."""
 
-    single_env, state_size, kernel = PendulumEnv, 2, kernels.pendulum_step
+    single_env, state_size, kernel_name = PendulumEnv, 2, "pendulum_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
@@ -146,7 +146,7 @@ class PendulumVectorEnv(LockstepVectorEnv):
 class MountainCarVectorEnv(LockstepVectorEnv):
     """MountainCar-v0 (``goal_velocity`` honoured)."""
 
-    single_env, state_size, kernel = MountainCarEnv, 2, kernels.mountain_car_step
+    single_env, state_size, kernel_name = MountainCarEnv, 2, "mountain_car_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
@@ -164,12 +164,12 @@ class MountainCarVectorEnv(LockstepVectorEnv):
 class AcrobotVectorEnv(LockstepVectorEnv):
     """Acrobot-v1 ("book" dynamics, no torque noise: gymnasium's defaults)."""
 
-    single_env, state_size, kernel = AcrobotEnv, 4, kernels.acrobot_step
+    single_env, state_size, kernel_name = AcrobotEnv, 4, "acrobot_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
         assert env.book_or_nips == "book" and env.torque_noise_max == 0.0
-        return [kernels.SQUARE]
+        return [2.0]  # the exponent of numpy's x**2, read at run time (kernels.SQUARE)
 
 
 # gymnasium ids -> the lockstep version of their single env

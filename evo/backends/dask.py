@@ -66,7 +66,8 @@ class DaskBackend:
             raise
         self.client, self.cluster = self.connection.client, self.connection.cluster
         # Until an embedded cluster's workers are up and warm, generations run here.
-        self._local = SerialBackend(problem, config)
+        unbatched = getattr(problem, "unbatched", None)
+        self._local = SerialBackend(problem if unbatched is None else unbatched(), config)
         self._workerless_since: float | None = None
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
         # Workers that held straggling tasks -> (the batch they may work again from, how

@@ -4,7 +4,7 @@ return of its episodes, all members of a chunk stepping in lockstep."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium
@@ -101,12 +101,12 @@ class EnvProblem(EpisodeScores):
             )
             spec = env.spec
             threshold = spec.reward_threshold if spec is not None else None
-            has_vector_version = has_lockstep_version(config.env) or (
-                spec is not None and spec.vector_entry_point is not None
-            )
+            has_vector_version = spec is not None and spec.vector_entry_point is not None
         finally:
             env.close()
-        vectorized = has_vector_version and _has_lockstep_vector_env(config.env)
+        vectorized = has_lockstep_version(config.env) or (
+            has_vector_version and _has_lockstep_vector_env(config.env)
+        )
         return cls(config.env, policy, reward_threshold=threshold, vectorized=vectorized)
 
     @property
@@ -144,6 +144,12 @@ class EnvProblem(EpisodeScores):
             errors={int(chunk.indices[row]): message for row, message in errors.items()},
             observations=None if tally is None else tally.members(shape[1], list(errors)),
         )
+
+    def unbatched(self) -> EnvProblem:
+        """This problem played one env at a time where that gives the same numbers (the
+        classic-control envs, see :mod:`envs.classic`): what the orchestrator evaluates
+        while an embedded cluster's workers start, sparing it the kernels' loading."""
+        return replace(self, vectorized=False) if has_lockstep_version(self.env) else self
 
     def prepare_worker(self) -> None:
         """Build, reset and step the env once with a zero policy, so that a worker's first
