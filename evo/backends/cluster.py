@@ -332,10 +332,11 @@ class Connection:
             made, embedded = start_client(config, scheduler, wait=wait)
         return cls(made, embedded)
 
-    def wait_for_workers(self) -> None:
-        """Until an embedded cluster's workers have all joined (at once if none is ours)."""
+    def wait_for_workers(self, timeout: float | None = None) -> None:
+        """Until an embedded cluster's workers have all joined (at once if none is ours);
+        TimeoutError after ``timeout`` seconds."""
         if self.owns_cluster and self.cluster is not None:
-            self.client.wait_for_workers(embedded_workers(self.cluster))
+            self.client.wait_for_workers(embedded_workers(self.cluster), timeout=timeout)
 
     def size(self) -> tuple[int, int]:
         """(workers, worker threads) the scheduler knows now: one round trip."""

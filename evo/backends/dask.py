@@ -92,7 +92,7 @@ class DaskBackend:
             _SchedulerEvents.add(self.client, self._on_scheduler_event)
         self._sent = self._sent_bytes()
         if self.connection.owns_cluster and self.cluster is not None:
-            self._startup = WorkerStartup(self.connection, problem)
+            self._startup = WorkerStartup(self.connection, problem, config.worker_timeout_s)
 
     def _starting(self, wait: bool) -> bool:
         """Whether the embedded cluster's workers are still starting (``wait``: wait until

@@ -10,11 +10,12 @@ and run a first task.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from typing import Any
 
 from evo.backends.cluster import Connection
-from evo.interrupts import poll
+from evo.interrupts import poll, received
 
 WAIT_STEP_S = 0.05  # how often a wait for the workers looks for an interrupt
 
@@ -26,20 +27,37 @@ def warm_up(problem: Any) -> None:
         prepare()
 
 
+class _KilledWhileStarting(logging.Filter):
+    """Drops Dask's log of a worker that failed to start once this process was signalled
+    to stop: a terminal's Ctrl-C or a SIGTERM to the process group reaches the starting
+    worker processes too (SIGINT is blocked in them, SIGTERM is not), and Dask reports
+    the failed start from its event loop, with tracebacks, while evo closes the cluster."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return received() is None or "_correct_state" not in record.getMessage()
+
+
+_FILTER = _KilledWhileStarting()
+
+
 class WorkerStartup:
     """Waits, on a thread of its own, for the embedded cluster's workers and warms each."""
 
-    def __init__(self, connection: Connection, problem: Any) -> None:
+    def __init__(self, connection: Connection, problem: Any, timeout: float | None) -> None:
         self.ready = threading.Event()
         self.error: BaseException | None = None
+        logging.getLogger("tornado.application").addFilter(_FILTER)
         self._thread = threading.Thread(
-            target=self._start, args=(connection, problem), name="evo-worker-startup", daemon=True
+            target=self._start,
+            args=(connection, problem, timeout),
+            name="evo-worker-startup",
+            daemon=True,
         )
         self._thread.start()
 
-    def _start(self, connection: Connection, problem: Any) -> None:
+    def _start(self, connection: Connection, problem: Any, timeout: float | None) -> None:
         try:
-            connection.wait_for_workers()
+            connection.wait_for_workers(timeout)
             client = connection.client
             workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
             futures = [
