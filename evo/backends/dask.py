@@ -94,6 +94,11 @@ class DaskBackend:
         if self.connection.owns_cluster and self.cluster is not None:
             self._startup = WorkerStartup(self.connection, problem, config.worker_timeout_s)
 
+    def wait_for_workers(self) -> None:
+        """Until an embedded cluster's workers are up and have run a first task (at once
+        for a cluster not started here); the generations before that run in process."""
+        self._starting(wait=True)
+
     def _starting(self, wait: bool) -> bool:
         """Whether the embedded cluster's workers are still starting (``wait``: wait until
         they are not). The workers joining at start-up are not cluster events."""
@@ -380,6 +385,11 @@ class DaskBackend:
             return
         with deferred(), contextlib.suppress(Exception):
             _SchedulerEvents.remove(self.connection.client, self._on_scheduler_event)
+            if self._startup is not None and not self._startup.ready.is_set():
+                # A worker closed while it registers can be reported removed before it
+                # was added, and the cluster's close then fails (KeyError in Dask's
+                # _update_worker_status): let the starting workers join first.
+                self.connection.wait_for_workers(self.config.worker_timeout_s)
         self.connection.close()
         if self._startup is not None:
             self._startup.stop()
