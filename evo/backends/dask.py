@@ -66,8 +66,7 @@ class DaskBackend:
             raise
         self.client, self.cluster = self.connection.client, self.connection.cluster
         # Until an embedded cluster's workers are up and warm, generations run here.
-        unbatched = getattr(problem, "unbatched", None)
-        self._local = SerialBackend(problem if unbatched is None else unbatched(), config)
+        self._local = SerialBackend(problem, config)
         self._workerless_since: float | None = None
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
         # Workers that held straggling tasks -> (the batch they may work again from, how
@@ -386,10 +385,7 @@ class DaskBackend:
         with deferred(), contextlib.suppress(Exception):
             _SchedulerEvents.remove(self.connection.client, self._on_scheduler_event)
             if self._startup is not None and not self._startup.ready.is_set():
-                # A worker closed while it registers can be reported removed before it
-                # was added, and the cluster's close then fails (KeyError in Dask's
-                # _update_worker_status): let the starting workers join first.
-                self.connection.wait_for_workers(self.config.worker_timeout_s)
+                self._startup.let_registering_workers_join(self.client, self.cluster)
         self.connection.close()
         if self._startup is not None:
             self._startup.stop()

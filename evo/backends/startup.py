@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any
 
 from evo.backends.cluster import Connection
 from evo.interrupts import poll, received
 
 WAIT_STEP_S = 0.05  # how often a wait for the workers looks for an interrupt
+REGISTERING_S = 5.0  # at most this long a close waits for registering workers to be known
 
 
 def warm_up(problem: Any) -> None:
@@ -74,6 +76,21 @@ class WorkerStartup:
         """Until the workers are ready (or their start failed), interruptibly."""
         while not self.ready.wait(WAIT_STEP_S):
             poll()
+
+    def let_registering_workers_join(
+        self, client: Any, cluster: Any, timeout: float = REGISTERING_S
+    ) -> None:
+        """Before a close: until ``cluster`` has heard of every worker its scheduler has (at
+        most ``timeout``). A worker closed while it registers can be reported removed to
+        the cluster before it was reported added, and the cluster's close then fails (a
+        KeyError in Dask's ``_update_worker_status``). A worker that died starting (a
+        SIGTERM to the process group) leaves the scheduler and is not waited for."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            known = set(client.scheduler_info(n_workers=-1)["workers"])
+            if known <= set(cluster.scheduler_info.get("workers", {})):
+                return
+            time.sleep(WAIT_STEP_S / 2)
 
     def stop(self) -> None:
         """After the connection closed: let the thread see it and end."""

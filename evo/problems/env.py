@@ -146,9 +146,8 @@ class EnvProblem(EpisodeScores):
         )
 
     def unbatched(self) -> EnvProblem:
-        """This problem played one env at a time where that gives the same numbers (the
-        classic-control envs, see :mod:`envs.classic`): what the orchestrator evaluates
-        while an embedded cluster's workers start, sparing it the kernels' loading."""
+        """This problem played one env at a time where its lockstep version is ours (the
+        classic-control envs, see :mod:`envs.classic`): the reference, same numbers."""
         return replace(self, vectorized=False) if has_lockstep_version(self.env) else self
 
     def prepare_worker(self) -> None:
