@@ -33,7 +33,7 @@ class LockstepVectorEnv(VectorEnv):
     }
     single_env: ClassVar[type[gymnasium.Env]]
     state_size: ClassVar[int]
-    kernel_name: ClassVar[str]  # in envs.classic.kernels, imported (numba) at the first step
+    kernel_name: ClassVar[str]  # "module:function" of the step, imported at the first step
 
     def __init__(self, num_envs: int = 1, max_episode_steps: int = 500, **kwargs: Any) -> None:
         self.template = self.single_env(**kwargs)  # resets the lanes; rejects unknown kwargs
@@ -81,7 +81,8 @@ class LockstepVectorEnv(VectorEnv):
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """One step of every lane whose episode has not ended; the others stay as they are."""
-        kernel = getattr(importlib.import_module("envs.classic.kernels"), self.kernel_name)
+        module, _, name = self.kernel_name.partition(":")
+        kernel = getattr(importlib.import_module(module), name)
         kernel(
             self.state,
             self._actions(actions),
@@ -112,7 +113,7 @@ class LockstepVectorEnv(VectorEnv):
 class CartPoleVectorEnv(LockstepVectorEnv):
     """CartPole-v0/v1 (``sutton_barto_reward`` honoured)."""
 
-    single_env, state_size, kernel_name = CartPoleEnv, 4, "cartpole_step"
+    single_env, state_size, kernel_name = CartPoleEnv, 4, "envs.classic.arrays:cartpole_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
@@ -134,7 +135,7 @@ class CartPoleVectorEnv(LockstepVectorEnv):
 class PendulumVectorEnv(LockstepVectorEnv):
     """Pendulum-v1 (``g`` honoured)."""
 
-    single_env, state_size, kernel_name = PendulumEnv, 2, "pendulum_step"
+    single_env, state_size, kernel_name = PendulumEnv, 2, "envs.classic.arrays:pendulum_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
@@ -146,7 +147,7 @@ class PendulumVectorEnv(LockstepVectorEnv):
 class MountainCarVectorEnv(LockstepVectorEnv):
     """MountainCar-v0 (``goal_velocity`` honoured)."""
 
-    single_env, state_size, kernel_name = MountainCarEnv, 2, "mountain_car_step"
+    single_env, state_size, kernel_name = MountainCarEnv, 2, "envs.classic.arrays:mountain_car_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
@@ -164,7 +165,7 @@ class MountainCarVectorEnv(LockstepVectorEnv):
 class AcrobotVectorEnv(LockstepVectorEnv):
     """Acrobot-v1 ("book" dynamics, no torque noise: gymnasium's defaults)."""
 
-    single_env, state_size, kernel_name = AcrobotEnv, 4, "acrobot_step"
+    single_env, state_size, kernel_name = AcrobotEnv, 4, "envs.classic.kernels:acrobot_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
