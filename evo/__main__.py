@@ -1,8 +1,6 @@
 """``python -m evo`` is the ``evo`` command."""
 
-import sys
-
-from evo.cli import main
+from evo.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

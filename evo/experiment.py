@@ -52,6 +52,7 @@ def run(
     reporter: Reporter | None = None,
     quiet: bool = False,
     folder_name: str | None = None,
+    started: float | None = None,
 ) -> RunResult:
     """Run an experiment into a new run folder under ``runs_dir``.
 
@@ -60,9 +61,11 @@ def run(
     function of a ``(members, dim)`` float32 array (the config's ``function`` section
     gives ``dim``); ``client`` an existing ``distributed.Client`` and ``cluster`` a Dask
     cluster object (dask-jobqueue, dask-kubernetes, a ``LocalCluster``; a sweep's shared
-    client). The folder is ``<name>-<timestamp>``, or ``folder_name`` exactly.
+    client). The folder is ``<name>-<timestamp>``, or ``folder_name`` exactly. The
+    summary's ``wall_time_s`` counts from ``started`` (a ``time.perf_counter()``
+    reading; the command line gives its process's start), else from this call.
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     if config.seed is None:
         config = dataclasses.replace(config, seed=secrets.randbits(31))
     reporter = reporter or Reporter(quiet=quiet)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 _depth = 0  # nesting of the main thread's deferred sections (signal handlers run there)
 _pending: int | None = None  # the signal that arrived inside a deferred section
 _local = threading.local()  # .stop: the StopRequest of the experiment this thread runs
+_received: int | None = None  # the last SIGINT or SIGTERM the handlers saw
 
 
 class Interrupted(KeyboardInterrupt):
@@ -40,11 +41,17 @@ def exit_status(exc: BaseException) -> int:
 
 
 def _handler(signum: int, frame: object) -> None:
-    global _pending
+    global _pending, _received
+    _received = signum
     if _depth > 0:
         _pending = signum
         return
     raise Interrupted(signum)
+
+
+def received() -> int | None:
+    """The signal (SIGINT or SIGTERM) that asked this process to stop, if one has."""
+    return _received
 
 
 def install() -> None:

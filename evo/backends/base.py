@@ -188,14 +188,16 @@ def task_count(work_s: float | None, slots: int, batched: bool = False) -> int:
     A ``batched`` problem (an env stepped in lockstep) gets one task per thread:
     a lockstep step costs nearly the same for 60 cars as for 500, so cutting a
     batch multiplies the work (race track, 65 members x 8 tracks: 9 tasks took
-    2.5x the CPU time of one).
+    2.5x the CPU time of one). Under ~100 ms of work per thread, one task: its
+    halves would each cost nearly the whole (CartPole, 64 lanes: a task of half
+    the lanes on a worker took as long as the whole batch in process).
     """
     if slots <= 0:
         return 1  # in process: one task, the largest lockstep batch
     per_slot_cap = 1 if batched else TASKS_PER_SLOT
     if work_s is None:
         return per_slot_cap * slots
-    if work_s < MIN_SPLIT_S:
+    if work_s < MIN_SPLIT_S or (batched and work_s < slots * TARGET_TASK_S):
         return 1
     per_slot = int(work_s / slots / TARGET_TASK_S)
     return slots * max(1, min(per_slot_cap, per_slot))

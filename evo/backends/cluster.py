@@ -129,10 +129,14 @@ def check_address(config: BackendConfig, scheduler: str | None = None) -> tuple[
     return address, source
 
 
-def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[Any, Any]:
+def start_client(
+    config: BackendConfig, scheduler: str | None = None, *, wait: bool = True
+) -> tuple[Any, Any]:
     """A client of the scheduler at :func:`resolve_address`, or of a new embedded
     LocalCluster (``config.workers`` worker processes): ``(client, cluster or None)``.
-    An address that is malformed or unreachable raises :class:`ConfigError`."""
+    An address that is malformed or unreachable raises :class:`ConfigError`. Without
+    ``wait``, an embedded cluster's workers are still starting when this returns (its
+    scheduler and dashboard are up): :func:`embedded_workers` says how many to wait for."""
     from distributed import Client, LocalCluster
     from distributed.comm.core import CommClosedError
 
@@ -170,8 +174,10 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
     security = embedded_security(config)
     _SpawnBlocksSigint.acquire()
     try:
+        # The scheduler first, the workers after: their processes start in the background
+        # while this process goes on (the first generations can be evaluated here).
         cluster = LocalCluster(
-            n_workers=workers,
+            n_workers=0,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
@@ -188,11 +194,18 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
         from evo.backends.worker_logs import QuietShutdown
 
         client.register_plugin(QuietShutdown())
-        client.wait_for_workers(workers)
+        cluster.scale(workers)
+        if wait:
+            client.wait_for_workers(workers)
         return client, cluster
     except BaseException:
         close_cluster(cluster)
         raise
+
+
+def embedded_workers(cluster: Any) -> int:
+    """The worker processes an embedded cluster :func:`start_client` made is to have."""
+    return len(getattr(cluster, "worker_spec", {}))
 
 
 def close_cluster(cluster: Any) -> None:
@@ -210,7 +223,10 @@ def describe_client(client: Any, cluster: Any = None) -> str:
     workers = len(info["workers"])
     kind = "embedded LocalCluster" if cluster is not None else "scheduler"
     dashboard = client.dashboard_link if cluster is not None else _dashboard(client, info)
-    text = f"dask backend: {kind} at {client.scheduler.address}, {workers} workers"
+    count = f"{workers} workers"
+    if cluster is not None and workers < embedded_workers(cluster):
+        count = f"{embedded_workers(cluster)} workers (starting)"
+    text = f"dask backend: {kind} at {client.scheduler.address}, {count}"
     return f"{text}, dashboard {dashboard}" if dashboard else text
 
 
@@ -293,10 +309,12 @@ class Connection:
         *,
         client: Any = None,
         cluster: Any = None,
+        wait: bool = True,
     ) -> Connection:
         """Wrap a given client or cluster, else connect to :func:`resolve_address` or start
-        an embedded cluster (``config.workers`` worker processes). The workers of a
-        cluster not started here must be able to run evo's tasks
+        an embedded cluster (``config.workers`` worker processes; without ``wait``, still
+        starting on return: :meth:`wait_for_workers`). The workers of a cluster not
+        started here must be able to run evo's tasks
         (:func:`~evo.backends.compat.check_workers`)."""
         if client is not None:
             check_workers(client)
@@ -312,8 +330,14 @@ class Connection:
                     connection.close()
                     raise
                 return connection
-            made, embedded = start_client(config, scheduler)
+            made, embedded = start_client(config, scheduler, wait=wait)
         return cls(made, embedded)
+
+    def wait_for_workers(self, timeout: float | None = None) -> None:
+        """Until an embedded cluster's workers have all joined (at once if none is ours);
+        TimeoutError after ``timeout`` seconds."""
+        if self.owns_cluster and self.cluster is not None:
+            self.client.wait_for_workers(embedded_workers(self.cluster), timeout=timeout)
 
     def size(self) -> tuple[int, int]:
         """(workers, worker threads) the scheduler knows now: one round trip."""

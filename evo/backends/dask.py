@@ -26,6 +26,8 @@ from evo.backends.cluster import Connection
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
 from evo.backends.compat import describe_problems, worker_problems
 from evo.backends.scheduling import GenerationRun
+from evo.backends.serial import SerialBackend
+from evo.backends.startup import WorkerStartup
 from evo.backends.tasks import Placement, generation_bases
 from evo.config import BackendConfig
 from evo.errors import IncompatibleWorkerError, WorkersLostError
@@ -54,12 +56,17 @@ class DaskBackend:
         self.problem = problem
         self.config = config
         self.connection: Connection | None = None
+        self._startup: WorkerStartup | None = None
         try:
-            self.connection = Connection.open(config, scheduler, client=client, cluster=cluster)
+            self.connection = Connection.open(
+                config, scheduler, client=client, cluster=cluster, wait=False
+            )
         except BaseException:
             self.close()  # an interrupt during start-up must not leave the cluster running
             raise
         self.client, self.cluster = self.connection.client, self.connection.cluster
+        # Until an embedded cluster's workers are up and warm, generations run here.
+        self._local = SerialBackend(problem, config)
         self._workerless_since: float | None = None
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
         # Workers that held straggling tasks -> (the batch they may work again from, how
@@ -83,6 +90,30 @@ class DaskBackend:
         with deferred():
             _SchedulerEvents.add(self.client, self._on_scheduler_event)
         self._sent = self._sent_bytes()
+        if self.connection.owns_cluster and self.cluster is not None:
+            self._startup = WorkerStartup(self.connection, problem, config.worker_timeout_s)
+
+    def wait_for_workers(self) -> None:
+        """Until an embedded cluster's workers are up and have run a first task (at once
+        for a cluster not started here); the generations before that run in process."""
+        self._starting(wait=True)
+
+    def _starting(self, wait: bool) -> bool:
+        """Whether the embedded cluster's workers are still starting (``wait``: wait until
+        they are not). The workers joining at start-up are not cluster events."""
+        startup = self._startup
+        if startup is None:
+            return False
+        if wait:
+            startup.wait()
+        elif not startup.ready.is_set():
+            return True
+        self._startup = None
+        with self._lock:
+            self._cluster_events = [
+                e for e in self._cluster_events if e["event"] != "worker_joined"
+            ]
+        return False
 
     @property
     def workers(self) -> int:
@@ -159,6 +190,7 @@ class DaskBackend:
     def _healthy_workers(self) -> tuple[list[str] | None, list[str]]:
         """Workers to use (None: all), leaving out hung ones, and each one's address once per
         thread it has."""
+        self._starting(wait=True)
         with self._lock:
             info = self._threads
         if info is None:  # the first generation, or workers came or went since the last
@@ -209,6 +241,8 @@ class DaskBackend:
         normalizer: Normalizer | None = None,
     ) -> Evaluation:
         """Fitness of every member, in member order (playing with ``normalizer``, if any)."""
+        if self._starting(wait=False):
+            return self._local.evaluate(population, episode_seeds, generation, normalizer)
         workers, slots = self._healthy_workers()
         episodes = episode_seeds.shape[1]
         work = None if self._episode_s is None else self._episode_s * population.size * episodes
@@ -350,4 +384,8 @@ class DaskBackend:
             return
         with deferred(), contextlib.suppress(Exception):
             _SchedulerEvents.remove(self.connection.client, self._on_scheduler_event)
+            if self._startup is not None and not self._startup.ready.is_set():
+                self._startup.let_registering_workers_join(self.client, self.cluster)
         self.connection.close()
+        if self._startup is not None:
+            self._startup.stop()

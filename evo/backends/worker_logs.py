@@ -3,7 +3,10 @@ orchestrator's stderr, since they share it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +35,14 @@ class ClosingNoise(logging.Filter):
 
 
 class QuietShutdown(WorkerPlugin):
-    """Installs :class:`ClosingNoise` on the logger of each worker it is registered on."""
+    """Installs :class:`ClosingNoise` on the logger of each worker it is registered on, and
+    ends the worker's process as soon as the worker has closed.
+
+    By the time a worker removes its plugins it has told the scheduler it is closing
+    and holds nothing anyone needs; what is left is Python's own finalisation of the
+    modules a task imported (numba, scipy, gymnasium), which took 1.4-1.8 s of an
+    embedded cluster's close, against 0.05-0.1 s with the process ended here.
+    """
 
     name = "evo-quiet-shutdown"
     idempotent = True
@@ -40,3 +50,11 @@ class QuietShutdown(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         logger = logging.getLogger("distributed.worker")
         logger.addFilter(ClosingNoise(lambda: worker.status in DONE))
+
+    def teardown(self, worker: Any) -> None:
+        if worker.status not in DONE:  # the plugin removed from a running worker: stay
+            return
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)

@@ -20,6 +20,7 @@ class GenerationCost:
     bytes_sent: int
     bytes_received: int
     transfer_bytes: int
+    env_steps: int = 0  # steps the generation's episodes took (0: not an env)
 
     @property
     def overhead_s(self) -> float:

@@ -126,6 +126,7 @@ def _backends(
     dask = DaskBackend(
         problem, dataclasses.replace(config.backend, kind="dask"), scheduler=scheduler
     )
+    dask.wait_for_workers()  # no generation measured in process while they start
     backends: dict[str, Backend] = {"serial": serial, "dask": dask}
     if config.policy.normalize_observations:  # a run's cost: the first generation's normaliser
         from evo.backends import Normalizing
@@ -175,6 +176,7 @@ def _report_config(result: ConfigBenchResult, report: Callable[[str], None]) -> 
     rows = [
         ("evaluations/s", f"{s.members / s.wall_s:,.0f}", f"{d.members / d.wall_s:,.0f}"),
         ("generation (ms)", f"{s.wall_s * 1e3:.1f}", f"{d.wall_s * 1e3:.1f}"),
+        ("env steps/s", f"{s.env_steps / s.wall_s:,.0f}", f"{d.env_steps / d.wall_s:,.0f}"),
         ("  evaluate (ms)", f"{s.evaluate_s * 1e3:.1f}", f"{d.evaluate_s * 1e3:.1f}"),
         ("  longest task (ms)", f"{s.longest_task_s * 1e3:.1f}", f"{d.longest_task_s * 1e3:.1f}"),
         ("  ask + tell (ms)", f"{s.strategy_s * 1e3:.1f}", f"{d.strategy_s * 1e3:.1f}"),

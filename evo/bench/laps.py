@@ -43,6 +43,7 @@ def _generations(
                 bytes_sent=cost.bytes_sent,
                 bytes_received=cost.bytes_received,
                 transfer_bytes=cost.transfer_bytes,
+                env_steps=step.env_steps,
             )
         )
         fitness.append(step.scores)

@@ -4,7 +4,7 @@ return of its episodes, all members of a chunk stepping in lockstep."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium
@@ -19,7 +19,13 @@ from evo.policies import MLPSpec, spec_for_spaces
 from evo.problems.base import Chunk, ChunkResult, EpisodeScores
 from evo.problems.imports import load_entry_point
 from evo.problems.normalization import ObservationTally
-from evo.problems.rollout import make_env, make_vector_env, run_episodes
+from evo.problems.rollout import (
+    Lanes,
+    has_lockstep_version,
+    make_env,
+    make_vector_env,
+    run_episodes,
+)
 from evo.seeding import episode_seeds
 
 
@@ -49,10 +55,12 @@ def check_env(env: EnvConfig, path: str = "env") -> None:
 
 
 def _has_lockstep_vector_env(env: EnvConfig) -> bool:
-    """Whether the env's vector entry point runs sub-envs in lockstep, one seed each.
+    """Whether the env's vector version runs sub-envs in lockstep, one seed each.
 
     That is a vector env whose autoreset is disabled (a finished sub-env stays
-    finished), so every sub-env plays exactly the episode of its own reset seed.
+    finished), so every sub-env plays exactly the episode of its own reset seed:
+    ours for the classic-control envs (gymnasium's ``CartPoleVectorEnv`` draws all
+    starts from one generator and autoresets), or an env's own entry point.
     """
     vector_env = make_vector_env(env, 1)
     try:
@@ -96,7 +104,9 @@ class EnvProblem(EpisodeScores):
             has_vector_version = spec is not None and spec.vector_entry_point is not None
         finally:
             env.close()
-        vectorized = has_vector_version and _has_lockstep_vector_env(config.env)
+        vectorized = has_lockstep_version(config.env) or (
+            has_vector_version and _has_lockstep_vector_env(config.env)
+        )
         return cls(config.env, policy, reward_threshold=threshold, vectorized=vectorized)
 
     @property
@@ -134,6 +144,20 @@ class EnvProblem(EpisodeScores):
             errors={int(chunk.indices[row]): message for row, message in errors.items()},
             observations=None if tally is None else tally.members(shape[1], list(errors)),
         )
+
+    def unbatched(self) -> EnvProblem:
+        """This problem played one env at a time where its lockstep version is ours (the
+        classic-control envs, see :mod:`envs.classic`): the reference, same numbers."""
+        return replace(self, vectorized=False) if has_lockstep_version(self.env) else self
+
+    def prepare_worker(self) -> None:
+        """Build, reset and step the env once with a zero policy, so that a worker's first
+        task does not pay for the imports and the compiled kernels' loading."""
+        lanes = Lanes(self, 1)
+        obs, _ = lanes.reset(np.zeros(1, dtype=np.int64))
+        policy = self.policy.bind(np.zeros((1, self.policy.num_params), dtype=np.float32), rows=1)
+        actions = policy.act(np.asarray(obs, dtype=np.float32).reshape(1, 1, -1))
+        lanes.step(actions.reshape(1, *self.policy.action_shape), np.ones(1, dtype=bool))
 
     def episodes_per_member(self) -> int:
         """The config's episodes per member."""

@@ -17,6 +17,7 @@ import gymnasium
 import numpy as np
 
 import envs  # noqa: F401  (registers the project's own environments, on workers too)
+from envs.classic import LOCKSTEP
 from evo.config import EnvConfig
 from evo.errors import ConfigError
 from evo.policies import BoundPolicy, MLPSpec, flatten_observation
@@ -58,12 +59,21 @@ def env_target(env: EnvConfig) -> str | gymnasium.envs.registration.EnvSpec:
     return gymnasium.envs.registration.EnvSpec(id=name, entry_point=env.entry_point)
 
 
+def has_lockstep_version(env: EnvConfig) -> bool:
+    """Whether the env is a classic-control env with a lockstep version of our own."""
+    return env.entry_point is None and env.id in LOCKSTEP
+
+
 def make_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
-    """The env's own vector version with ``count`` sub-envs."""
+    """The env's lockstep vector version with ``count`` sub-envs: ours for gymnasium's
+    classic-control envs (:mod:`envs.classic`), else the env's own vector entry point."""
     extra: dict[str, Any] = {}
     if env.max_steps is not None:
         extra["max_episode_steps"] = env.max_steps
     try:
+        if has_lockstep_version(env):
+            limit = extra.pop("max_episode_steps", gymnasium.spec(env.id).max_episode_steps)
+            return LOCKSTEP[env.id](count, limit, **env.kwargs)
         return gymnasium.make_vec(
             env.id, num_envs=count, vectorization_mode="vector_entry_point", **env.kwargs, **extra
         )

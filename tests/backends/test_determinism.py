@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evo.config import from_dict
+from evo.config import from_dict, load_config
 from evo.experiment import resume, run
 from evo.reporting import Reporter
 from evo.runlog import RunFolder, load_npz
@@ -171,3 +171,42 @@ def test_a_normalised_run_resumed_from_a_checkpoint_is_identical(tmp_path: Path)
     assert fitness_columns(stopped) == fitness_columns(reference)
     for key, value in load_npz(reference / "best.npz").items():
         np.testing.assert_array_equal(load_npz(stopped / "best.npz")[key], value, err_msg=key)
+
+
+CLASSIC_CONTROL = {
+    # shipped configs, cut short; and Acrobot, which no shipped config plays
+    "cartpole-es": ["generations=2", "final_eval.episodes=10"],
+    "pendulum-es": ["generations=2", "final_eval.episodes=6", "algorithm.population_size=16"],
+    "acrobot": [
+        "env.id=Acrobot-v1",
+        "generations=2",
+        "final_eval.episodes=6",
+        "env.max_steps=200",
+        "stop.target_fitness=0",
+    ],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CLASSIC_CONTROL))
+def test_classic_control_runs_are_identical_serial_and_on_1_or_2_workers(
+    tmp_path: Path, name: str, client_1worker, client_2workers
+) -> None:
+    """The lockstep kernels of the classic-control envs keep contract 1."""
+    source = "cartpole-es" if name == "acrobot" else name
+    overrides = CLASSIC_CONTROL[name]
+    paths = {}
+    for label, client, backend in [
+        ("serial", None, ["backend.kind=serial"]),
+        ("dask-1", client_1worker, ["backend.kind=dask"]),
+        ("dask-2-chunk-5", client_2workers, ["backend.kind=dask", "backend.chunk_size=5"]),
+    ]:
+        config = load_config(source, [*overrides, *backend])
+        result = run(config, tmp_path / label, client=client, reporter=Reporter(quiet=True))
+        paths[label] = result.path
+    reference = fitness_columns(paths["serial"])
+    assert len(reference) == 2 and any(json.loads(line)["fitness_std"] > 0 for line in reference)
+    summary = RunFolder(paths["serial"]).read_summary()
+    for label, path in paths.items():
+        assert fitness_columns(path) == reference, label
+        assert RunFolder(path).read_summary()["final_eval_mean"] == summary["final_eval_mean"]

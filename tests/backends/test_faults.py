@@ -78,10 +78,13 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster
 
 
 def _config(tmp_path: Path, **overrides: object) -> Path:
-    # Pendulum episodes always last 200 steps: generations take a predictable while.
+    # Pendulum episodes always last 200 steps: generations take a predictable while. Named
+    # by its class, Pendulum is played one env at a time (its lockstep version, ~10x
+    # faster, would end the run before a killed worker's nanny has restarted it).
+    pendulum = "gymnasium.envs.classic_control.pendulum:PendulumEnv"
     settings: dict[str, object] = {
         "generations": 10,
-        "env": {"id": "Pendulum-v1", "episodes": 4},
+        "env": {"id": "Pendulum-v1", "entry_point": pendulum, "max_steps": 200, "episodes": 4},
         "algorithm": {"name": "openai_es", "population_size": 32, "sigma": 0.1},
         "backend": {"kind": "dask", "worker_timeout_s": 60},
         "checkpoint": {"every": 5},

@@ -69,6 +69,8 @@ def test_task_count_follows_the_measured_work() -> None:
     assert task_count(100.0, 0) == 1  # in process
     assert task_count(None, 2, batched=True) == 2  # lockstep batches: one per thread
     assert task_count(100.0, 2, batched=True) == 2
+    assert task_count(0.15, 2, batched=True) == 1  # a small lockstep batch stays whole
+    assert task_count(0.25, 2, batched=True) == 2
     assert task_count(0.001, 2, batched=True) == 1
 
 

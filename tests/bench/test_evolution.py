@@ -21,10 +21,11 @@ def test_bench_config_reports_both_backends_and_identical_fitness() -> None:
     assert lines[1].startswith("generations 2-2 x 2 repeats")
     assert [line.split(":")[0] for line in lines[2:4]] == ["  repeat 1", "  repeat 2"]
     assert lines[4].split() == ["serial", "dask"]
-    labels = [line[:34].strip() for line in lines[5:14]]
+    labels = [line[:34].strip() for line in lines[5:15]]
     assert labels == [
         "evaluations/s",
         "generation (ms)",
+        "env steps/s",
         "evaluate (ms)",
         "longest task (ms)",
         "ask + tell (ms)",
@@ -33,10 +34,12 @@ def test_bench_config_reports_both_backends_and_identical_fitness() -> None:
         "bytes received / gen",
         "dask worker transfers / gen",
     ]
-    assert [line.split("  ")[0] for line in lines[14:17]] == [
+    serial_steps, dask_steps = (int(x.replace(",", "")) for x in lines[7].split()[-2:])
+    assert serial_steps > 0 and dask_steps > 0  # CartPole steps per second, both backends
+    assert [line.split("  ")[0] for line in lines[15:18]] == [
         "speedup (dask vs serial)",
         "parallel efficiency",
         "hardware ceiling",
     ]
-    assert lines[17].startswith("traffic vs shipping every member's vector: ")
-    assert lines[18:] == ["fitness identical on both backends: yes"]
+    assert lines[18].startswith("traffic vs shipping every member's vector: ")
+    assert lines[19:] == ["fitness identical on both backends: yes"]

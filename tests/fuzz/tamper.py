@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evo.runformat import FORMAT
+
 Corruption = Callable[[Path], None]
 GIB = 1 << 30
 
@@ -162,9 +164,9 @@ CONFIG: dict[str, Corruption] = {
     "sigma-nan": _yaml_replace("sigma: 0.1", "sigma: .nan"),
     "algorithm-list": _yaml_replace("name: openai_es", "name: [openai_es]"),
     "policy-scalar": _yaml_replace("policy:", "policy: 3\nold_policy:"),
-    "format-word": _yaml_replace("# format 2", "# format two"),
-    "format-newer": _yaml_replace("# format 2", "# format 99"),
-    "format-huge": _yaml_replace("# format 2", f"# format {'9' * 5000}"),
+    "format-word": _yaml_replace(f"# format {FORMAT}", "# format two"),
+    "format-newer": _yaml_replace(f"# format {FORMAT}", "# format 99"),
+    "format-huge": _yaml_replace(f"# format {FORMAT}", f"# format {'9' * 5000}"),
 }
 
 

@@ -55,6 +55,34 @@ def test_lockstep_matches_one_episode_at_a_time() -> None:
             assert r[0, 0] == returns[member, episode] and s[0, 0] == steps[member, episode]
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"])
+def test_a_member_scores_the_same_in_any_lane_of_any_batch_and_as_one_env(env_id: str) -> None:
+    """Lockstep (one lane per member's episode, the classic-control kernels) gives each
+    member the bits of the one-env-at-a-time path, wherever it sits among how many."""
+    problem, params = problem_and_params(members=64, env_id=env_id, max_steps=150)
+    one_env = problem.unbatched()
+    assert problem.vectorized and not one_env.vectorized
+    seeds = episode_seeds(11, 1, np.arange(64), 2)
+    member = 0
+    returns, steps, _ = run_episodes(one_env, params[:1], seeds[:1])
+    if env_id == "CartPole-v1":
+        assert (steps < 150).any()  # an episode ended early (the pole fell)
+    for size in (1, 3, 8, 17, 64):
+        for position in sorted({0, size // 2, size - 1}):
+            rows = np.arange(1, size + 1) % 64  # other members around it
+            rows[position] = member
+            got, got_steps, errors = run_episodes(problem, params[rows], seeds[rows])
+            assert not errors
+            assert got[position].tobytes() == returns[0].tobytes(), (size, position)
+            np.testing.assert_array_equal(got_steps[position], steps[0])
+    whole, _, _ = run_episodes(problem, params, seeds)
+    alone = np.concatenate(
+        [run_episodes(one_env, params[i : i + 1], seeds[i : i + 1])[0] for i in range(64)]
+    )
+    assert whole.tobytes() == alone.tobytes()
+    assert np.unique(whole).size > 1
+
+
 def test_fitness_is_mean_episode_return() -> None:
     problem, params = problem_and_params(members=2)
     seeds = episode_seeds(1, 0, np.arange(2), 3)
