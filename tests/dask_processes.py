@@ -56,9 +56,15 @@ def _start_scheduler(folder: Path, logs, extra: Sequence[str] = ()) -> tuple[sub
         raise
 
 
-def _start_worker(address: str, folder: Path, logs, extra: Sequence[str] = ()) -> subprocess.Popen:
+def _start_worker(
+    address: str,
+    folder: Path,
+    logs,
+    extra: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
     """A single-thread `dask worker` (with its nanny) in a process group of its own;
-    ``extra``: more flags."""
+    ``extra``: more flags; ``env``: its environment (default: this process's)."""
     return subprocess.Popen(
         [
             *WORKER,
@@ -76,4 +82,5 @@ def _start_worker(address: str, folder: Path, logs, extra: Sequence[str] = ()) -
         stderr=subprocess.STDOUT,
         cwd=folder,
         start_new_session=True,
+        env=env,
     )
