@@ -144,6 +144,7 @@ def test_exp_log_sin_cos_atan2_are_accurate() -> None:
     assert np.isnan(trig.sin_array(np.array([np.inf, 1e6]))).all()  # outside the domain
 
 
+@pytest.mark.slow
 def test_no_fused_multiply_adds_in_the_compiled_kernels() -> None:
     """numba without fastmath must not contract a * b + c: check the machine code (fresh
     compilations, since cached code cannot be inspected)."""
@@ -202,6 +203,7 @@ def _hashes(env: dict[str, str]) -> dict[str, str]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow
 def test_the_functions_hash_the_same_on_an_emulated_older_cpu(tmp_path: Path) -> None:
     from numpy._core._multiarray_umath import __cpu_features__
 
