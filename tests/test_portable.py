@@ -4,7 +4,8 @@ pass, and tanh, exp, log, sin, cos, tan and atan2 that do not depend on the CPU'
 CPUs are emulated in subprocesses: numpy's SIMD dispatch switched off
 (``NPY_DISABLE_CPU_FEATURES``), numba compiling for a generic x86-64
 (``NUMBA_CPU_NAME=generic``), and glibc's libm told the CPU has neither AVX2 nor FMA
-(``GLIBC_TUNABLES``), which makes it pick other variants of sin, exp, log and more.
+(``GLIBC_TUNABLES``), which makes it pick other variants of sin, exp, log and more, and
+OpenBLAS using its kernels for an AVX2 CPU (``OPENBLAS_CORETYPE``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ GLIBC_NO_FMA = "glibc.cpu.hwcaps=-AVX2,-FMA"
 
 
 def older_cpu_environment(cache: Path) -> dict[str, str]:
-    """This process's environment as if on a CPU without AVX-512, AVX2 or FMA."""
+    """This process's environment as if on a CPU without AVX-512, AVX2 or FMA (BLAS: AVX2)."""
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
     dispatched = [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
@@ -39,6 +40,7 @@ def older_cpu_environment(cache: Path) -> dict[str, str]:
         "NUMBA_CPU_NAME": "generic",
         "NUMBA_CACHE_DIR": str(cache),  # never a cache compiled for this CPU
         "GLIBC_TUNABLES": GLIBC_NO_FMA,
+        "OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS's kernels for a CPU without AVX-512
     }
 
 

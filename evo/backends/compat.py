@@ -102,7 +102,7 @@ def describe_problems(problems: dict[str, str]) -> str:
 
 # What decides which code a worker's numpy, numba and libm run (see evo.kernels): the
 # evaluation path does not depend on it, and the events log says what each worker had.
-CPU_SETTINGS = ("NPY_DISABLE_CPU_FEATURES", "NUMBA_CPU_NAME", "GLIBC_TUNABLES")
+CPU_SETTINGS = ("NPY_DISABLE_CPU_FEATURES", "NUMBA_CPU_NAME", "GLIBC_TUNABLES", "OPENBLAS_CORETYPE")
 
 
 def cpu_details() -> dict[str, Any]:
