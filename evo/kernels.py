@@ -247,7 +247,11 @@ def _dense_by_column(x_t, params, weight_at, bias_at, fan_in, fan_out, out):
 
 @_kernel
 def _activate(values, activation):
-    flat = values.reshape(-1)
+    _activate_flat(values.reshape(-1), activation)
+
+
+@_scalar
+def _activate_flat(flat, activation):
     if activation == 1:
         for i in range(flat.size):
             flat[i] = tanh_scalar(float(flat[i]))

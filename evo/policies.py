@@ -5,11 +5,12 @@ weight matrix ``(fan_in, fan_out)`` in row-major order followed by the bias
 (none when ``bias`` is false). The linear policy of ARS (Mania et al. 2018),
 ``action = M obs``, is the MLP without hidden layers or biases.
 A batch of members is a ``(members, num_params)`` array; the forward pass takes
-observations shaped ``(members, rows, obs_dim)`` and does one batched matmul
-per layer (:func:`evo.kernels.dense`: each output summed in input order, no BLAS),
-so a member's output does not depend on which other members share its chunk, on its
-row's position, or on the CPU; tanh (hidden units and action squashing) is
-:func:`evo.kernels.tanh`, the same bits everywhere. Gradient training's :meth:`MLPSpec.trace`
+observations shaped ``(members, rows, obs_dim)`` and computes every layer in one
+compiled call (:mod:`evo.forward`: each output summed in input order, no BLAS, the
+same bits as :func:`evo.kernels.dense` layer by layer), so a member's output does not
+depend on which other members share its chunk, on its row's position, or on the CPU;
+tanh (hidden units and action squashing) is :func:`evo.kernels.tanh_scalar`, the same
+bits everywhere. Gradient training's :meth:`MLPSpec.trace`
 and :meth:`MLPSpec.backward` use numpy's matmul (BLAS): their last bits may depend on the
 CPU model.
 """
@@ -28,6 +29,7 @@ from gymnasium import spaces
 
 from evo import kernels
 from evo.errors import ConfigError
+from evo.forward import ForwardPass
 
 _ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, np.float32(0))}
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # others: computed in float64
@@ -179,10 +181,11 @@ class BoundPolicy:
     """An :class:`MLPSpec` bound to a batch of members' parameters, for many forward passes.
 
     The parameters are made contiguous (float32 or float64; other dtypes become
-    float64) and the layers' offsets and action bounds computed once, so each pass of
-    an evaluation loop pays for its arithmetic only. ``rows`` (the rows per member
-    the observations will have) is accepted for the callers that know it; the kernels
-    need no layout made for it.
+    float64) and the layers' offsets and action bounds computed once; each pass, the
+    action squashing included, is then one compiled call (:class:`evo.forward.ForwardPass`,
+    scratch buffers reused), so an evaluation loop pays for its arithmetic only. ``rows``
+    (the rows per member the observations will have) is accepted for the callers that
+    know it; the kernels need no layout made for it.
     """
 
     def __init__(self, spec: MLPSpec, params: np.ndarray, rows: int | None = None) -> None:
@@ -190,29 +193,33 @@ class BoundPolicy:
         dtype = params.dtype if params.dtype in _KERNEL_DTYPES else np.dtype(np.float64)
         self.params = np.ascontiguousarray(params, dtype=dtype)
         self.dtype = dtype
-        self._offsets = _layer_offsets(spec)
         self._bounds = _action_bounds(spec, dtype)
+        self._pass = ForwardPass(self.params, _layer_offsets(spec), spec.activation, self._bounds)
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         """Network outputs ``(members, rows, out_dim)`` for obs ``(members, rows, obs_dim)``
         (or one block ``(rows, obs_dim)``, or one row ``(obs_dim,)``, for every member)."""
-        hidden = np.asarray(obs)
-        if hidden.ndim < 3:
-            hidden = hidden.reshape(1, -1, hidden.shape[-1])
-        last = len(self._offsets) - 1
-        for index, (weight_at, bias_at, fan_in, fan_out) in enumerate(self._offsets):
-            activation = "identity" if index == last else self.spec.activation
-            hidden = kernels.dense(
-                hidden, self.params, weight_at, bias_at, fan_in, fan_out, activation
-            )
-        return hidden
+        return self._pass(self._inputs(obs))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Env actions for obs ``(members, rows, obs_dim)``."""
-        outputs = self.forward(obs)
         if self.spec.action == "discrete":
-            return _discrete_actions(self.spec, outputs)
-        return _box_actions(self.spec, kernels.tanh(outputs, out=outputs), self._bounds, True)
+            return _discrete_actions(self.spec, self._pass(self._inputs(obs)))
+        actions = self._pass(self._inputs(obs), squash="bounds")
+        if actions.shape[-1:] == self.spec.action_shape:
+            return actions
+        return actions.reshape(*actions.shape[:-1], *self.spec.action_shape)
+
+    def _inputs(self, obs: np.ndarray) -> np.ndarray:
+        """Obs as the forward pass takes them: ``(members or 1, rows, obs_dim)``, contiguous,
+        in the parameters' dtype (a copy only where needed)."""
+        inputs = np.asarray(obs)
+        if inputs.ndim < 3:
+            inputs = inputs.reshape(1, -1, inputs.shape[-1])
+        members, width = self.params.shape[0], self.spec.obs_dim
+        if inputs.ndim != 3 or inputs.shape[0] not in (1, members) or inputs.shape[2] != width:
+            raise ValueError(f"expected obs (members or 1, rows, {width}), found {obs.shape}")
+        return np.ascontiguousarray(inputs, dtype=self.dtype)
 
 
 def _layer_offsets(spec: MLPSpec) -> list[tuple[int, int, int, int]]:

@@ -39,7 +39,7 @@ LAYERS: list[list[str]] = [
         "evo.runformat",
         "evo.files",
     ],
-    ["evo.seeding", "evo.errors", "evo.messages", "evo.interrupts", "evo.kernels"],
+    ["evo.seeding", "evo.errors", "evo.messages", "evo.interrupts", "evo.kernels", "evo.forward"],
     ["envs"],  # the project's own gymnasium envs: nothing of evo
 ]
 FACADE = "evo"

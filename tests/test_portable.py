@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from envs.racetrack import trig
-from evo import kernels
+from evo import forward, kernels
 from evo.policies import MLPSpec
 
 # glibc >= 2.33 names the features without the old "_Usable" suffix.
@@ -165,7 +165,15 @@ def test_no_fused_multiply_adds_in_the_compiled_kernels() -> None:
     params = np.ones((2, 20), np.float32)
     by_row(np.ones((2, 4, 3), np.float32), params, 0, 12, 3, 4, np.empty((2, 4, 4), np.float32))
     by_column(np.ones((2, 3, 4), np.float32), params, 0, 12, 3, 4, np.empty((2, 4, 4), np.float32))
-    compiled = [transcendental, by_row, by_column]
+    layers = np.array([(0, 12, 3, 4), (16, 36, 4, 5)], np.int64)
+    bounds, params_t = np.ones(5, np.float32), np.ones((41, 2), np.float32)
+    whole_by_row = numba.njit(forward._forward_by_row.py_func)
+    whole_by_member = numba.njit(forward._forward_by_member.py_func)
+    obs, out = np.ones((2, 20, 3), np.float32), np.empty((2, 20, 5), np.float32)
+    whole_by_row(obs, params_t, layers, 1, 2, bounds, bounds, np.empty((2, 10), np.float32), out)
+    scratch = np.empty((3, 100), np.float32)
+    whole_by_member(obs, params_t.T.copy(), layers, 1, 2, bounds, bounds, scratch, out)
+    compiled = [transcendental, by_row, by_column, whole_by_row, whole_by_member]
     for function in compiled:
         machine_code = "".join(function.inspect_asm().values()).lower()
         assert "vfmadd" not in machine_code and "vfnmadd" not in machine_code
@@ -184,12 +192,16 @@ x64 = rng.uniform(-50, 50, 400_003)
 spec = MLPSpec(obs_dim=11, hidden_sizes=(32, 32), out_dim=2)
 params = rng.standard_normal((9, spec.num_params)).astype(np.float32)
 obs = rng.standard_normal((9, 13, 11)).astype(np.float32)
+box = MLPSpec(obs_dim=11, hidden_sizes=(32, 32), out_dim=2, action="continuous",
+              action_shape=(2,), action_low=(-1.0, -1.0), action_high=(1.0, 1.0))
+minibatch = rng.standard_normal((1, 300, 11)).astype(np.float32)
 digest = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 print(json.dumps({
     "tanh": digest(kernels.tanh(x32)), "tanh64": digest(kernels.tanh(x64 / 10)),
     "exp": digest(kernels.exp(x64)), "log": digest(kernels.log(np.abs(x64))),
     "sin": digest(trig.sin_array(x64)), "cos": digest(trig.cos_array(x64)),
     "atan2": digest(trig.atan2_array(x64, x64[::-1])), "forward": digest(spec.forward(params, obs)),
+    "act": digest(box.act(params, obs)), "minibatch": digest(spec.forward(params, minibatch)),
     # controls: what the emulated CPU does change
     "libm_sin": digest(np.array([math.sin(v) for v in x64[:200_000]])),
     "numpy_tanh": digest(np.tanh(x32)),
