@@ -29,7 +29,9 @@ from evo.kernels import ACTIVATIONS, tanh_scalar
 _kernel = numba.njit(cache=True, nogil=True, error_model="numpy")
 _inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 
-SQUASH = {"none": 0, "tanh": 1, "bounds": 2}  # outputs as they are, tanh, tanh to [low, high]
+# What the outputs become: as they are, tanh, tanh scaled to [low, high], or also the
+# index of the largest (the discrete action: np.argmax's, the first NaN else the first top).
+SQUASH = {"none": 0, "tanh": 1, "bounds": 2, "argmax": 3}
 
 # Rows per member from which SIMD over the rows beats SIMD over the members.
 _MANY_ROWS = 16
@@ -49,12 +51,27 @@ def _activate(flat, activation):
 @_inline
 def _squashed(value, squash, low, span, j):
     """An output as the action head makes it (``squash`` as in :data:`SQUASH`)."""
-    if squash == 0:
+    if squash == 0 or squash == 3:
         return value
     value = span.dtype.type(tanh_scalar(float(value)))
     if squash == 1:
         return value
     return low[j] + (value + span.dtype.type(1)) * span.dtype.type(0.5) * span[j]
+
+
+@_inline
+def _argmax(outputs):
+    """The index of the largest of ``outputs``, as ``np.argmax`` picks it."""
+    best, top = 0, outputs[0]
+    if top != top:
+        return 0
+    for j in range(1, outputs.size):
+        value = outputs[j]
+        if value != value:
+            return j
+        if value > top:
+            best, top = j, value
+    return best
 
 
 @_inline
@@ -117,7 +134,7 @@ def _sum_rows(source, weights, weight_at, fan_in, fan_out, lanes, total):
 
 
 @_kernel
-def _forward_by_row(obs, params_t, layers, activation, squash, low, span, scratch, out):
+def _forward_by_row(obs, params_t, layers, activation, squash, low, span, scratch, out, chosen):
     """The pass a row at a time, SIMD over the members (``params_t`` ``(num_params,
     members)``; ``scratch`` ``(2, width * members)``, a row's ``(units, members)`` blocks)."""
     members, rows, last = out.shape[0], out.shape[1], layers.shape[0] - 1
@@ -143,10 +160,13 @@ def _forward_by_row(obs, params_t, layers, activation, squash, low, span, scratc
         for j in range(out.shape[2]):
             for m in range(members):
                 out[m, r, j] = _squashed(source[j * members + m], squash, low, span, j)
+        if squash == 3:
+            for m in range(members):
+                chosen[m, r] = _argmax(out[m, r])
 
 
 @_kernel
-def _forward_by_member(obs, params, layers, activation, squash, low, span, scratch, out):
+def _forward_by_member(obs, params, layers, activation, squash, low, span, scratch, out, chosen):
     """The pass a member at a time, SIMD over its rows (``scratch`` ``(3, width * rows)``:
     the inputs and two layers' outputs as ``(units, rows)`` blocks)."""
     members, rows, last = out.shape[0], out.shape[1], layers.shape[0] - 1
@@ -175,6 +195,9 @@ def _forward_by_member(obs, params, layers, activation, squash, low, span, scrat
         for j in range(out.shape[2]):
             for r in range(rows):
                 out[m, r, j] = _squashed(source[j * rows + r], squash, low, span, j)
+        if squash == 3:
+            for r in range(rows):
+                chosen[m, r] = _argmax(out[m, r])
 
 
 class ForwardPass:
@@ -200,25 +223,37 @@ class ForwardPass:
         self.width = int(max(self.layers[:, 2].max(), self.layers[:, 3].max()))
         self.out_dim = int(self.layers[-1, 3])
         self._params_t: np.ndarray | None = None
-        self._scratch: dict[tuple[bool, int], np.ndarray] = {}
+        self._scratch: dict[int, np.ndarray] = {}  # by rows
 
     def __call__(self, obs: np.ndarray, squash: str = "none") -> np.ndarray:
         """Outputs ``(members, rows, out_dim)`` for contiguous obs ``(members or 1, rows,
-        fan_in)`` in the parameters' dtype, squashed as ``squash`` says (see :data:`SQUASH`)."""
+        fan_in)`` in the parameters' dtype, squashed as ``squash`` says (see :data:`SQUASH`;
+        "argmax": the chosen indices ``(members, rows)`` instead, int64)."""
         members, rows = self.params.shape[0], obs.shape[1]
         out = np.empty((members, rows, self.out_dim), dtype=self.params.dtype)
         mode = SQUASH[squash if squash != "bounds" or self.low.size else "tanh"]
-        many_rows = rows >= _MANY_ROWS
-        scratch = self._scratch.get((many_rows, rows))
+        chosen = np.empty((members, rows) if mode == 3 else (0, 0), dtype=np.int64)
+        scratch = self._scratch.get(rows)
         if scratch is None:
+            many_rows = rows >= _MANY_ROWS
             shape = (3, self.width * rows) if many_rows else (2, self.width * members)
-            scratch = self._scratch[many_rows, rows] = np.empty(shape, dtype=self.params.dtype)
-        if many_rows:
-            kernel_args = (self.params, self.layers, self.activation, mode)
-            _forward_by_member(obs, *kernel_args, self.low, self.span, scratch, out)
+            scratch = self._scratch[rows] = np.empty(shape, dtype=self.params.dtype)
+        if scratch.shape[0] == 3:
+            weights, kernel = self.params, _forward_by_member
         else:
             if self._params_t is None:
                 self._params_t = np.ascontiguousarray(self.params.T)
-            kernel_args = (self._params_t, self.layers, self.activation, mode)
-            _forward_by_row(obs, *kernel_args, self.low, self.span, scratch, out)
-        return out
+            weights, kernel = self._params_t, _forward_by_row
+        kernel(
+            obs,
+            weights,
+            self.layers,
+            self.activation,
+            mode,
+            self.low,
+            self.span,
+            scratch,
+            out,
+            chosen,
+        )
+        return chosen if mode == 3 else out

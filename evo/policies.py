@@ -204,7 +204,8 @@ class BoundPolicy:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Env actions for obs ``(members, rows, obs_dim)``."""
         if self.spec.action == "discrete":
-            return _discrete_actions(self.spec, self._pass(self._inputs(obs)))
+            chosen = self._pass(self._inputs(obs), squash="argmax")
+            return chosen + self.spec.action_start if self.spec.action_start else chosen
         actions = self._pass(self._inputs(obs), squash="bounds")
         if actions.shape[-1:] == self.spec.action_shape:
             return actions

@@ -58,6 +58,26 @@ def test_one_call_is_the_layers_bit_for_bit(name, dtype, members, rows, shared) 
     assert got.tobytes() == want.tobytes()
     again = policy.forward(obs) if spec.action == "discrete" else policy.act(obs)
     assert again.tobytes() == want.tobytes()  # scratch buffers reused: the same bits
+    if spec.action == "discrete":
+        assert np.array_equal(policy.act(obs), np.argmax(want, axis=-1))
+
+
+def test_discrete_actions_are_numpys_argmax_with_ties_and_nans() -> None:
+    spec = MLPSpec(obs_dim=3, hidden_sizes=(), out_dim=4, action_start=-1)
+    params = np.zeros((2, spec.num_params), np.float32)
+    params[0, [0, 5, 10, 15]] = 1, 1, 1, 0.5  # outputs: the inputs, then 0.5
+    params[1, [2, 6, 8, 9, 11]] = 1e30, -1e30, 1, 2, 2  # x2, 2 x2, inf - inf, 2 x2
+    obs = np.array([[1, 2, 2], [0.5, 0.25, 0.5], [-1, -2, -3], [1e10, 1e10, 1]], np.float32)
+    obs = np.concatenate([obs, [[np.inf, -np.inf, 1]]])[None]  # inf * 0: NaN outputs
+    with np.errstate(invalid="ignore", over="ignore"):
+        outputs = layer_by_layer(spec, params, obs)
+        chosen = spec.bind(params).act(obs)
+    assert np.isnan(outputs[:, 4, 0]).all() and not np.isnan(outputs[:, :3]).any()
+    assert np.isnan(outputs[1, 3, 2]) and not np.isnan(outputs[1, 3, [0, 1, 3]]).any()
+    want = np.argmax(outputs, axis=-1) - 1
+    # ties: the first; NaN: the first NaN
+    assert want.tolist() == [[0, -1, 2, -1, -1], [0, 1, 1, 1, -1]]
+    assert chosen.dtype == want.dtype and np.array_equal(chosen, want)
 
 
 def test_nan_and_infinite_inputs_pass_as_the_layers_pass_them() -> None:

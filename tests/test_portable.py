@@ -170,9 +170,12 @@ def test_no_fused_multiply_adds_in_the_compiled_kernels() -> None:
     whole_by_row = numba.njit(forward._forward_by_row.py_func)
     whole_by_member = numba.njit(forward._forward_by_member.py_func)
     obs, out = np.ones((2, 20, 3), np.float32), np.empty((2, 20, 5), np.float32)
-    whole_by_row(obs, params_t, layers, 1, 2, bounds, bounds, np.empty((2, 10), np.float32), out)
+    chosen = np.empty((2, 20), np.int64)
+    whole_by_row(
+        obs, params_t, layers, 1, 3, bounds, bounds, np.empty((2, 10), np.float32), out, chosen
+    )
     scratch = np.empty((3, 100), np.float32)
-    whole_by_member(obs, params_t.T.copy(), layers, 1, 2, bounds, bounds, scratch, out)
+    whole_by_member(obs, params_t.T.copy(), layers, 1, 2, bounds, bounds, scratch, out, chosen)
     compiled = [transcendental, by_row, by_column, whole_by_row, whole_by_member]
     for function in compiled:
         machine_code = "".join(function.inspect_asm().values()).lower()
