@@ -153,11 +153,36 @@ def _tanh_kernel(values, out):
         flat_out[i] = tanh_scalar(float(flat_in[i]))
 
 
+# |x| <= _EXP_PLAIN: |k| <= 1000, e^x = y 2^k with 2^k a normal number built from its bits.
+_EXP_PLAIN = 693.0
+
+
 @_kernel
 def _exp_kernel(values, out):
+    """:func:`exp_scalar` of every element, in passes that vectorise: ``y`` and the bits of
+    ``2^k`` (the same operations as the scalar's), their product, then the scalar itself
+    for the rare elements outside ``[-_EXP_PLAIN, _EXP_PLAIN]`` (NaN, overflow, subnormal)."""
     flat_in, flat_out = values.reshape(-1), out.reshape(-1)
+    powers = np.empty(flat_in.size, dtype=np.int64)
     for i in range(flat_in.size):
-        flat_out[i] = exp_scalar(flat_in[i])
+        x = flat_in[i]
+        x = x if x > -_EXP_PLAIN else -_EXP_PLAIN  # NaN too: fixed below
+        x = x if x < _EXP_PLAIN else _EXP_PLAIN
+        k = math.floor(x * _INV_LN2 + 0.5)
+        hi = x - k * _LN2_HI
+        lo = k * _LN2_LO
+        r = hi - lo
+        z = r * r
+        c = r - z * (_P1 + z * (_P2 + z * (_P3 + z * (_P4 + z * _P5))))
+        flat_out[i] = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+        powers[i] = (k + 1023) << 52  # 2^k, exactly _POW2[k + _POW2_BIAS]
+    scale = powers.view(np.float64)
+    for i in range(flat_in.size):
+        flat_out[i] *= scale[i]
+    for i in range(flat_in.size):
+        x = flat_in[i]
+        if not -_EXP_PLAIN <= x <= _EXP_PLAIN:
+            flat_out[i] = exp_scalar(x)
 
 
 @_kernel

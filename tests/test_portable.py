@@ -146,6 +146,25 @@ def test_exp_log_sin_cos_atan2_are_accurate() -> None:
     assert np.isnan(trig.sin_array(np.array([np.inf, 1e6]))).all()  # outside the domain
 
 
+@numba.njit
+def _exp_one_at_a_time(values, out):
+    for i in range(values.size):
+        out[i] = kernels.exp_scalar(values[i])
+
+
+def test_exp_of_an_array_is_exp_scalar_of_each_element() -> None:
+    rng = np.random.default_rng(2)
+    edges = [np.nan, np.inf, -np.inf, 0.0, -0.0, 693.0, -693.0, 693.0000001, -693.0000001]
+    edges += [709.78, 709.79, -745.1, -745.2, -708.4, -708.3, 5e-324, -5e-324, 1e-300]
+    values = np.concatenate(
+        [rng.uniform(-800, 800, 300_000), rng.standard_normal(300_000) * 10, edges]
+    )
+    want = np.empty_like(values)
+    _exp_one_at_a_time(values, want)
+    assert kernels.exp(values).tobytes() == want.tobytes()
+    assert kernels.exp(values.reshape(2, -1)).tobytes() == want.tobytes()
+
+
 @pytest.mark.slow
 def test_no_fused_multiply_adds_in_the_compiled_kernels() -> None:
     """numba without fastmath must not contract a * b + c: check the machine code (fresh
@@ -176,7 +195,9 @@ def test_no_fused_multiply_adds_in_the_compiled_kernels() -> None:
     )
     scratch = np.empty((3, 100), np.float32)
     whole_by_member(obs, params_t.T.copy(), layers, 1, 2, bounds, bounds, scratch, out, chosen)
-    compiled = [transcendental, by_row, by_column, whole_by_row, whole_by_member]
+    exp_array = numba.njit(kernels._exp_kernel.py_func)
+    exp_array(values, np.empty_like(values))
+    compiled = [transcendental, by_row, by_column, whole_by_row, whole_by_member, exp_array]
     for function in compiled:
         machine_code = "".join(function.inspect_asm().values()).lower()
         assert "vfmadd" not in machine_code and "vfnmadd" not in machine_code
