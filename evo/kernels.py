@@ -10,7 +10,8 @@ operations (``floor``, ``frexp``, scaling by powers of two) in a fixed order, wh
 everywhere:
 
 - :func:`dense`, one layer ``x @ W + b`` (and its activation) over a batch of members,
-  accumulating each output in input order, whatever the CPU, the batch or the row;
+  accumulating each output in input order, whatever the CPU, the batch or the row (the
+  policy's whole pass in one call, the same bits, is :mod:`evo.forward`);
 - :func:`tanh` (float32 results correctly rounded in practice, through float64),
   :func:`exp` and :func:`log` (float64, fdlibm's algorithms, errors below 1 ulp).
 
