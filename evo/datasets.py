@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from evo import kernels
 from evo.errors import ConfigError
 from evo.messages import suggest
 from evo.seeding import MINIBATCH_STREAM
@@ -115,7 +116,8 @@ def classification_scores(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
 
     ``logits`` is ``(members, rows, classes)``, ``y`` the ``(rows,)`` true classes. The
     log-softmax subtracts each row's maximum, so large logits neither overflow nor
-    lose the small ones; a member's numbers depend on its own logits only.
+    lose the small ones; a member's numbers depend on its own logits only, and are the
+    same bits on every CPU (:mod:`evo.kernels`' exp and log, not numpy's SIMD ones).
     """
     logits = np.asarray(logits)
     y = np.asarray(y, dtype=np.int64)
@@ -126,7 +128,7 @@ def classification_scores(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
         )
     z = logits.astype(np.float64)
     top = z.max(axis=-1, keepdims=True)
-    log_norm = np.log(np.exp(z - top).sum(axis=-1)) + top[..., 0]
+    log_norm = kernels.log(kernels.exp(z - top).sum(axis=-1)) + top[..., 0]
     picked = np.take_along_axis(z, y[None, :, None], axis=-1)[..., 0]
     loss = (log_norm - picked).mean(axis=1)
     accuracy = (np.argmax(logits, axis=-1) == y).mean(axis=1)

@@ -5,9 +5,14 @@ weight matrix ``(fan_in, fan_out)`` in row-major order followed by the bias
 (none when ``bias`` is false). The linear policy of ARS (Mania et al. 2018),
 ``action = M obs``, is the MLP without hidden layers or biases.
 A batch of members is a ``(members, num_params)`` array; the forward pass takes
-observations shaped ``(members, rows, obs_dim)`` and does one batched matmul
-per layer. Each member's slice has the same shape whatever the batch holds, so
-a member's output does not depend on which other members share its chunk.
+observations shaped ``(members, rows, obs_dim)`` and computes every layer in one
+compiled call (:mod:`evo.forward`: each output summed in input order, no BLAS, the
+same bits as :func:`evo.kernels.dense` layer by layer), so a member's output does not
+depend on which other members share its chunk, on its row's position, or on the CPU;
+tanh (hidden units and action squashing) is :func:`evo.kernels.tanh_scalar`, the same
+bits everywhere. Gradient training's :meth:`MLPSpec.trace`
+and :meth:`MLPSpec.backward` use numpy's matmul (BLAS): their last bits may depend on the
+CPU model.
 """
 
 from __future__ import annotations
@@ -22,14 +27,12 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from evo import kernels
 from evo.errors import ConfigError
+from evo.forward import ForwardPass
 
 _ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, np.float32(0))}
-_ACTIVATIONS_IN_PLACE = {
-    "tanh": lambda x: np.tanh(x, out=x),
-    "relu": lambda x: np.maximum(x, np.float32(0), out=x),
-}
-_IN_PLACE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # ops keep their dtype
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # others: computed in float64
 _HALF = np.float32(0.5)
 
 
@@ -105,9 +108,8 @@ class MLPSpec:
         """Env actions from outputs: argmax for discrete, tanh scaled to the bounds for Box."""
         if self.action == "discrete":
             return _discrete_actions(self, outputs)
-        squashed = np.tanh(outputs)
-        in_place = squashed.dtype in _IN_PLACE_DTYPES  # a new array, of the outputs' dtype
-        return _box_actions(self, squashed, _action_bounds(self, outputs.dtype), in_place)
+        squashed = kernels.tanh(outputs)  # a new array, float32 or float64
+        return _box_actions(self, squashed, _action_bounds(self, squashed.dtype), True)
 
     def act(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
         """Forward pass and action selection in one call."""
@@ -178,79 +180,63 @@ class MLPSpec:
 class BoundPolicy:
     """An :class:`MLPSpec` bound to a batch of members' parameters, for many forward passes.
 
-    The layer views and the action bounds are made once, so each pass of an
-    evaluation loop pays for its arithmetic only: the same operations in the same
-    order as ever, float intermediates updated in place (which changes no bits).
-    Given the ``rows`` per member its observations will have, the biases and
-    bounds are also laid out for that many rows, so each addition is one pass
-    over contiguous memory rather than a short one per row.
+    The parameters are made contiguous (float32 or float64; other dtypes become
+    float64) and the layers' offsets and action bounds computed once; each pass, the
+    action squashing included, is then one compiled call (:class:`evo.forward.ForwardPass`,
+    scratch buffers reused), so an evaluation loop pays for its arithmetic only. ``rows``
+    (the rows per member the observations will have) is accepted for the callers that
+    know it; the kernels need no layout made for it.
     """
 
     def __init__(self, spec: MLPSpec, params: np.ndarray, rows: int | None = None) -> None:
         self.spec = spec
-        self.dtype = params.dtype
-        self.layers = spec.layers(params)
-        # obs shaped (members, rows, obs_dim) get the biases and bounds laid out for them
-        self._tiled_for = None if rows is None else (len(params), rows)
-        # float16 and the like are computed as they always were: numpy may promote mid-way.
-        self._in_place = params.dtype in _IN_PLACE_DTYPES
-        self._activation = (_ACTIVATIONS_IN_PLACE if self._in_place else _ACTIVATIONS)[
-            spec.activation
-        ]
-        self._bounds = _action_bounds(spec, params.dtype)
-        self._tiled_layers, self._tiled_bounds = self.layers, self._bounds
-        if rows is not None:
-            members = len(params)
-            self._tiled_layers = [
-                (weight, None if bias is None else _tile(bias, (members, rows, bias.shape[-1])))
-                for weight, bias in self.layers
-            ]
-            if self._bounds is not None:
-                shape = (members, rows, spec.out_dim)
-                self._tiled_bounds = (_tile(self._bounds[0], shape), _tile(self._bounds[1], shape))
+        dtype = params.dtype if params.dtype in _KERNEL_DTYPES else np.dtype(np.float64)
+        self.params = np.ascontiguousarray(params, dtype=dtype)
+        self.dtype = dtype
+        self._bounds = _action_bounds(spec, dtype)
+        self._pass = ForwardPass(self.params, _layer_offsets(spec), spec.activation, self._bounds)
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
-        """Network outputs ``(members, rows, out_dim)`` for obs ``(members, rows, obs_dim)``."""
-        hidden = obs.astype(self.dtype, copy=False)
-        tiled = obs.shape[:-1] == self._tiled_for
-        *inner, (weight, bias) = self._tiled_layers if tiled else self.layers
-        grows = obs.ndim < 2  # one row: matmul drops the member axis, the bias brings it back
-        for inner_weight, inner_bias in inner:
-            hidden = np.matmul(hidden, inner_weight)  # a new array: obs is never written
-            hidden = _add_bias(hidden, inner_bias, grows)
-            hidden = self._activation(hidden)
-        return _add_bias(np.matmul(hidden, weight), bias, grows)
+        """Network outputs ``(members, rows, out_dim)`` for obs ``(members, rows, obs_dim)``
+        (or one block ``(rows, obs_dim)``, or one row ``(obs_dim,)``, for every member)."""
+        return self._pass(self._inputs(obs))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Env actions for obs ``(members, rows, obs_dim)``."""
-        outputs = self.forward(obs)
         if self.spec.action == "discrete":
-            return _discrete_actions(self.spec, outputs)
-        squashed = np.tanh(outputs, out=outputs if self._in_place else None)
-        if squashed.dtype != self.dtype:  # promoted on the way (float16 and relu)
-            return _box_actions(self.spec, squashed, _action_bounds(self.spec, squashed.dtype))
-        bounds = self._tiled_bounds if obs.shape[:-1] == self._tiled_for else self._bounds
-        return _box_actions(self.spec, squashed, bounds, self._in_place)
+            chosen = self._pass(self._inputs(obs), squash="argmax")
+            return chosen + self.spec.action_start if self.spec.action_start else chosen
+        actions = self._pass(self._inputs(obs), squash="bounds")
+        if actions.shape[-1:] == self.spec.action_shape:
+            return actions
+        return actions.reshape(*actions.shape[:-1], *self.spec.action_shape)
+
+    def _inputs(self, obs: np.ndarray) -> np.ndarray:
+        """Obs as the forward pass takes them: ``(members or 1, rows, obs_dim)``, contiguous,
+        in the parameters' dtype (a copy only where needed)."""
+        inputs = np.asarray(obs)
+        if inputs.ndim < 3:
+            inputs = inputs.reshape(1, -1, inputs.shape[-1])
+        members, width = self.params.shape[0], self.spec.obs_dim
+        if inputs.ndim != 3 or inputs.shape[0] not in (1, members) or inputs.shape[2] != width:
+            raise ValueError(f"expected obs (members or 1, rows, {width}), found {obs.shape}")
+        return np.ascontiguousarray(inputs, dtype=self.dtype)
+
+
+def _layer_offsets(spec: MLPSpec) -> list[tuple[int, int, int, int]]:
+    """``(weight_at, bias_at, fan_in, fan_out)`` of every layer in the flat parameters
+    (``bias_at`` -1 without biases)."""
+    offsets, offset = [], 0
+    for fan_in, fan_out in spec.layer_sizes:
+        bias_at = offset + fan_in * fan_out if spec.bias else -1
+        offsets.append((offset, bias_at, fan_in, fan_out))
+        offset += fan_in * fan_out + spec._bias_size(fan_out)
+    return offsets
 
 
 def _plus_bias(values: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """One member's layer output plus its bias (``bias`` a ``(1, 1, fan_out)`` view)."""
     return values if bias is None else values + bias[0]
-
-
-def _add_bias(hidden: np.ndarray, bias: np.ndarray | None, grows: bool) -> np.ndarray:
-    """A batched layer's output plus its bias, in place unless one row lost its member
-    axis; without a bias, that axis comes back as the bias would have brought it."""
-    if bias is None:
-        return np.expand_dims(hidden, -2) if grows and hidden.ndim == 2 else hidden
-    return hidden + bias if grows else np.add(hidden, bias, out=hidden)
-
-
-def _tile(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``values`` broadcast to ``shape``, as a contiguous read-only array."""
-    tiled = np.ascontiguousarray(np.broadcast_to(values, shape))
-    tiled.flags.writeable = False
-    return tiled
 
 
 def _discrete_actions(spec: MLPSpec, outputs: np.ndarray) -> np.ndarray:

@@ -74,12 +74,14 @@ def _start_worker(
     folder: Path,
     logs,
     extra: Sequence[str] = (),
+    env: dict[str, str] | None = None,
     *,
     host: str = "127.0.0.1",
     prefix: Sequence[str] = (),
 ) -> subprocess.Popen:
     """A single-thread `dask worker` (with its nanny) on ``host``, in a process group of its
-    own; ``extra``: more flags; ``prefix``: what the command runs under."""
+    own; ``extra``: more flags; ``env``: its environment (default: this process's);
+    ``prefix``: what the command runs under."""
     return subprocess.Popen(
         [
             *prefix,
@@ -98,4 +100,5 @@ def _start_worker(
         stderr=subprocess.STDOUT,
         cwd=folder,
         start_new_session=True,
+        env=env,
     )

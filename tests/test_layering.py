@@ -40,7 +40,16 @@ LAYERS: list[list[str]] = [
         "evo.files",
         "evo.records",
     ],
-    ["evo.seeding", "evo.noise", "evo.noise_sums", "evo.errors", "evo.messages", "evo.interrupts"],
+    [
+        "evo.seeding",
+        "evo.noise",
+        "evo.noise_sums",
+        "evo.errors",
+        "evo.messages",
+        "evo.interrupts",
+        "evo.kernels",
+        "evo.forward",
+    ],
     ["envs"],  # the project's own gymnasium envs: nothing of evo
 ]
 FACADE = "evo"

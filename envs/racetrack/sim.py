@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from envs.racetrack import trig
 from envs.racetrack.track import FRONT, Track
 
 DT = 0.1  # s per step
@@ -166,10 +167,11 @@ def _walk_line(planes, following, preceding, x, y, dx, dy, quad, length):
         q = following[q] if edge == FRONT else preceding[q]
 
 
-# The per-step kernels repeat the array formulation they replaced operation for operation
-# (no fastmath: no reassociation or fused multiply-adds), so trajectories are the same bits:
-# the clip helpers copy numpy's NaN and signed-zero handling, and the steering tangent is
-# left to numpy (its vectorised tan can differ from numba's in the last bit; sin, cos agree).
+# The per-step kernels are compiled without fastmath: LLVM neither reassociates nor fuses
+# a * b + c into one rounding (an FMA, which only some CPUs have), and sin, cos, tan and
+# atan2 are envs.racetrack.trig's, not libm's (whose FMA variants are chosen by CPU), so
+# a trajectory is the same bits on every CPU. The clip helpers copy numpy's NaN and
+# signed-zero handling.
 
 
 @numba.njit(cache=True, nogil=True)
@@ -204,7 +206,7 @@ def _observe_car(planes, following, preceding, angles, x, y, heading, speed, ste
     for j in range(k):
         angle = heading + angles[j]
         t, _, _ = _walk_line(
-            planes, following, preceding, x, y, np.cos(angle), np.sin(angle), quad, RAY_RANGE
+            planes, following, preceding, x, y, trig.cos(angle), trig.sin(angle), quad, RAY_RANGE
         )
         obs[j] = t / RAY_RANGE
     obs[k] = speed / MAX_SPEED
@@ -212,10 +214,10 @@ def _observe_car(planes, following, preceding, angles, x, y, heading, speed, ste
 
 
 @numba.njit(cache=True, nogil=True)
-def _steering_angles(actions, alive, out):
-    """Wheel angle of every live car (0 for frozen ones), whose tangent numpy takes."""
+def _steering_tangents(actions, alive, out):
+    """Tangent of the wheel angle of every live car (0 for frozen ones)."""
     for i in range(alive.size):
-        out[i] = _clip(actions[i, 0], -1.0, 1.0) * MAX_STEER if alive[i] else 0.0
+        out[i] = trig.tan(_clip(actions[i, 0], -1.0, 1.0) * MAX_STEER) if alive[i] else 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -243,7 +245,7 @@ def _step_kernel(
         # Understeer past the grip:
         curvature = _clip_array_bounds(curvature, -grip_limit, grip_limit)
         new_heading = heading[i] + new_speed * curvature * DT
-        dx, dy = np.cos(new_heading), np.sin(new_heading)
+        dx, dy = trig.cos(new_heading), trig.sin(new_heading)
         t, off_track, new_quad = _walk_line(
             planes, following, preceding, x[i], y[i], dx, dy, quad[i], new_speed * DT
         )
@@ -326,7 +328,7 @@ class RaceSim:
             self.tracks.arc_length[first, None] * self.tracks.direction[first]
         )
         self.x[cars], self.y[cars] = start[:, 0], start[:, 1]
-        self.heading[cars] = np.arctan2(
+        self.heading[cars] = trig.atan2_array(
             self.tracks.direction[first, 1], self.tracks.direction[first, 0]
         )
         self.speed[cars] = 0.0
@@ -358,10 +360,7 @@ class RaceSim:
         n = len(self.track_of)
         actions = np.ascontiguousarray(actions, dtype=np.float64).reshape(n, 2)
         tracks, alive, tan_steering = self.tracks, self.alive, self._tan_steering
-        _steering_angles(actions, alive, tan_steering)
-        # numpy's tangent (its own vectorised code), not numba's, which can differ in the
-        # last bit: trajectories stay those of the array formulation.
-        np.tan(tan_steering, out=tan_steering)
+        _steering_tangents(actions, alive, tan_steering)
         rewards = np.empty(n)
         _step_kernel(
             tracks.planes, tracks.following, tracks.preceding,
@@ -381,8 +380,8 @@ class RaceSim:
             self.tracks,
             self.x[cars],
             self.y[cars],
-            np.cos(angle),
-            np.sin(angle),
+            trig.cos_array(angle),
+            trig.sin_array(angle),
             self.quad[cars],
             RAY_RANGE,
         )

@@ -10,7 +10,8 @@ after visiting only the quads it actually crosses.
 
 Procedural tracks come from an integer seed: control points jittered around a
 circle, redrawn until every bend is wide enough for the car and no two parts of
-the track come too close. Generation is deterministic in the seed.
+the track come too close. Generation is deterministic in the seed, and the same bits on
+every CPU (:mod:`envs.racetrack.trig`, a plain linear solve rather than LAPACK's).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+
+from envs.racetrack.trig import atan2_array, cos_array, sin_array
 
 LEFT, RIGHT, FRONT, BACK = 0, 1, 2, 3
 
@@ -100,13 +103,37 @@ def _periodic_spline(points: np.ndarray, samples_per_span: int) -> np.ndarray:
     system[rows, (rows - 1) % n] += h_before
     system[rows, (rows + 1) % n] += h
     slopes = (following - points) / h[:, None]
-    second = np.linalg.solve(system, 6 * (slopes - np.roll(slopes, 1, axis=0)))
+    second = _solve(system, 6 * (slopes - np.roll(slopes, 1, axis=0)))
     t = (np.arange(samples_per_span) / samples_per_span)[None, :, None]
     a, b = points[:, None], following[:, None]
     ma, mb = second[:, None], np.roll(second, -1, axis=0)[:, None]
     hh = h[:, None, None] ** 2
     curve = (1 - t) * a + t * b + hh / 6 * (((1 - t) ** 3 - (1 - t)) * ma + (t**3 - t) * mb)
     return curve.reshape(-1, 2)
+
+
+@numba.njit(cache=True)
+def _solve(system: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``system^-1 rhs`` by Gaussian elimination in a fixed order, without pivoting (the
+    spline's system is strictly diagonally dominant): the same bits on every CPU, which
+    LAPACK's blocked kernels (chosen by CPU model) do not promise."""
+    a, b = system.copy(), rhs.copy()
+    n = a.shape[0]
+    for pivot in range(n):
+        for row in range(pivot + 1, n):
+            factor = a[row, pivot] / a[pivot, pivot]
+            if factor != 0.0:
+                for column in range(pivot, n):
+                    a[row, column] = a[row, column] - factor * a[pivot, column]
+                for column in range(b.shape[1]):
+                    b[row, column] = b[row, column] - factor * b[pivot, column]
+    for pivot in range(n - 1, -1, -1):
+        for column in range(b.shape[1]):
+            total = b[pivot, column]
+            for later in range(pivot + 1, n):
+                total = total - a[pivot, later] * b[later, column]
+            b[pivot, column] = total / a[pivot, pivot]
+    return b
 
 
 def _adaptive_vertices(dense: np.ndarray, radius: np.ndarray) -> np.ndarray:
@@ -203,7 +230,7 @@ def turn_radii(centre: np.ndarray) -> np.ndarray:
 
 def _headings(centre: np.ndarray) -> np.ndarray:
     tangent = np.roll(centre, -1, axis=0) - centre
-    return np.arctan2(tangent[:, 1], tangent[:, 0])
+    return atan2_array(tangent[:, 1], tangent[:, 0])
 
 
 def _wrap(angle: float | np.ndarray) -> float | np.ndarray:
@@ -258,7 +285,7 @@ def procedural(seed: int, max_attempts: int = 1000) -> Track:
         count = int(rng.integers(8, 14))
         angles = (np.arange(count) + rng.uniform(-0.3, 0.3, count)) * (2 * np.pi / count)
         radii = rng.uniform(60.0, 110.0) * rng.uniform(0.55, 1.0, count)
-        points = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+        points = np.stack([radii * cos_array(angles), radii * sin_array(angles)], axis=1)
         try:
             return from_control_points(f"seed-{seed}", points)
         except TrackError:

@@ -98,3 +98,55 @@ def describe_problems(problems: dict[str, str]) -> str:
     first = sorted(problems)[0]
     more = f" (and {len(problems) - 1} more workers)" if len(problems) > 1 else ""
     return f"Dask worker {first}: {problems[first]}{more}; install the same versions there"
+
+
+# What decides which code a worker's numpy, numba and libm run (see evo.kernels): the
+# evaluation path does not depend on it, and the events log says what each worker had.
+CPU_SETTINGS = ("NPY_DISABLE_CPU_FEATURES", "NUMBA_CPU_NAME", "GLIBC_TUNABLES", "OPENBLAS_CORETYPE")
+
+
+def cpu_details() -> dict[str, Any]:
+    """This process's CPU model, the SIMD extensions numpy dispatches to, the CPU numba
+    compiles for, and the environment settings that change those."""
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine() or "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Hardware", "cpu model") and value.strip():
+                    model = value.strip()
+                    break
+    except OSError:
+        pass
+    details: dict[str, Any] = {"cpu": model}
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+        details["numpy_simd"] = [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+    except ImportError:  # another numpy layout: the settings below still say what was asked
+        details["numpy_simd"] = None
+    try:
+        import llvmlite.binding
+        import numba
+
+        details["numba_cpu"] = numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name()
+    except ImportError:
+        details["numba_cpu"] = None
+    details["settings"] = {name: os.environ[name] for name in CPU_SETTINGS if name in os.environ}
+    return details
+
+
+def worker_cpus(client: Any, workers: list[str]) -> dict[str, dict[str, Any]]:
+    """Worker address -> :func:`cpu_details` there (workers that do not answer in
+    ``PROBE_TIMEOUT_S`` are left out)."""
+    with deferred():
+        try:
+            answers = client.run(
+                cpu_details, workers=workers, on_error="return", callback_timeout=PROBE_TIMEOUT_S
+            )
+        except TimeoutError:
+            return {}
+    return {w: a for w, a in answers.items() if isinstance(a, dict)}

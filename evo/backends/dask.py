@@ -24,7 +24,7 @@ import numpy as np
 from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
 from evo.backends.cluster import Connection
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
-from evo.backends.compat import describe_problems, worker_problems
+from evo.backends.compat import describe_problems, worker_cpus, worker_problems
 from evo.backends.scheduling import GenerationRun
 from evo.backends.serial import SerialBackend
 from evo.backends.startup import WorkerStartup
@@ -81,6 +81,7 @@ class DaskBackend:
         self._threads: dict[str, int] | None = None  # worker -> threads; None: ask the scheduler
         self._departed: set[str] = set()  # workers that have left since the start
         self._checked: set[str] = set()  # workers probed for evo and its versions
+        self._described: set[str] = set()  # workers whose CPU is in the events log
         self._incompatible: dict[str, str] = {}  # worker -> why it cannot run evo's tasks
         # All of a run's tasks in one Dask span: otherwise the scheduler opens a new
         # "default" span each time the cluster goes idle (every generation) and keeps
@@ -198,6 +199,7 @@ class DaskBackend:
             info = {a: w.get("nthreads", 1) for a, w in workers.items()}
             with self._lock:
                 self._threads = info
+            self._describe_cpus(sorted(info))
         known, info = len(info), self._compatible(info)
         # a suspect that left (or was removed) is forgotten
         self._suspects = {a: v for a, v in self._suspects.items() if a in info}
@@ -208,6 +210,17 @@ class DaskBackend:
             healthy = info
         slots = [a for a in sorted(healthy) for _ in range(healthy[a])]
         return (None if len(healthy) == known else sorted(healthy)), slots
+
+    def _describe_cpus(self, workers: list[str]) -> None:
+        """A ``worker_cpu`` event (model, SIMD, numba target, settings) for each worker
+        seen for the first time."""
+        new = [worker for worker in workers if worker not in self._described]
+        if not new:
+            return
+        self._described.update(new)
+        for worker, details in sorted(worker_cpus(self.client, new).items()):
+            with self._lock:
+                self._cluster_events.append({"event": "worker_cpu", "worker": worker, **details})
 
     def _compatible(self, workers: dict[str, int]) -> dict[str, int]:
         """``workers`` less those that cannot run evo's tasks. A worker of a cluster not
