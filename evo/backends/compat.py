@@ -150,3 +150,47 @@ def worker_cpus(client: Any, workers: list[str]) -> dict[str, dict[str, Any]]:
         except TimeoutError:
             return {}
     return {w: a for w, a in answers.items() if isinstance(a, dict)}
+
+
+class WorkerVetting:
+    """What is known of each worker a backend has seen: whether it can run evo's tasks
+    (probed once, when first seen, joining later included) and whether its CPU is in the
+    events log."""
+
+    def __init__(self) -> None:
+        self.checked: set[str] = set()  # workers probed for evo and its versions
+        self.described: set[str] = set()  # workers whose CPU is in the events log
+        self.incompatible: dict[str, str] = {}  # worker -> why it cannot run evo's tasks
+
+    def describe_cpus(self, client: Any, workers: list[str]) -> list[dict[str, Any]]:
+        """A ``worker_cpu`` event (model, SIMD, numba target, settings) for each worker
+        seen for the first time."""
+        new = [worker for worker in workers if worker not in self.described]
+        if not new:
+            return []
+        self.described.update(new)
+        return [
+            {"event": "worker_cpu", "worker": worker, **details}
+            for worker, details in sorted(worker_cpus(client, new).items())
+        ]
+
+    def compatible(
+        self, client: Any, workers: dict[str, int]
+    ) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """``workers`` less those that cannot run evo's tasks, and a ``worker_excluded``
+        event for each newly found one. When no worker is left,
+        :class:`IncompatibleWorkerError` names one."""
+        events = []
+        unchecked = sorted(set(workers) - self.checked)
+        if unchecked:
+            problems = worker_problems(client, unchecked)
+            self.checked.update(unchecked)
+            for worker, problem in sorted(problems.items()):
+                self.incompatible[worker] = problem
+                events.append({"event": "worker_excluded", "worker": worker, "reason": problem})
+        compatible = {a: n for a, n in workers.items() if a not in self.incompatible}
+        if workers and not compatible:
+            raise IncompatibleWorkerError(
+                describe_problems({a: self.incompatible[a] for a in workers})
+            )
+        return compatible, events

@@ -24,13 +24,13 @@ import numpy as np
 from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
 from evo.backends.cluster import Connection
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
-from evo.backends.compat import describe_problems, worker_cpus, worker_problems
+from evo.backends.compat import WorkerVetting
 from evo.backends.scheduling import GenerationRun
 from evo.backends.serial import SerialBackend
 from evo.backends.startup import WorkerStartup
 from evo.backends.tasks import Placement, generation_bases
 from evo.config import BackendConfig
-from evo.errors import IncompatibleWorkerError, WorkersLostError
+from evo.errors import WorkersLostError
 from evo.interrupts import deferred
 from evo.population import Population
 from evo.problems.base import Problem, evaluate_chunk
@@ -80,9 +80,7 @@ class DaskBackend:
         self._cluster_events: list[dict[str, Any]] = []  # workers joining and leaving
         self._threads: dict[str, int] | None = None  # worker -> threads; None: ask the scheduler
         self._departed: set[str] = set()  # workers that have left since the start
-        self._checked: set[str] = set()  # workers probed for evo and its versions
-        self._described: set[str] = set()  # workers whose CPU is in the events log
-        self._incompatible: dict[str, str] = {}  # worker -> why it cannot run evo's tasks
+        self._vetting = WorkerVetting()  # what each worker has, probed once
         # All of a run's tasks in one Dask span: otherwise the scheduler opens a new
         # "default" span each time the cluster goes idle (every generation) and keeps
         # them all, and the orchestrator's memory grows with the run (+40% over 1000
@@ -212,38 +210,16 @@ class DaskBackend:
         return (None if len(healthy) == known else sorted(healthy)), slots
 
     def _describe_cpus(self, workers: list[str]) -> None:
-        """A ``worker_cpu`` event (model, SIMD, numba target, settings) for each worker
-        seen for the first time."""
-        new = [worker for worker in workers if worker not in self._described]
-        if not new:
-            return
-        self._described.update(new)
-        for worker, details in sorted(worker_cpus(self.client, new).items()):
-            with self._lock:
-                self._cluster_events.append({"event": "worker_cpu", "worker": worker, **details})
+        events = self._vetting.describe_cpus(self.client, workers)
+        with self._lock:
+            self._cluster_events.extend(events)
 
     def _compatible(self, workers: dict[str, int]) -> dict[str, int]:
-        """``workers`` less those that cannot run evo's tasks. A worker of a cluster not
-        started here is probed once, when first seen (joining later included); one that
-        fails is left out for good and a ``worker_excluded`` event says why. When no
-        worker is left, :class:`IncompatibleWorkerError` names one."""
         if self.cluster is not None:  # the embedded cluster's workers are this interpreter's
             return workers
-        unchecked = sorted(set(workers) - self._checked)
-        if unchecked:
-            problems = worker_problems(self.client, unchecked)
-            self._checked.update(unchecked)
-            for worker, problem in sorted(problems.items()):
-                self._incompatible[worker] = problem
-                with self._lock:
-                    self._cluster_events.append(
-                        {"event": "worker_excluded", "worker": worker, "reason": problem}
-                    )
-        compatible = {a: n for a, n in workers.items() if a not in self._incompatible}
-        if workers and not compatible:
-            raise IncompatibleWorkerError(
-                describe_problems({a: self._incompatible[a] for a in workers})
-            )
+        compatible, events = self._vetting.compatible(self.client, workers)
+        with self._lock:
+            self._cluster_events.extend(events)
         return compatible
 
     def evaluate(

@@ -9,6 +9,7 @@ import pytest
 from evo.backends.dask import DaskBackend
 from evo.backends.serial import SerialBackend
 from evo.config import from_dict
+from evo.noise import NoiseTable
 from evo.population import Members, Population
 from evo.problems import make_problem
 from tests.conftest import tiny_config
@@ -19,7 +20,8 @@ def population(problem, generation: int, size: int = 12) -> tuple[Population, np
     rng = np.random.default_rng(generation)
     centre = rng.standard_normal((1, problem.policy.num_params)).astype(np.float32)
     members = Members.build(np.zeros(size, dtype=np.int32), np.arange(size) + 100 * generation, 0.1)
-    return Population(centre, members), problem.generation_seeds(7, generation, size)
+    table = NoiseTable(size=2**16, seed=1)
+    return Population(centre, members, noise=table), problem.generation_seeds(7, generation, size)
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
