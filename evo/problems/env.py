@@ -19,7 +19,7 @@ from evo.policies import MLPSpec, spec_for_spaces
 from evo.problems.base import Chunk, ChunkResult, EpisodeScores
 from evo.problems.imports import load_entry_point
 from evo.problems.normalization import ObservationTally
-from evo.problems.rollout import make_env, make_vector_env, run_episodes
+from evo.problems.rollout import make_env, make_vector_env, plays_fast, run_episodes
 from evo.seeding import episode_seeds
 
 
@@ -90,12 +90,14 @@ class EnvProblem(EpisodeScores):
                 config.policy.hidden_sizes,
                 config.policy.activation,
                 config.policy.has_bias,
+                config.policy.action_bounds,
             )
             spec = env.spec
             threshold = spec.reward_threshold if spec is not None else None
             has_vector_version = spec is not None and spec.vector_entry_point is not None
         finally:
             env.close()
+        has_vector_version = has_vector_version or plays_fast(config.env)
         vectorized = has_vector_version and _has_lockstep_vector_env(config.env)
         return cls(config.env, policy, reward_threshold=threshold, vectorized=vectorized)
 

@@ -17,6 +17,7 @@ import gymnasium
 import numpy as np
 
 import envs  # noqa: F401  (registers the project's own environments, on workers too)
+from envs.locomotion import LocomotionVectorEnv, reproduces
 from evo.config import EnvConfig
 from evo.errors import ConfigError
 from evo.policies import BoundPolicy, MLPSpec, flatten_observation
@@ -58,11 +59,19 @@ def env_target(env: EnvConfig) -> str | gymnasium.envs.registration.EnvSpec:
     return gymnasium.envs.registration.EnvSpec(id=name, entry_point=env.entry_point)
 
 
+def plays_fast(env: EnvConfig) -> bool:
+    """Whether the env steps in evo's lockstep MuJoCo version (the same bits as gymnasium's)."""
+    return env.fast and env.entry_point is None and reproduces(env.id, env.kwargs)
+
+
 def make_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
-    """The env's own vector version with ``count`` sub-envs."""
+    """The env's own vector version with ``count`` sub-envs (for the MuJoCo locomotion
+    envs, evo's own, see :mod:`envs.locomotion`)."""
     extra: dict[str, Any] = {}
     if env.max_steps is not None:
         extra["max_episode_steps"] = env.max_steps
+    if plays_fast(env):
+        return LocomotionVectorEnv(env.id, count, **env.kwargs, **extra)
     try:
         return gymnasium.make_vec(
             env.id, num_envs=count, vectorization_mode="vector_entry_point", **env.kwargs, **extra
