@@ -31,7 +31,7 @@ def play_both(
         gymnasium.make(env_id, disable_env_checker=True, **limit, **kwargs) for _ in seeds
     ]
     obs, _ = vector.reset(seed=seeds)
-    first = np.array([env.reset(seed=seed)[0] for env, seed in zip(references, seeds)])
+    first = np.array([env.reset(seed=seed)[0] for env, seed in zip(references, seeds, strict=True)])
     assert obs.dtype == first.dtype == np.float64
     assert np.array_equal(obs, first)
     rng = np.random.default_rng(seeds[0])
@@ -109,7 +109,7 @@ def test_a_reset_without_seed_goes_on_with_each_lanes_generator() -> None:
     vector = LocomotionVectorEnv("HalfCheetah-v5", 2)
     references = [gymnasium.make("HalfCheetah-v5") for _ in range(2)]
     vector.reset(seed=[11, 12])
-    for env, seed in zip(references, [11, 12]):
+    for env, seed in zip(references, [11, 12], strict=True):
         env.reset(seed=seed)
     again, _ = vector.reset()
     assert np.array_equal(again, np.array([env.reset()[0] for env in references]))
@@ -133,5 +133,8 @@ def test_fifty_seeds_of_whole_episodes_are_gymnasiums(env_id: str) -> None:
     """Up to the 1000-step limit, random actions: the falls of Hopper, Walker2d and Ant."""
     counts = play_both(env_id, list(range(100, 150)))
     assert counts["terminated"] + counts["truncated"] == 50
-    if TASKS[env_id].health is not None:
+    health = TASKS[env_id].health
+    if health in ("hopper", "walker"):
         assert counts["terminated"] == 50
+    elif health == "ant":  # most flip over or jump out of the healthy height, some do not
+        assert 0 < counts["terminated"] < 50
