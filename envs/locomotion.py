@@ -292,5 +292,6 @@ class LocomotionVectorEnv(VectorEnv):
             obs[rows, end:] = forces.reshape(forces.shape[0], -1)
 
     def close(self, **kwargs: Any) -> None:
-        """Nothing to release beyond memory."""
-        self.datas = []
+        """Let go of the lanes' ``MjData`` (and the views that keep them alive)."""
+        self.datas, self._lanes = [], []
+        self._ctrl = self._qpos = self._qvel = self._xpos = self._cfrc = []

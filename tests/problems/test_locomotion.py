@@ -13,6 +13,7 @@ import pytest
 
 from envs.locomotion import TASKS
 from evo.config import from_dict, load_config
+from evo.errors import ConfigError
 from evo.experiment import run
 from evo.problems import make_problem
 from evo.problems.normalization import ObservationStats, ObservationTally, normalizer_from
@@ -151,3 +152,17 @@ def test_each_config_runs_the_same_serial_on_two_workers_and_through_gymnasium(
         np.testing.assert_array_equal(
             load_npz(path / "best.npz")["params"], load_npz(paths["serial"] / "best.npz")["params"]
         )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"policy": {"action_bounds": "clamp"}}, "policy.action_bounds: expected one of 'tanh'"),
+        ({"env": {"fast": "auto"}}, "env.fast: expected"),
+        ({"env": {"reward_shift": "one"}}, "env.reward_shift: expected"),
+    ],
+)
+def test_bad_values_of_the_new_keys_are_config_errors(overrides: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_dict(overrides)
+    assert str(caught.value).startswith(fragment), caught.value
