@@ -143,8 +143,14 @@ class LocomotionVectorEnv(VectorEnv):
         self._cfrc = [data.cfrc_ext for data in self.datas]
         self._lanes = list(zip(self._ctrl, self.datas, self._qpos, self._qvel, strict=True))
         model = self.model
-        self.qpos = np.zeros((num_envs, model.nq))
-        self.qvel = np.zeros((num_envs, model.nv))
+        # Each lane's (qpos, qvel) side by side: the env's state_vector(), and views of it.
+        self.state = np.zeros((num_envs, model.nq + model.nv))
+        self.qpos, self.qvel = self.state[:, : model.nq], self.state[:, model.nq :]
+        # The observation is state[:, skipped:] clipped column by column (+-inf: not at all).
+        clip = self.task.velocity_clip
+        low = np.full(self.state.shape[1] - self.skipped, -np.inf)
+        low[model.nq - self.skipped :] = -np.inf if clip is None else -clip
+        self.obs_bounds = (low, -low)
         self.x = np.zeros(num_envs)  # the forward position the velocity is taken of
         self.cfrc = np.zeros((num_envs, model.nbody, 6))
         self.obs = np.zeros((num_envs, *env.observation_space.shape))
@@ -228,8 +234,10 @@ class LocomotionVectorEnv(VectorEnv):
         if not self.contacts:
             self.x[rows] = self.qpos[rows, 0]
         action = actions[rows]
-        rewards = np.zeros(self.num_envs)
-        rewards[rows] = self._rewards(rows, x_before, action)
+        rewards = self._rewards(rows, x_before, action)
+        if not everyone:
+            rewards, stepped = np.zeros(self.num_envs), rewards
+            rewards[rows] = stepped
         self._observe(rows)
         self.steps[rows] += 1
         self.truncated[rows] = self.steps[rows] >= self.max_episode_steps
@@ -270,26 +278,20 @@ class LocomotionVectorEnv(VectorEnv):
         healthy = (low < z) & (z < high)
         low, high = env._healthy_angle_range
         healthy &= (low < angle) & (angle < high)
-        if health == "hopper":
+        if health == "hopper":  # every coordinate of state_vector()[2:]
             low, high = env._healthy_state_range
-            for state in (qpos[:, 2:], qvel):
-                healthy &= np.logical_and(low < state, state < high).all(axis=-1)
+            state = self.state[rows, 2:]
+            healthy &= ((low < state) & (state < high)).all(axis=-1)
         return healthy
 
     def _observe(self, rows: Any) -> None:
         """The env's ``_get_obs`` for the lanes ``rows``, into ``self.obs``."""
-        positions = self.qpos.shape[1] - self.skipped
-        obs, velocities = self.obs, self.qvel[rows]
-        obs[rows, :positions] = self.qpos[rows, self.skipped :]
-        clip = self.task.velocity_clip
-        if clip is not None:
-            velocities = np.clip(velocities, -clip, clip)
-        end = positions + velocities.shape[-1]
-        obs[rows, positions:end] = velocities
+        observed = np.clip(self.state[rows, self.skipped :], *self.obs_bounds)
         if self.contacts and self.env._include_cfrc_ext_in_observation:
             low, high = self.env._contact_force_range
             forces = np.clip(self.cfrc[rows, 1:], low, high)
-            obs[rows, end:] = forces.reshape(forces.shape[0], -1)
+            observed = np.concatenate([observed, forces.reshape(forces.shape[0], -1)], axis=1)
+        self.obs[rows] = observed
 
     def close(self, **kwargs: Any) -> None:
         """Let go of the lanes' ``MjData`` (and the views that keep them alive)."""
