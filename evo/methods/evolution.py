@@ -100,7 +100,8 @@ class Evolution:
         if evaluation.errors:
             events.append(self.failed(evaluation, state, events))
         watch.lap("evaluate")
-        state, info = strategy.tell(state, population, self.told(evaluation))
+        told = self.told(evaluation)
+        state, info = strategy.tell(state, population, told, scores=evaluation.fitness)
         watch.lap("tell")
         fitness = evaluation.fitness
         # The member the target is judged on: the re-evaluated incumbent (member 0) or, for
@@ -123,7 +124,7 @@ class Evolution:
     def told(self, evaluation: Evaluation) -> np.ndarray:
         """The fitness the strategy learns from: with ``env.reward_shift`` (ARS), each
         member's mean return less the shift times its mean episode length; the logs, the
-        stop rule and the final evaluation keep the returns themselves."""
+        best so far, the stop rule and the final evaluation keep the returns themselves."""
         if not self.reward_shift:
             return evaluation.fitness
         episodes = self.problem.episodes_per_member()
