@@ -213,6 +213,7 @@ class LocomotionVectorEnv(VectorEnv):
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """One step of every lane whose episode goes on."""
+        actions = np.asarray(actions)  # its dtype kept: the control cost is computed in it
         live = self.live
         everyone = live.size == self.num_envs
         rows = slice(None) if everyone else live

@@ -40,8 +40,9 @@ class EnvConfig(Section):
     )
     reward_shift: float = option(
         0.0,
-        "subtracted from every step's reward in the fitness the strategy is told (ARS's shift "
-        "of the survival bonus); logged fitness, stop rule and final evaluation are unshifted",
+        "subtracted from every step's reward in the fitness the strategy learns from (ARS's "
+        "shift of the survival bonus); logged fitness, best so far, stop rule and final "
+        "evaluation are unshifted",
     )
     on_error: Literal["stop", "penalize"] = option(
         "stop", "a member whose env raises: stop the run (after a checkpoint) or score -inf"
