@@ -137,21 +137,21 @@ class LocomotionVectorEnv(VectorEnv):
 
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         self._ctrl = [data.ctrl for data in self.datas]  # views, valid as long as the data
-        self._qpos = [data.qpos for data in self.datas]
-        self._qvel = [data.qvel for data in self.datas]
         self._xpos = [data.xpos for data in self.datas]
         self._cfrc = [data.cfrc_ext for data in self.datas]
-        self._lanes = list(zip(self._ctrl, self.datas, self._qpos, self._qvel, strict=True))
+        self._lanes = list(zip(self._ctrl, self.datas, strict=True))
         model = self.model
         # Each lane's (qpos, qvel) side by side: the env's state_vector(), and views of it.
         self.state = np.zeros((num_envs, model.nq + model.nv))
         self.qpos, self.qvel = self.state[:, : model.nq], self.state[:, model.nq :]
+        self._flat_state = self.state.reshape(-1)  # a view: rows of [qpos, qvel]
+        self._parts = [part for data in self.datas for part in (data.qpos, data.qvel)]
         # The observation is state[:, skipped:] clipped column by column (+-inf: not at all).
         clip = self.task.velocity_clip
         low = np.full(self.state.shape[1] - self.skipped, -np.inf)
         low[model.nq - self.skipped :] = -np.inf if clip is None else -clip
         self.obs_bounds = (low, -low)
-        self.x = np.zeros(num_envs)  # the forward position the velocity is taken of
+        self.x = np.zeros(num_envs)  # Ant: the main body's x, the velocity is taken of
         self.cfrc = np.zeros((num_envs, model.nbody, 6))
         self.obs = np.zeros((num_envs, *env.observation_space.shape))
         self.steps = np.zeros(num_envs, dtype=np.int64)
@@ -173,6 +173,7 @@ class LocomotionVectorEnv(VectorEnv):
                 raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
         for lane, lane_seed in enumerate(seeds):
             self._reset_lane(lane, lane_seed)
+        self._gather()
         self.steps[:] = 0
         self.terminated[:] = False
         self.truncated[:] = False
@@ -197,17 +198,21 @@ class LocomotionVectorEnv(VectorEnv):
         data.qpos[:] = qpos
         data.qvel[:] = qvel
         mujoco.mj_forward(model, data)
-        self._copy_out(lane)
-
-    def _copy_out(self, lane: int) -> None:
-        """The lane's state into the batch arrays."""
-        self.qpos[lane] = self._qpos[lane]
-        self.qvel[lane] = self._qvel[lane]
         if self.contacts:
-            self.x[lane] = self._xpos[lane][self.body, 0]
-            self.cfrc[lane] = self._cfrc[lane]
-        else:
-            self.x[lane] = self._qpos[lane][0]
+            self._copy_contacts(lane)
+
+    def _copy_contacts(self, lane: int) -> None:
+        """Ant: the lane's main-body position and external contact forces."""
+        self.x[lane] = self._xpos[lane][self.body, 0]
+        self.cfrc[lane] = self._cfrc[lane]
+
+    def _gather(self) -> None:
+        """Every lane's (qpos, qvel) into ``state``, in one copy (an ended lane's: as it was)."""
+        np.concatenate(self._parts, out=self._flat_state)
+
+    def _forward_position(self, rows: Any) -> np.ndarray:
+        """What the forward velocity is taken of: qpos[0], or the Ant's main body's x."""
+        return self.x[rows] if self.contacts else self.state[rows, 0]
 
     def step(
         self, actions: np.ndarray
@@ -219,21 +224,16 @@ class LocomotionVectorEnv(VectorEnv):
         rows = slice(None) if everyone else live
         mujoco, model, frame_skip = self._mujoco, self.model, self.frame_skip
         step, post = mujoco.mj_step, mujoco.mj_rnePostConstraint
-        x_before = self.x[rows].copy()
+        x_before = self._forward_position(rows).copy()
         controls = np.asarray(actions, dtype=np.float64)  # what data.ctrl[:] = a stores
-        lanes = self._lanes
         for lane in live.tolist():
-            ctrl, data, qpos, qvel = lanes[lane]
+            ctrl, data = self._lanes[lane]
             ctrl[:] = controls[lane]
             step(model, data, nstep=frame_skip)
             if self.contacts:
                 post(model, data)
-                self.x[lane] = self._xpos[lane][self.body, 0]
-                self.cfrc[lane] = self._cfrc[lane]
-            self.qpos[lane] = qpos
-            self.qvel[lane] = qvel
-        if not self.contacts:
-            self.x[rows] = self.qpos[rows, 0]
+                self._copy_contacts(lane)
+        self._gather()
         action = actions[rows]
         rewards = self._rewards(rows, x_before, action)
         if not everyone:
@@ -251,7 +251,7 @@ class LocomotionVectorEnv(VectorEnv):
         """The env's reward of the stepped lanes, term by term as its ``_get_rew``; sets
         their ``terminated``."""
         env = self.env
-        x_velocity = (self.x[rows] - x_before) / self.dt
+        x_velocity = (self._forward_position(rows) - x_before) / self.dt
         forward = env._forward_reward_weight * x_velocity
         ctrl_cost = env._ctrl_cost_weight * np.sum(np.square(action), axis=-1)
         if self.task.health is None:
@@ -296,5 +296,5 @@ class LocomotionVectorEnv(VectorEnv):
 
     def close(self, **kwargs: Any) -> None:
         """Let go of the lanes' ``MjData`` (and the views that keep them alive)."""
-        self.datas, self._lanes = [], []
-        self._ctrl = self._qpos = self._qvel = self._xpos = self._cfrc = []
+        self.datas, self._lanes, self._parts = [], [], []
+        self._ctrl = self._xpos = self._cfrc = []
