@@ -60,7 +60,7 @@ class Checkpoint:
         if found is None:
             raise RunFolderError(f"{folder.path}: no checkpoint to resume from")
         state, meta, arrays = found
-        where = folder.path / "checkpoints" / f"gen-{state.generation:06d}.json"
+        where = folder.path / "checkpoints" / f"gen-{meta['generation']:06d}.json"
         try:
             tally = Tally(int(meta["evaluations"]), int(meta["env_steps"]))
             elapsed = float(meta["elapsed_s"])
@@ -78,6 +78,11 @@ class Checkpoint:
                 "started with (--set changes generations, stop.*, backend.*, ...)"
             )
         _check_like(where, state, fresh)
+        if state.generation != meta["generation"]:  # the arrays of another checkpoint
+            raise RunFolderError(
+                f"{where}: its state is after generation {state.generation}, its name says "
+                f"{meta['generation']}"
+            )
         return cls(state, tally, elapsed, observations, recorded)
 
 

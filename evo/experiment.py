@@ -26,8 +26,8 @@ from evo.loop import run_loop
 from evo.methods import make_method
 from evo.problems import make_problem
 from evo.reporting import Reporter
-from evo.runformat import FORMAT
-from evo.runlog import CONFIG, RunFolder
+from evo.runformat import FORMAT, older_format
+from evo.runlog import CONFIG, EVENTS, RunFolder
 from evo.session import Session
 from evo.strategies.base import State
 
@@ -83,25 +83,26 @@ def run(
         # The initial state is a checkpoint: a run stopped at any moment can be resumed.
         state = method.init(config.seed)
         point = Checkpoint.start(state, config, problem)
-        first = write_checkpoint(folder, method.name, config.seed, point, config)
-        try:
-            backend = make_backend(
-                problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
-            )
-        except KeyboardInterrupt:  # while the cluster was starting
+        try:  # an interrupt from here until the loop runs is logged as a stop
+            first = write_checkpoint(folder, method.name, config.seed, point, config)
+            try:
+                backend = make_backend(
+                    problem, config.backend, client=client, cluster=cluster, scheduler=scheduler
+                )
+            except EvoError:  # the scheduler cannot be reached, ...: no run, no folder
+                lock.release()
+                folder.discard()
+                raise
+            where = backend.describe()
+            reporter.info(where)
+            folder.append_event("start", versions=versions, host=machine, backend=where)
+            folder.append_event("checkpoint", generation=0, path=first.name)
+            opened = [logger.open(config, folder.path, None) for logger in loggers]
+            hooks = CallbackList([reporter, *opened, *callbacks])
+            session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
+        except KeyboardInterrupt:  # while the cluster was starting, or just before or after
             folder.append_event("stop", reason="interrupted", generations=0)
             raise
-        except EvoError:  # the scheduler cannot be reached, ...: no run, no folder
-            lock.release()
-            folder.discard()
-            raise
-        where = backend.describe()
-        reporter.info(where)
-        folder.append_event("start", versions=versions, host=machine, backend=where)
-        folder.append_event("checkpoint", generation=0, path=first.name)
-        opened = [logger.open(config, folder.path, None) for logger in loggers]
-        hooks = CallbackList([reporter, *opened, *callbacks])
-        session = Session.begin(config, problem, method, backend, folder, hooks, started, point)
         with closing(hooks):
             return _drive(session, state)
     finally:
@@ -163,10 +164,11 @@ def _resume(
     """:func:`resume` of a locked folder."""
     if folder.read_summary() is not None:
         raise RunFolderError(f"{folder.path}: the run has finished (it has a summary.json)")
-    if folder.format < FORMAT:  # its logs number generations otherwise: not appended to
+    folder.read_events()  # appended to: a damaged log is refused before anything runs
+    if folder.format < FORMAT:  # its logs or its noise are otherwise: not continued
         raise RunFolderError(
-            f"{folder.path}: a run folder of format {folder.format} (generations counted "
-            f"from 0), which this evo reads but does not resume; rerun it with: "
+            f"{folder.path}: a run folder of format {folder.format} ({older_format(folder.format)})"
+            f", which this evo reads but does not resume; rerun it with: "
             f"evo run {folder.path / CONFIG}"
         )
     config = load_config(folder.path / CONFIG)
@@ -177,7 +179,11 @@ def _resume(
     reporter = reporter or Reporter(quiet=quiet)
     problem = make_problem(config, fitness)
     method = make_method(config, problem)
-    point = Checkpoint.latest(folder, method, config)
+    if not folder.checkpoints() and not folder.read_metrics() and config.seed is not None:
+        # killed before its first checkpoint was whole: it starts again, as it would have
+        point = Checkpoint.start(method.init(config.seed), config, problem)
+    else:
+        point = Checkpoint.latest(folder, method, config)
     if point.state.generation > method.generations:
         raise ConfigError(
             f"--set generations: expected at least {point.state.generation} "
@@ -193,6 +199,7 @@ def _resume(
         reporter.info(where)
         folder.remove_temporary_files()
         folder.truncate_metrics(point.state.generation)
+        folder.truncate_metrics(None, EVENTS)  # a line torn by a kill, not to be appended to
         folder.truncate_lineage(point.state.generation)
         if changed:  # the folder's config is what the run now is: a later resume uses it
             header = "".join(line for line in folder.config_lines() if line.startswith("#"))

@@ -8,9 +8,12 @@ import json
 import math
 import os
 import tempfile
+import time
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -69,13 +72,71 @@ def npz_bytes(arrays: dict[str, np.ndarray], compressed: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` file, never unpickling anything."""
+def load_npz(path: Path, limit: int | None = None) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file, never unpickling anything, and never reading more than
+    ``limit`` bytes of arrays (None: no more than the file holds, as an archive of stored
+    members is): each member's declared size is checked before a byte of it is inflated,
+    so a small file that would inflate to gigabytes (or declares terabytes) is refused."""
+    check_archive(path, limit)
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise RunFolderError(f"{path}: not a readable .npz archive: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise RunFolderError(f"{path}: not a readable .npz archive: {_short(exc)}") from None
+
+
+def check_archive(path: Path, limit: int | None = None) -> None:
+    """A :class:`RunFolderError` unless ``path`` is a zip archive of ``.npy`` members whose
+    headers parse and whose declared sizes, together, stay within ``limit`` bytes (None:
+    the size of the file itself)."""
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            total = sum(member.file_size for member in members)
+            if total > (size if limit is None else limit):
+                raise RunFolderError(
+                    f"{path}: its arrays would take {total:,} bytes, more than the "
+                    f"{size if limit is None else limit:,} a run of its config writes"
+                )
+            for member in members:
+                with archive.open(member) as handle:
+                    _check_member(path, member, handle)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+        raise RunFolderError(f"{path}: not a readable .npz archive: {_short(exc)}") from None
+
+
+def _check_member(path: Path, member: zipfile.ZipInfo, handle: IO[bytes]) -> None:
+    """One member's ``.npy`` header: parseable, no objects, its shape within the bytes the
+    member declares (a header may not promise more data than there is)."""
+    try:
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"unknown .npy version {version}")
+        reader = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+        shape, _, dtype = reader(handle, max_header_size=4096)
+    except (ValueError, SyntaxError, TypeError) as exc:
+        raise RunFolderError(
+            f"{path}: {member.filename}: not an .npy array: {_short(exc)}"
+        ) from None
+    if dtype.hasobject:
+        raise RunFolderError(
+            f"{path}: not a readable .npz archive: {member.filename} holds Python objects"
+        )
+    count = 1
+    for length in shape:
+        count *= int(length)
+    if count * dtype.itemsize > member.file_size:
+        raise RunFolderError(
+            f"{path}: {member.filename}: declares {count * dtype.itemsize:,} bytes of "
+            f"{dtype}{list(shape)} in {member.file_size:,}"
+        )
+
+
+def _short(exc: BaseException) -> str:
+    """An exception's message on one line, and not too long for one."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def append_line(path: Path, line: str) -> None:
@@ -140,20 +201,112 @@ class FolderLock:
             self.fd = None
 
 
-def read_jsonl(path: Path) -> list[Any]:
-    """A JSON-lines file's values (none: no file); a torn last line, from a crash, is
-    skipped, another bad line is a one-line :class:`RunFolderError`."""
+def loads(text: str | bytes, where: str) -> Any:
+    """Strict JSON, as evo writes it: no NaN or Infinity literals, no number beyond what a
+    float64 holds or an integer beyond int64 (a :class:`RunFolderError` naming ``where``)."""
+    try:
+        return json.loads(text, parse_constant=_constant, parse_int=_integer, parse_float=_float)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise RunFolderError(f"{where}: not valid JSON: {_short(exc)}") from None
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f'{name} is not JSON (evo writes null or "inf")')
+
+
+def _integer(text: str) -> int:
+    if len(text) > 20 or not -(2**63) <= int(text) < 2**63:
+        raise ValueError(f"integer {text[:24]}{'...' if len(text) > 24 else ''} beyond int64")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text[:400])
+    if len(text) > 400 or not math.isfinite(value):
+        raise ValueError(f"number {text[:24]}{'...' if len(text) > 24 else ''} beyond float64")
+    return value
+
+
+MAX_LINE = 1 << 20  # a line of metrics or events is a few hundred bytes to a few kB
+
+
+def read_jsonl(
+    path: Path, check: Callable[[str, dict[str, Any]], Any] | None = None
+) -> list[dict[str, Any]]:
+    """A JSON-lines file's objects (none: no file), read a line at a time, each passed to
+    ``check(where, record)`` if given; a torn last line, from a crash, is skipped, another
+    bad line (no UTF-8, no JSON, not an object, refused by ``check``) is a one-line
+    :class:`RunFolderError`."""
     if not path.exists():
         return []
     records = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break  # the last line was being written when the run stopped
-            raise RunFolderError(f"{path}:{number}: not valid JSON") from None
+    last = b""
+    try:
+        with path.open("rb") as lines:
+            pending: str | None = None  # what is wrong with the line before this one
+            number = 0
+            while raw := lines.readline(MAX_LINE + 1):  # a line at a time, none unbounded
+                number, last = number + 1, raw
+                if pending is not None:  # a bad line that was not the last
+                    raise RunFolderError(pending)
+                where = f"{path}:{number}"
+                if len(raw) > MAX_LINE:
+                    raise RunFolderError(f"{where}: a line of more than {MAX_LINE:,} bytes")
+                try:
+                    record = _record(raw, where)
+                    if record is not None and check is not None:
+                        check(where, record)
+                except RunFolderError as exc:
+                    message = str(exc)
+                    pending = message if message.startswith(where) else f"{where}: {message}"
+                    continue
+                if record is not None:
+                    records.append(record)
+            if pending is not None and last.endswith(b"\n"):  # a whole line, not a torn one
+                raise RunFolderError(pending)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot read it: {_short(exc)}") from None
     return records
+
+
+def _record(raw: bytes, where: str) -> dict[str, Any] | None:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunFolderError("not UTF-8 text") from None
+    if not line.strip():
+        return None
+    try:
+        record = loads(line, where)
+    except RunFolderError as exc:
+        raise RunFolderError(str(exc).removeprefix(f"{where}: ")) from None
+    if not isinstance(record, dict):
+        raise RunFolderError(f"expected a JSON object, found {type(record).__name__}")
+    return record
+
+
+def new_folder(runs_dir: str | os.PathLike[str], name: str, *, stamp: bool = True) -> Path:
+    """Create ``<runs_dir>/<name>-<YYYYmmdd-HHMMSS>`` (suffixed ``-2``, ``-3``, ... if taken)
+    or, with ``stamp`` False, ``<runs_dir>/<name>``, which must not exist yet."""
+    root = Path(runs_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"--runs-dir {root}: cannot create it: {exc}") from None
+    if not os.access(root, os.W_OK):
+        raise RunFolderError(f"--runs-dir {root}: not writable")
+    if not stamp:
+        try:
+            (root / name).mkdir()
+        except FileExistsError:
+            raise RunFolderError(f"{root / name}: already exists") from None
+        return root / name
+    when = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 1000):
+        path = root / (f"{name}-{when}" if attempt == 1 else f"{name}-{when}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RunFolderError(f"{root}: cannot create a folder for {name!r}")

@@ -1,12 +1,13 @@
 """Per-member lineage: what each generation's members were, where they came from, how they did.
 
 The loop writes ``lineage/NNNNNN.npz`` after every generation (NNNNNN counts from 1, as
-``generation`` in ``metrics.jsonl``): per member its record (base index, noise seed,
-scale, sign), its parent, fitness, episode steps, the worker that evaluated it and its
-share of that task's time. From the lineage and the checkpoints any member's parameters
-can be rebuilt exactly: load the newest checkpoint at or before its generation (or start
-from the initial parameters, as the loop does), replay the strategy's ask/tell with the
-logged fitness, ask once more and materialize the member.
+``generation`` in ``metrics.jsonl``): per member its record (base index, noise offset
+into the shared noise table, scale, sign), its parent, fitness, episode steps, the
+worker that evaluated it and its share of that task's time. From the lineage and the
+checkpoints any member's parameters can be rebuilt exactly: load the newest checkpoint
+at or before its generation (or start from the initial parameters, as the loop does),
+replay the strategy's ask/tell with the logged fitness, ask once more and materialize
+the member.
 
 Generations are numbered from 1 here, as in the files and on the command line: ``GEN:ID``
 is that number and the member's index (member 0 is the incumbent, if any). Only
@@ -34,6 +35,7 @@ from evo.methods.evolution import (  # noqa: F401  (the lineage's columns, read 
 )
 from evo.population import Population
 from evo.problems.normalization import Normalizer, ObservationStats, policy_arrays
+from evo.runformat import NOISE_TABLE_FORMAT
 from evo.runlog import CONFIG, RunFolder
 from evo.strategies.base import State
 
@@ -41,12 +43,45 @@ from evo.strategies.base import State
 def read_generation(folder: RunFolder, generation: int) -> dict[str, np.ndarray]:
     """One generation's lineage (from 1), checked for the columns this module reads."""
     record = folder.read_lineage(generation)
-    missing = [k for k in ("bases", "incumbent", "workers", *MEMBER_COLUMNS) if k not in record]
+    where = folder.lineage_path(generation)
+    columns = member_columns(record)
+    missing = [k for k in ("bases", "incumbent", "workers", *columns) if k not in record]
     if missing:
         raise RunFolderError(
-            f"{folder.path}: the lineage of generation {generation} lacks {missing[0]!r}"
+            f"{where}: the lineage of generation {generation} lacks {missing[0]!r}"
         )
+    members = len(record["fitness"]) if record["fitness"].ndim == 1 else -1
+    for name, kinds, ndim in (*((c, "biuf", 1) for c in columns), *_LINEAGE_SHAPES):
+        array = record.get(name)
+        if array is None and name not in columns:
+            continue  # "generation", "spread": absent from some older files
+        wrong = array.dtype.kind not in kinds or array.ndim != ndim
+        if wrong or (name in columns and (members < 1 or len(array) != members)):
+            found = f"{array.dtype}{list(array.shape)}"
+            raise RunFolderError(f"{where}: {name!r} is {found}, not what evo writes")
+    if str(record["bases"]) not in (CENTRE, PARENTS):
+        raise RunFolderError(f"{where}: 'bases' is {str(record['bases'])[:40]!r}")
     return record
+
+
+def member_columns(record: dict[str, np.ndarray]) -> tuple[str, ...]:
+    """The per-member columns of a generation's lineage: a folder of format 2 names each
+    member's noise by a generator seed (``noise_seed``), later ones by an offset into the
+    noise table (``noise_offset``)."""
+    if "noise_seed" in record and "noise_offset" not in record:
+        return tuple("noise_seed" if c == "noise_offset" else c for c in MEMBER_COLUMNS)
+    return MEMBER_COLUMNS
+
+
+# The lineage's other arrays: their dtype kinds and dimensions (the member columns: one
+# number a member, see member_columns).
+_LINEAGE_SHAPES = (
+    ("generation", "iu", 0),
+    ("incumbent", "b", 0),
+    ("spread", "b", 0),
+    ("bases", "U", 0),
+    ("workers", "U", 1),
+)
 
 
 def recorded_generations(folder: RunFolder) -> int:
@@ -126,10 +161,13 @@ def made_from(record: dict[str, np.ndarray], member: int) -> str:
     """How a member was made, in words."""
     generation = int(record["generation"])
     scale, sign = float(record["scale"][member]), int(record["sign"][member])
-    seed = record["noise_seed"][member]
+    if "noise_offset" in record:
+        drawn = f"noise(offset {record['noise_offset'][member]})"
+    else:  # a folder of format 2: a generator seeded per member
+        drawn = f"noise(seed {record['noise_seed'][member]})"
     # With a spread (PGPE, SNES) the noise is scaled per coordinate by the deviations first.
-    spread = bool(record.get("spread", False))
-    drawn = f"(stdev * noise(seed {seed}))" if spread else f"noise(seed {seed})"
+    if bool(record.get("spread", False)):
+        drawn = f"(stdev * {drawn})"
     noise = f" {'+' if sign > 0 else '-'} {scale:.4g} x {drawn}"
     if str(record["bases"]) == CENTRE:
         if int(record["base_index"][member]) > 0:  # dense members (xNES): a vector each
@@ -202,7 +240,7 @@ def rows(folder: RunFolder) -> Iterator[dict[str, Any]]:
         workers = [str(w) for w in record["workers"]]
         for member in range(len(record["fitness"])):
             row: dict[str, Any] = {"generation": generation, "member": member}
-            for column in MEMBER_COLUMNS:
+            for column in member_columns(record):
                 value = record[column][member]
                 if column == "worker":
                     value = workers[value] if 0 <= value < len(workers) else ""
@@ -233,6 +271,12 @@ def rebuild_member(folder: RunFolder, generation: int, member: int) -> RebuiltMe
     from evo.problems import make_problem
 
     check_member(folder, generation, member)
+    if folder.format < NOISE_TABLE_FORMAT:
+        raise RunFolderError(
+            f"{folder.path}: a run folder of format {folder.format}, whose members' noise came "
+            "from a generator seeded per member, which this evo no longer draws; rerun it with: "
+            f"evo run {folder.path / CONFIG}"
+        )
     # Rebuilt in this process: the run's TLS files need not exist here any more.
     config = load_config(folder.path / CONFIG, ["backend.security=null"])
     if config.seed is None:
@@ -315,7 +359,7 @@ def _check_same_members(
 ) -> None:
     """The replayed generation must ask for exactly the members its lineage recorded."""
     members = population.members
-    for column in ("base_index", "noise_seed", "scale", "sign"):
+    for column in ("base_index", "noise_offset", "scale", "sign"):
         if not np.array_equal(getattr(members, column), record[column]):
             raise RunFolderError(
                 f"{folder.path}: replaying generation {generation} gives other members "

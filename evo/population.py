@@ -1,12 +1,13 @@
-"""A generation's candidates, described compactly: base vectors plus per-member seed records.
+"""A generation's candidates, described compactly: base vectors plus per-member records.
 
-Member ``i`` is ``bases[b] + scale[i] * sign[i] * noise(noise_seed[i])``, ``b =
-base_index[i]``; with a ``spread`` (a distribution with a standard deviation per
-coordinate: PGPE, SNES, sep-CMA-ES), the noise is scaled per coordinate first:
-``bases[b] + scale[i] * sign[i] * (spread[b] * noise(noise_seed[i]))``. The bases
-and spreads (the ES centre, the GA parents) travel once per generation; each
-member is a 17-byte record. A dense population (one vector per member) is the
-special case ``bases = vectors``, ``base_index = arange(n)``, ``scale = 0``.
+Member ``i`` is ``bases[b] + scale[i] * sign[i] * eps_i``, ``b = base_index[i]``, where
+``eps_i = table[noise_offset[i] : noise_offset[i] + num_params]`` is a slice of the
+shared noise table (:mod:`evo.noise`) the population names; with a ``spread`` (a
+distribution with a standard deviation per coordinate: PGPE, SNES), the noise is scaled
+per coordinate first: ``bases[b] + scale[i] * sign[i] * (spread[b] * eps_i)``. The
+bases, spreads and the table's descriptor (the ES centre, the GA parents) travel once
+per generation; each member is a 17-byte record. A dense population (one vector per
+member) is the special case ``bases = vectors``, ``base_index = arange(n)``, ``scale = 0``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evo.seeding import noise
+from evo.noise import NoiseTable, table
 
 
 @dataclass(frozen=True)
 class Members:
-    """Per-member records: which base, which noise, how much of it, which way."""
+    """Per-member records: which base, which slice of the noise table, how much of it,
+    which way."""
 
     base_index: np.ndarray  # (n,) int32
-    noise_seed: np.ndarray  # (n,) uint64
+    noise_offset: np.ndarray  # (n,) int64: where the member's noise starts in the table
     scale: np.ndarray  # (n,) float32; 0 means the base itself
     sign: np.ndarray  # (n,) int8, +1 or -1
 
@@ -31,7 +33,7 @@ class Members:
     def build(
         cls,
         base_index: np.ndarray | list[int],
-        noise_seed: np.ndarray | list[int],
+        noise_offset: np.ndarray | list[int] | int,
         scale: np.ndarray | list[float] | float,
         sign: np.ndarray | list[int] | int = 1,
     ) -> Members:
@@ -40,7 +42,7 @@ class Members:
         n = len(base_index)
         return cls(
             base_index=base_index,
-            noise_seed=np.broadcast_to(np.asarray(noise_seed, dtype=np.uint64), (n,)).copy(),
+            noise_offset=np.broadcast_to(np.asarray(noise_offset, dtype=np.int64), (n,)).copy(),
             scale=np.broadcast_to(np.asarray(scale, dtype=np.float32), (n,)).copy(),
             sign=np.broadcast_to(np.asarray(sign, dtype=np.int8), (n,)).copy(),
         )
@@ -52,7 +54,7 @@ class Members:
         """The records of the members at ``indices``."""
         return Members(
             self.base_index[indices],
-            self.noise_seed[indices],
+            self.noise_offset[indices],
             self.scale[indices],
             self.sign[indices],
         )
@@ -60,16 +62,17 @@ class Members:
     @property
     def nbytes(self) -> int:
         """Payload size of the records."""
-        return sum(a.nbytes for a in (self.base_index, self.noise_seed, self.scale, self.sign))
+        return sum(a.nbytes for a in (self.base_index, self.noise_offset, self.scale, self.sign))
 
 
 @dataclass(frozen=True)
 class Bases:
-    """What every task of a generation shares: the base vectors and, if any, their
-    per-coordinate spreads."""
+    """What every task of a generation shares: the base vectors, if any their
+    per-coordinate spreads, and the noise table the records index."""
 
     vectors: np.ndarray  # (num_bases, num_params) float32
     spread: np.ndarray | None = None  # (num_bases, num_params) float32, or None
+    noise: NoiseTable | None = None  # None: no member is perturbed (dense populations)
 
     @property
     def nbytes(self) -> int:
@@ -89,6 +92,7 @@ class Population:
     members: Members
     incumbent: bool = False
     spread: np.ndarray | None = None  # (num_bases, num_params) float32: noise std per coordinate
+    noise: NoiseTable | None = None  # the table the records index (None: dense members)
 
     @property
     def size(self) -> int:
@@ -98,7 +102,7 @@ class Population:
     @property
     def shared(self) -> Bases:
         """What the generation's tasks share."""
-        return Bases(self.bases, self.spread)
+        return Bases(self.bases, self.spread, self.noise)
 
     @property
     def num_params(self) -> int:
@@ -120,11 +124,15 @@ def materialize(bases: Bases | np.ndarray, members: Members) -> np.ndarray:
     shared = bases if isinstance(bases, Bases) else Bases(bases)
     out = shared.vectors[members.base_index].astype(np.float32, copy=True)
     num_params = shared.vectors.shape[1]
-    seed, vector = None, None
-    for row in np.flatnonzero(members.scale):
-        if members.noise_seed[row] != seed:  # antithetic pairs sit together: one draw each
-            seed = members.noise_seed[row]
-            vector = noise(int(seed), num_params)
+    perturbed = np.flatnonzero(members.scale)
+    if not len(perturbed):
+        return out
+    if shared.noise is None:
+        raise ValueError("perturbed members need the noise table their offsets index")
+    values = table(shared.noise)
+    for row in perturbed:
+        start = int(members.noise_offset[row])
+        vector = values[start : start + num_params]
         coefficient = np.float32(members.scale[row]) * np.float32(members.sign[row])
         if shared.spread is None:
             out[row] += coefficient * vector

@@ -1,6 +1,12 @@
 """The run folder's layout versions, and reading an older layout as the current one.
 
-Format 2 (this evo's) numbers generations from 1 in every file: ``metrics.jsonl`` line
+Format 3 (this evo's) names each member's noise by an offset into the shared noise
+table (lineage column ``noise_offset``, the table's ``[seed, size]`` in ``noise_table``
+and in the strategy state of every checkpoint); format 2 named it by the seed of a
+generator of its own (``noise_seed``). Its files read as before, but its members cannot
+be rebuilt and its runs cannot be resumed: this evo no longer draws that noise.
+
+Format 2 numbers generations from 1 in every file, as format 3 does: ``metrics.jsonl`` line
 k has ``"generation": k``, ``lineage/00000K.npz`` is generation K (its ``generation`` and
 ``parent_generation`` too), and an event's ``generation`` names the generation it
 happened in. A checkpoint ``gen-00000K`` holds the state after generation K (0: before the
@@ -22,7 +28,8 @@ from evo.errors import RunFolderError
 
 # The run folder's layout version, in config.yaml's header and summary.json: what readers
 # go by when the layout changes (docs/run-folder.md).
-FORMAT = 2
+FORMAT = 3
+NOISE_TABLE_FORMAT = 3  # the first format whose members index the shared noise table
 
 _HEADER = re.compile(r"#\s*format\s+(\S+)\s*$")
 # Events whose "generation" counts the generations done (the same in every format).
@@ -44,8 +51,10 @@ def read_format(config: Path) -> int:
     found = [m.group(1) for m in map(_HEADER.match, header) if m]
     if not found:
         return 1
-    if not found[-1].isdigit() or int(found[-1]) < 1:
-        raise RunFolderError(f"{config}: expected '# format N' in its header, found {found[-1]!r}")
+    if not found[-1].isdigit() or len(found[-1]) > 9 or int(found[-1]) < 1:
+        raise RunFolderError(
+            f"{config}: expected '# format N' in its header, found {found[-1][:20]!r}"
+        )
     number = int(found[-1])
     if number > FORMAT:
         raise RunFolderError(
@@ -53,6 +62,13 @@ def read_format(config: Path) -> int:
             f"(format {FORMAT} and older): upgrade evo to read it"
         )
     return number
+
+
+def older_format(format: int) -> str:
+    """What sets a folder of an older ``format`` apart, in words."""
+    if format < 2:
+        return "generations counted from 0"
+    return "members' noise drawn by a generator seeded per member, not the noise table"
 
 
 def lineage_file(generation: int, format: int) -> str:
@@ -66,7 +82,7 @@ def lineage_number(stem: str, format: int) -> int:
 
 
 def upgrade_metrics(lines: list[dict[str, Any]], format: int) -> list[dict[str, Any]]:
-    """``metrics.jsonl``'s lines as format 2 writes them."""
+    """``metrics.jsonl``'s lines as formats 2 and 3 write them."""
     if format >= 2:
         return lines
     return [_shifted(line) if isinstance(line, dict) else line for line in lines]

@@ -7,11 +7,12 @@ Layout of ``runs/<name>-<YYYYmmdd-HHMMSS>/``::
     events.jsonl      run start, checkpoints, stop, final evaluation
     checkpoints/      gen-NNNNNN.npz (arrays) + gen-NNNNNN.json (metadata, written last)
     lineage/          NNNNNN.npz: generation NNNNNN's members (records, parents, fitness, ...)
-
-Generations are numbered from 1 in every file (format 2, see :mod:`evo.runformat`); the
-readers here read an older folder's files as format 2.
     best.npz          the recommended parameters and the policy spec to rebuild them
     summary.json      written at the end
+
+Generations are numbered from 1 in every file (format 2, see :mod:`evo.runformat`); the
+readers here read an older folder's files as format 2, and check what they read
+(:mod:`evo.records`): a damaged file is a one-line :class:`RunFolderError`.
 
 :class:`RunFolder` writes a run folder; :class:`RunRecord` is what reading one gives.
 Whole files are written atomically (temp file, fsync, rename); everything is
@@ -20,15 +21,15 @@ JSON or ``.npz`` read with ``allow_pickle=False``, so opening a run never runs c
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import itertools
 import json
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import yaml
@@ -42,9 +43,21 @@ from evo.files import (  # the run folder's readers use these from here too
     dumps,
     json_safe,
     load_npz,
+    loads,
+    new_folder,
     npz_bytes,
     read_jsonl,
     refuse_links,
+)
+from evo.records import (  # state_arrays, state_from_arrays: read from here too
+    check_best,
+    check_checkpoint,
+    check_event,
+    check_metrics,
+    check_summary,
+    is_count,
+    state_arrays,  # noqa: F401
+    state_from_arrays,
 )
 from evo.runformat import (
     FORMAT,
@@ -64,34 +77,10 @@ BEST = "best.npz"
 CHECKPOINTS = "checkpoints"
 LINEAGE = "lineage"
 # What a run's writers touch in its folder (a live logger's own folder too).
+# A lineage file: its observation statistics and names, and its member columns (49 bytes
+# a member today, with the .npy headers of a few dozen columns).
+LINEAGE_FLOOR, LINEAGE_MEMBER = 16 << 20, 256
 WRITTEN = (CONFIG, METRICS, EVENTS, SUMMARY, BEST, CHECKPOINTS, LINEAGE, "tensorboard", ".lock")
-
-
-def new_folder(runs_dir: str | os.PathLike[str], name: str, *, stamp: bool = True) -> Path:
-    """Create ``<runs_dir>/<name>-<YYYYmmdd-HHMMSS>`` (suffixed ``-2``, ``-3``, ... if taken)
-    or, with ``stamp`` False, ``<runs_dir>/<name>``, which must not exist yet."""
-    root = Path(runs_dir)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(f"--runs-dir {root}: cannot create it: {exc}") from None
-    if not os.access(root, os.W_OK):
-        raise RunFolderError(f"--runs-dir {root}: not writable")
-    if not stamp:
-        try:
-            (root / name).mkdir()
-        except FileExistsError:
-            raise RunFolderError(f"{root / name}: already exists") from None
-        return root / name
-    when = time.strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 1000):
-        path = root / (f"{name}-{when}" if attempt == 1 else f"{name}-{when}-{attempt}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        return path
-    raise RunFolderError(f"{root}: cannot create a folder for {name!r}")
 
 
 class RunFolder:
@@ -134,6 +123,16 @@ class RunFolder:
         folder = cls(path)
         folder.format  # noqa: B018  (a format newer than this evo reads: refused here)
         return folder
+
+    @functools.cached_property
+    def lineage_limit(self) -> int:
+        """The most bytes one generation's lineage of this run's config holds (a few
+        columns a member, the observation statistics): a larger one is refused unread."""
+        _, config = _read_config(self.path / CONFIG)
+        algorithm = config.get("algorithm")
+        size = algorithm.get("population_size") if isinstance(algorithm, dict) else None
+        members = size if is_count(size) and size < 2**40 else 1 << 20
+        return LINEAGE_FLOOR + LINEAGE_MEMBER * (members + 1)
 
     def remove_temporary_files(self) -> list[Path]:
         """Remove what a process killed mid-write left: the temporary files of atomic
@@ -233,13 +232,15 @@ class RunFolder:
         """Save the end-of-run summary."""
         atomic_write_text(self.path / SUMMARY, json.dumps(json_safe(summary), indent=2) + "\n")
 
-    def truncate_metrics(self, generations: int) -> None:
-        """Keep the first ``generations`` lines of the metrics log (resuming reruns the rest)."""
-        path = self.path / METRICS
-        if not path.exists():
+    def truncate_metrics(self, generations: int | None, name: str = METRICS) -> None:
+        """Keep the first ``generations`` lines (None: all) of the metrics log (or of log
+        ``name``), without a torn last line: resuming reruns the rest and appends."""
+        path = self.path / name
+        if not path.exists() or (generations is None and _ends_whole(path)):
             return
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:generations]
-        atomic_write_text(path, "".join(line if line.endswith("\n") else "" for line in lines))
+        with path.open("rb") as handle:  # the lines kept only, a line at a time
+            lines = list(itertools.islice(handle, generations))
+        atomic_write_bytes(path, b"".join(line for line in lines if line.endswith(b"\n")))
 
     # ---------------------------------------------------------------- reading
 
@@ -258,11 +259,8 @@ class RunFolder:
         ``at_most`` generations (None: none), for ``strategy`` (a strategy or trainer: its
         ``name`` must be the checkpoint's, its ``state_class`` is what is rebuilt)."""
         for meta_path in reversed(self.checkpoints()):
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-                done = int(meta["generation"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise RunFolderError(f"{meta_path}: not a checkpoint's metadata: {exc}") from None
+            meta = check_checkpoint(str(meta_path), loads(_read_bytes(meta_path), str(meta_path)))
+            done = meta["generation"]
             if done > at_most:
                 continue
             if meta.get("strategy") != strategy.name:
@@ -276,25 +274,24 @@ class RunFolder:
                 return state_from_arrays(strategy.state_class, fields), meta, arrays
             except KeyError as exc:
                 raise RunFolderError(f"{meta_path}: the checkpoint lacks {exc}") from None
+            except (TypeError, ValueError) as exc:  # a field of another shape than its kind
+                raise RunFolderError(f"{meta_path}: not a checkpoint of this run: {exc}") from None
         return None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every generation's metrics (a torn last line, from a crash, is skipped)."""
-        return upgrade_metrics(read_jsonl(self.path / METRICS), self.format)
+        return upgrade_metrics(read_jsonl(self.path / METRICS, check_metrics), self.format)
 
     def read_events(self) -> list[dict[str, Any]]:
         """Everything logged in ``events.jsonl``, oldest first."""
-        return upgrade_events(read_jsonl(self.path / EVENTS), self.format)
+        return upgrade_events(read_jsonl(self.path / EVENTS, check_event), self.format)
 
     def read_summary(self) -> dict[str, Any] | None:
         """The summary, or None if the run has not finished."""
         path = self.path / SUMMARY
         if not path.exists():
             return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RunFolderError(f"{path}: not valid JSON: {exc}") from None
+        return check_summary(str(path), loads(_read_bytes(path), str(path)))
 
     def lineage_generations(self) -> list[int]:
         """Generations (from 1) whose lineage is recorded, in order."""
@@ -305,7 +302,7 @@ class RunFolder:
         path = self.lineage_path(generation)
         if not path.exists():
             raise RunFolderError(f"{self.path}: no lineage recorded for generation {generation}")
-        return upgrade_lineage(load_npz(path), self.format)
+        return upgrade_lineage(load_npz(path, self.lineage_limit), self.format)
 
     def _lineage_files(self) -> dict[int, Path]:
         folder = self.path / LINEAGE
@@ -321,7 +318,7 @@ class RunFolder:
         """Arrays of ``best.npz``."""
         if not (self.path / BEST).exists():
             raise RunFolderError(f"{self.path}: no {BEST} (has the run finished a generation?)")
-        return load_npz(self.path / BEST)
+        return check_best(self.path / BEST, load_npz(self.path / BEST))
 
 
 @dataclass(frozen=True)
@@ -347,14 +344,24 @@ class RunRecord:
         folder = RunFolder.open(path)
         text, config = _read_config(folder.path / CONFIG)
         metrics, events = folder.read_metrics(), folder.read_events()
-        for name, lines in ((METRICS, metrics), (EVENTS, events)):
-            if not all(isinstance(line, dict) for line in lines):
-                raise RunFolderError(f"{folder.path}: {name}: expected one JSON object a line")
         summary = folder.read_summary()
-        if summary is not None and not isinstance(summary, dict):
-            raise RunFolderError(f"{folder.path}: {SUMMARY}: expected a JSON object")
         best = folder.read_best() if (folder.path / BEST).exists() else None
         return cls(folder, text, config, tuple(metrics), tuple(events), summary, best)
+
+
+def _ends_whole(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return (
+            handle.seek(0, os.SEEK_END) == 0
+            or (handle.seek(-1, os.SEEK_END), handle.read())[1] == b"\n"
+        )
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot read it: {exc.strerror}") from None
 
 
 def _read_config(path: Path) -> tuple[str, dict[str, Any]]:
@@ -372,26 +379,3 @@ def _read_config(path: Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(config, dict):
         raise RunFolderError(f"{path}: expected a mapping of config keys")
     return text, config
-
-
-T = TypeVar("T")
-
-
-def state_arrays(state: Any) -> dict[str, np.ndarray]:
-    """A state as named arrays (scalars as 0-d arrays) for an ``.npz`` checkpoint
-    (an optional field that is None is left out)."""
-    fields = dataclasses.fields(state)
-    values = {f.name: getattr(state, f.name) for f in fields}
-    return {name: np.asarray(value) for name, value in values.items() if value is not None}
-
-
-def state_from_arrays(state_class: type[T], arrays: dict[str, np.ndarray]) -> T:
-    """Inverse of :func:`state_arrays`. A field with a default may be missing (a
-    checkpoint written before the field existed)."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(state_class):
-        if f.name not in arrays and f.default is not dataclasses.MISSING:
-            continue
-        array = arrays[f.name]
-        values[f.name] = array.item() if array.ndim == 0 else array
-    return state_class(**values)

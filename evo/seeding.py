@@ -3,7 +3,10 @@
 Streams are told apart by the first word of the spawn key, so the strategy's
 draws, the training episodes, the stop confirmations and the initial parameters
 never share randomness, and nothing depends on worker identity, task order or
-time. Episode seeds are 32-bit and their top two bits say what they are for:
+time. (The shared noise table of :mod:`evo.noise` is the same for every run; which
+slices of it a generation's members get is drawn from the strategy's stream.) A
+generation's training episodes are hashed from two keys of its SeedSequence, all
+members at once. Episode seeds are 32-bit and their top two bits say what they are for:
 training ``0x``, confirmation of a stop ``10``, final evaluation ``11``, so the
 three sets are disjoint by construction. The final evaluation's seeds are a
 fixed held-out range, independent of the run seed.
@@ -48,24 +51,39 @@ def _seed32(seed: int, key: tuple[int, ...]) -> np.uint32:
     return np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint32)[0]
 
 
+_MIX1 = np.uint64(0xBF58_476D_1CE4_E5B9)
+_MIX2 = np.uint64(0x94D0_49BB_1331_11EB)
+
+
+def _mix64(values: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (Steele, Lea & Flood 2014): a bijection of uint64 whose
+    every output bit depends on every input bit (wrapping integer arithmetic only)."""
+    values = (values ^ (values >> np.uint64(30))) * _MIX1
+    values = (values ^ (values >> np.uint64(27))) * _MIX2
+    return values ^ (values >> np.uint64(31))
+
+
 def episode_seeds(
     seed: int, generation: int, members: np.ndarray, episodes: int, common: bool = False
 ) -> np.ndarray:
     """Training episode seeds, ``(members, episodes)``, from (seed, generation, member, episode).
 
-    With ``common``, every member gets the generation's same episodes (common
-    random numbers: members are ranked on equal terms), from (seed, generation, episode).
+    The generation's two 64-bit keys come from ``SeedSequence(seed, (EPISODE_STREAM,
+    generation))``; each (member, episode) is hashed with them by splitmix64, all members
+    at once. With ``common``, every member gets the generation's same episodes (common
+    random numbers: members are ranked on equal terms), hashed as one member that no
+    index can be.
     """
-    members = np.asarray(members, dtype=np.int64)
+    members = np.asarray(members, dtype=np.int64).astype(np.uint64)
     if common:
-        row = [_seed32(seed, (EPISODE_STREAM, generation, _COMMON, e)) for e in range(episodes)]
-        out = np.tile(np.array(row, dtype=np.uint32), (len(members), 1))
-        return out & _TRAINING_MASK
-    out = np.empty((len(members), episodes), dtype=np.uint32)
-    for row, member in enumerate(members):
-        for episode in range(episodes):
-            out[row, episode] = _seed32(seed, (EPISODE_STREAM, generation, int(member), episode))
-    return out & _TRAINING_MASK
+        members = np.full(len(members), _COMMON, dtype=np.uint64)
+    keys = np.random.SeedSequence(seed, spawn_key=(EPISODE_STREAM, generation)).generate_state(
+        2, np.uint64
+    )
+    per_member = _mix64(members ^ keys[0])
+    per_episode = np.arange(episodes, dtype=np.uint64) + keys[1]
+    mixed = _mix64(per_member[:, None] ^ _mix64(per_episode)[None, :])
+    return (mixed >> np.uint64(32)).astype(np.uint32) & _TRAINING_MASK
 
 
 def final_seeds(episodes: int) -> np.ndarray:
@@ -81,13 +99,6 @@ def confirm_seeds(seed: int, generation: int, episodes: int) -> np.ndarray:
         [_seed32(seed, (CONFIRM_STREAM, generation, e)) for e in range(episodes)], dtype=np.uint32
     )
     return (out & _LOW_30_BITS) | _CONFIRM_TAG
-
-
-def noise(noise_seed: int, num_params: int) -> np.ndarray:
-    """The standard-normal float32 perturbation named by ``noise_seed`` (same on every machine)."""
-    return np.random.Generator(np.random.PCG64(int(noise_seed))).standard_normal(
-        num_params, dtype=np.float32
-    )
 
 
 def stream_rng(seed: int, stream: int, *key: int) -> np.random.Generator:

@@ -26,14 +26,23 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
-def _start_scheduler(folder: Path, logs, extra: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
-    """A `dask scheduler` on 127.0.0.1 (random port) and its address; ``extra``: more flags."""
+def _start_scheduler(
+    folder: Path,
+    logs,
+    extra: Sequence[str] = (),
+    *,
+    host: str = "127.0.0.1",
+    prefix: Sequence[str] = (),
+) -> tuple[subprocess.Popen, str]:
+    """A `dask scheduler` on ``host`` (random port) and its address; ``extra``: more flags;
+    ``prefix``: what the command runs under (``ip netns exec NAME``)."""
     scheduler_file = folder / "scheduler.json"
     process = subprocess.Popen(
         [
+            *prefix,
             *SCHEDULER,
             "--host",
-            "127.0.0.1",
+            host,
             "--port",
             "0",
             "--dashboard-address",
@@ -47,26 +56,39 @@ def _start_scheduler(folder: Path, logs, extra: Sequence[str] = ()) -> tuple[sub
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while not scheduler_file.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
     try:
-        return process, json.loads(scheduler_file.read_text())["address"]
+        while True:
+            try:  # the file may be seen before its content is written
+                return process, json.loads(scheduler_file.read_text())["address"]
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
     except BaseException:  # it died or never wrote its file: see the log
         _stop([process])
         raise
 
 
-def _start_worker(address: str, folder: Path, logs, extra: Sequence[str] = ()) -> subprocess.Popen:
-    """A single-thread `dask worker` (with its nanny) in a process group of its own;
-    ``extra``: more flags."""
+def _start_worker(
+    address: str,
+    folder: Path,
+    logs,
+    extra: Sequence[str] = (),
+    *,
+    host: str = "127.0.0.1",
+    prefix: Sequence[str] = (),
+) -> subprocess.Popen:
+    """A single-thread `dask worker` (with its nanny) on ``host``, in a process group of its
+    own; ``extra``: more flags; ``prefix``: what the command runs under."""
     return subprocess.Popen(
         [
+            *prefix,
             *WORKER,
             address,
             "--nthreads",
             "1",
             "--host",
-            "127.0.0.1",
+            host,
             "--no-dashboard",
             "--local-directory",
             str(folder),

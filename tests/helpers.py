@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 import gymnasium
@@ -63,3 +64,10 @@ class PoisonPendulumEnv(PendulumEnv):
 
 
 gymnasium.register(id="PoisonPendulum-v0", entry_point=PoisonPendulumEnv, max_episode_steps=200)
+
+
+def slow_sphere(x: np.ndarray) -> np.ndarray:
+    """The sphere function of a ``(members, dim)`` batch, after a 0.1 s pause: generations
+    long enough for a test to act while they run, at no CPU cost."""
+    time.sleep(0.1)
+    return np.sum(np.square(x, dtype=np.float64), axis=1)

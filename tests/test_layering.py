@@ -38,8 +38,9 @@ LAYERS: list[list[str]] = [
         "evo.runlog",
         "evo.runformat",
         "evo.files",
+        "evo.records",
     ],
-    ["evo.seeding", "evo.errors", "evo.messages", "evo.interrupts"],
+    ["evo.seeding", "evo.noise", "evo.noise_sums", "evo.errors", "evo.messages", "evo.interrupts"],
     ["envs"],  # the project's own gymnasium envs: nothing of evo
 ]
 FACADE = "evo"

@@ -22,7 +22,8 @@ from evo.experiment import resume, run
 from evo.lineage import MEMBER_COLUMNS, TIMING_COLUMNS, best_member
 from evo.loop import run_loop
 from evo.methods import make_method
-from evo.population import Members, materialize
+from evo.noise import NoiseTable
+from evo.population import Bases, Members, materialize
 from evo.problems import make_problem
 from evo.reporting import Reporter
 from evo.runformat import FORMAT
@@ -132,10 +133,12 @@ def test_every_generation_records_its_members(recorded) -> None:
                 assert parent_generation == generation  # elites are evaluated again
             parent = vectors[parent_generation - 1][int(record["parent_member"][member])]
             one = Members.build(
-                [0], record["noise_seed"][member], record["scale"][member], record["sign"][member]
+                [0], record["noise_offset"][member], record["scale"][member], record["sign"][member]
             )
+            table = NoiseTable.from_array(record["noise_table"])
             np.testing.assert_array_equal(
-                materialize(parent[None, :], one)[0], vectors[generation][member]
+                materialize(Bases(parent[None, :], noise=table), one)[0],
+                vectors[generation][member],
             )
     # Reevaluated GA: the parents of generation g+1 are generation g's best members.
     if algorithm == "ga":
@@ -244,7 +247,7 @@ def test_lineage_csv_holds_every_member(recorded, tmp_path: Path, capsys) -> Non
         record, member = records[int(row["generation"]) - 1], int(row["member"])
         assert int(row["parent_generation"]) == record["parent_generation"][member]
         assert float(row["fitness"]) == record["fitness"][member]  # no precision lost
-        assert int(row["noise_seed"]) == int(record["noise_seed"][member])
+        assert int(row["noise_offset"]) == int(record["noise_offset"][member])
         assert np.float32(row["scale"]) == record["scale"][member]
         assert int(row["parent_member"]) == record["parent_member"][member]
         assert row["worker"] == "local"
@@ -391,9 +394,13 @@ def test_made_from_names_the_spread_and_dense_members() -> None:
         "bases": np.array(CENTRE),
         "spread": np.bool_(True),
         "base_index": np.array([0, 0, 3], np.int32),
-        "noise_seed": np.array([0, 11, 0], np.uint64),
+        "noise_offset": np.array([0, 11, 0], np.int64),
         "scale": np.array([0.0, 1.0, 0.0], np.float32),
         "sign": np.array([1, -1, 1], np.int8),
     }
-    assert made_from(record, 1) == "the centre of generation 3 - 1 x (stdev * noise(seed 11))"
+    assert made_from(record, 1) == "the centre of generation 3 - 1 x (stdev * noise(offset 11))"
+    # A folder of format 2 named the noise by a generator seed.
+    old = {k: v for k, v in record.items() if k != "noise_offset"}
+    old["noise_seed"] = record["noise_offset"].astype(np.uint64)
+    assert made_from(old, 1) == "the centre of generation 3 - 1 x (stdev * noise(seed 11))"
     assert made_from(record, 2).startswith("a sample of generation 3's search distribution")

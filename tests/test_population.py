@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from evo.noise import NoiseTable
 from evo.population import Bases, Members, Population, materialize
-from evo.seeding import noise
+
+TABLE = NoiseTable(size=64, seed=5)
+
+
+def _noise(offset: int, num_params: int) -> np.ndarray:
+    """The table's slice, computed here from its definition: PCG64 float32 normals."""
+    values = np.random.Generator(np.random.PCG64(5)).standard_normal(64, dtype=np.float32)
+    return values[offset : offset + num_params]
 
 
 def test_a_spread_scales_the_noise_per_coordinate_and_per_base() -> None:
     bases = np.array([[0.0, 1.0, 2.0], [10.0, 10.0, 10.0]], dtype=np.float32)
     spread = np.array([[1.0, 0.5, 0.0], [2.0, 2.0, 2.0]], dtype=np.float32)
     members = Members.build([0, 0, 1, 1], [7, 7, 9, 0], [0.1, 0.1, 0.3, 0.0], [1, -1, 1, 1])
-    population = Population(bases, members, spread=spread)
+    population = Population(bases, members, spread=spread, noise=TABLE)
     params = population.params()
-    eps7, eps9 = noise(7, 3), noise(9, 3)
+    eps7, eps9 = _noise(7, 3), _noise(9, 3)
     expected = np.stack(
         [
             bases[0] + np.float32(0.1) * (spread[0] * eps7),
@@ -31,8 +40,16 @@ def test_a_spread_scales_the_noise_per_coordinate_and_per_base() -> None:
 def test_without_a_spread_the_bases_alone_give_the_same_bits() -> None:
     bases = np.array([[0.5, -0.5]], dtype=np.float32)
     members = Members.build([0, 0], [3, 3], 0.2, [1, -1])
-    with_bases = materialize(Bases(bases), members)
-    np.testing.assert_array_equal(with_bases, materialize(bases, members))
+    with_bases = materialize(Bases(bases, noise=TABLE), members)
+    np.testing.assert_array_equal(with_bases, materialize(Bases(bases, None, TABLE), members))
     np.testing.assert_allclose(with_bases[0] - bases[0], -(with_bases[1] - bases[0]), rtol=1e-5)
     assert Bases(bases).nbytes == bases.nbytes
     assert Bases(bases, bases).nbytes == 2 * bases.nbytes
+
+
+def test_perturbed_members_without_a_table_are_refused() -> None:
+    bases = np.zeros((1, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="noise table"):
+        materialize(bases, Members.build([0], [3], 0.2))
+    # Members that are their bases need none.
+    np.testing.assert_array_equal(materialize(bases, Members.build([0], [0], 0.0)), bases)

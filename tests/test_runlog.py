@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from evo.errors import RunFolderError
+from evo.noise import NoiseTable, noise
 from evo.population import Members, Population, materialize
 from evo.runlog import RunFolder, RunRecord, atomic_write_text, dumps, load_npz
-from evo.seeding import noise
 
 
 def test_json_lines_are_strict_json() -> None:
@@ -105,8 +105,8 @@ def test_a_run_record_holds_what_the_writer_wrote(tmp_path: Path) -> None:
     [
         ("config.yaml", "name: [x\n", "config.yaml: not valid YAML"),
         ("config.yaml", "- a list\n", "config.yaml: expected a mapping of config keys"),
-        ("metrics.jsonl", '{"generation": 0}\n[1, 2]\n', "metrics.jsonl: expected one JSON"),
-        ("events.jsonl", '"start"\n', "events.jsonl: expected one JSON object a line"),
+        ("metrics.jsonl", '{"generation": 0}\n[1, 2]\n', "metrics.jsonl:2: expected a JSON object"),
+        ("events.jsonl", '"start"\n', "events.jsonl:1: expected a JSON object, found str"),
         ("summary.json", "[1]", "summary.json: expected a JSON object"),
         ("summary.json", "{", "summary.json: not valid JSON"),
         ("best.npz", "not an archive", r"best.npz: not a readable \.npz"),
@@ -126,12 +126,13 @@ def test_a_damaged_run_record_is_one_line(
 def test_materialize_is_base_plus_signed_scaled_noise() -> None:
     bases = np.stack([np.zeros(50, np.float32), np.ones(50, np.float32)])
     members = Members.build([0, 1, 1, 0], [11, 11, 12, 0], [0.5, 0.5, 0.1, 0.0], [1, -1, 1, 1])
-    population = Population(bases, members)
+    table = NoiseTable(size=100)
+    population = Population(bases, members, noise=table)
     params = population.params()
-    np.testing.assert_array_equal(params[0], np.float32(0.5) * noise(11, 50))
-    np.testing.assert_array_equal(params[1], 1 + np.float32(-0.5) * noise(11, 50))
+    np.testing.assert_array_equal(params[0], np.float32(0.5) * noise(table, 11, 50))
+    np.testing.assert_array_equal(params[1], 1 + np.float32(-0.5) * noise(table, 11, 50))
     np.testing.assert_array_equal(params[3], bases[0])
     np.testing.assert_array_equal(
-        population.params([2]), materialize(bases, members.take(np.array([2])))
+        population.params([2]), materialize(population.shared, members.take(np.array([2])))
     )
     assert members.nbytes == 4 * (4 + 8 + 4 + 1)

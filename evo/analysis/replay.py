@@ -13,6 +13,7 @@ from evo.errors import ConfigError, RunFolderError
 from evo.policies import MLPSpec, flatten_observation
 from evo.problems.normalization import Normalizer, normalizer_from
 from evo.problems.rollout import make_env
+from evo.records import check_best
 from evo.runlog import RunFolder, load_npz
 from evo.seeding import final_seeds
 
@@ -65,12 +66,15 @@ def replay(
     elif not Path(params_file).is_file():
         raise ConfigError(f"--params {params_file}: no such file")
     else:
-        source, best = Path(params_file), load_npz(Path(params_file))
+        source = Path(params_file)
+        best = check_best(source, load_npz(source))
     try:
         spec = MLPSpec.from_json(str(best["policy_spec"]))
         params = best["params"][None, :].astype(np.float32)
         normalizer = normalizer_from(best)  # the observation statistics it played with
-    except (KeyError, ValueError, TypeError) as exc:
+        if spec.num_params != params.shape[1]:
+            raise ValueError(f"{params.shape[1]} parameters for a policy of {spec.num_params}")
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise RunFolderError(f"{source}: not a policy: {exc}") from None
     seed = int(final_seeds(1)[0]) if seed is None else seed
     env = make_env(config.env, render_mode="rgb_array")

@@ -204,8 +204,8 @@ def task_count(work_s: float | None, slots: int, batched: bool = False) -> int:
 def member_groups(members: Members) -> np.ndarray:
     """Group number of each member: members that share a noise vector (an antithetic
     pair, consecutive) share a group. Kept in one task, the pair's noise is drawn once."""
-    seeds, scaled = members.noise_seed, members.scale != 0
-    same = (seeds[1:] == seeds[:-1]) & scaled[1:] & scaled[:-1]
+    offsets, scaled = members.noise_offset, members.scale != 0
+    same = (offsets[1:] == offsets[:-1]) & scaled[1:] & scaled[:-1]
     return np.concatenate([[0], np.cumsum(~same)])
 
 

@@ -136,7 +136,7 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
     from distributed import Client, LocalCluster
     from distributed.comm.core import CommClosedError
 
-    from evo.backends.security import make_security
+    from evo.backends.security import embedded_security, make_security
 
     # Dask keeps each comm's last N messages (N = 1000 by default) for debugging, our
     # base vectors included: over a long run with a big network that is hundreds of MB
@@ -167,6 +167,7 @@ def start_client(config: BackendConfig, scheduler: str | None = None) -> tuple[A
             raise
         return client, None
     workers = config.workers or os.cpu_count() or 1
+    security = embedded_security(config)
     _SpawnBlocksSigint.acquire()
     try:
         cluster = LocalCluster(

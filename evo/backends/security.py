@@ -4,6 +4,9 @@ One certificate and key (signed by the CA) serve every role: the client that
 connects to a ``tls://`` scheduler, and the scheduler and worker processes of an
 embedded ``LocalCluster`` started with ``backend.security`` set. Encryption is
 required: with a security section, a plain ``tcp://`` address is refused.
+
+Without a security section the embedded cluster is still closed to other local users:
+its scheduler and workers accept only peers holding the run's temporary credentials.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evo.config import SecurityConfig
+from evo.config import BackendConfig, SecurityConfig
 
 if TYPE_CHECKING:
     from distributed import Security
@@ -40,6 +43,18 @@ def make_security(config: SecurityConfig | None) -> Security | None:
         tls_worker_key=key,
         require_encryption=True,
     )
+
+
+def embedded_security(config: BackendConfig) -> Security | None:
+    """The ``distributed.Security`` of an embedded cluster: ``backend.security`` when set,
+    else (``backend.closed_cluster``) a key and self-signed certificate made in memory for
+    this cluster alone, which its scheduler, workers and the run's client all require;
+    ``None``: plain TCP, open to anyone on this host."""
+    if config.security is not None or not config.closed_cluster:
+        return make_security(config.security)
+    from distributed import Security
+
+    return Security.temporary()
 
 
 def tls_mismatch(address: str, config: SecurityConfig | None) -> str | None:

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except EvoError as exc:
-        print(f"evo: error: {exc}", file=sys.stderr)
+        print(f"evo: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         print(f"evo: interrupted{_by(exc)}", file=sys.stderr)
@@ -65,6 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+def one_line(text: str) -> str:
+    """``text`` with its unprintable characters escaped (a config key of control
+    characters, a line break in a found value): one line, and no terminal escapes."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 def _quiet_lost_scheduler() -> None:

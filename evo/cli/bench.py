@@ -1,4 +1,5 @@
-"""``evo bench env`` (race-track car-steps per CPU-second) or ``evo bench CONFIG``."""
+"""``evo bench env`` (race-track car-steps per CPU-second), ``evo bench CONFIG`` (serial
+against Dask) or ``evo bench suite`` (every benchmark task over seeds, into a Markdown table)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("bench", help="print performance figures")
     parser.add_argument(
         "target",
-        help="env: race-track car-steps per CPU-second; or a config: serial vs Dask on it",
+        help="env: race-track car-steps per CPU-second; a config: serial vs Dask on it; "
+        "suite: every benchmark task over its seeds, written into --out",
     )
     add_overrides(parser, "override a config value (with a config)")
     parser.add_argument("--generations", type=int, default=5, help="per repeat (with a config)")
@@ -39,6 +41,29 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--repeats", type=int, default=None, help="medians of this many (default: env 5, config 3)"
     )
     parser.add_argument("--steps", type=int, default=100, help="lockstep steps per run")
+    suite = parser.add_argument_group("suite")
+    suite.add_argument("--tasks", help="comma-separated configs of the suite (default: all)")
+    suite.add_argument("--seeds", help="comma-separated seeds (default: each task's own)")
+    suite.add_argument(
+        "--runs-dir",
+        default="runs/bench-suite",
+        help="where the suite's runs go; finished ones are read, not run again "
+        "(default: %(default)s)",
+    )
+    suite.add_argument(
+        "--out",
+        default="docs/benchmarks.md",
+        help="the Markdown file whose generated section is (re)written (default: %(default)s)",
+    )
+    suite.add_argument(
+        "--readme",
+        help="also (re)write the short table of this file's generated section (README.md)",
+    )
+    suite.add_argument(
+        "--figures",
+        default="docs/benchmarks",
+        help="folder of the per-task figures, made by `evo compare` (default: %(default)s)",
+    )
     parser.set_defaults(handler=bench)
 
 
@@ -46,7 +71,41 @@ def bench(args: argparse.Namespace) -> int:
     """Print the figures of the env, or of a config."""
     if args.target == "env":
         return _bench_env(args)
+    if args.target == "suite":
+        return _bench_suite(args)
     return _bench_config(args)
+
+
+def _bench_suite(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evo.bench.suite import run_suite, select_tasks
+    from evo.bench.suite_report import draw_figures, readme_table, suite_section, write_section
+
+    tasks = select_tasks(args.tasks)
+    seeds = None if args.seeds is None else _integers("--seeds", args.seeds)
+    out = Path(args.out)
+    for flag, name in (("--out", args.out), ("--readme", args.readme)):
+        if name is not None and Path(name).suffix != ".md":
+            raise ConfigError(f"{flag}: expected a Markdown file (.md), found {name!r}")
+    outcomes = run_suite(tasks, Path(args.runs_dir), seeds=seeds, overrides=args.overrides)
+    figures = draw_figures(tasks, outcomes, Path(args.figures), out.parent)
+    write_section(out, suite_section(tasks, outcomes, figures))
+    print(f"wrote {out}")
+    if args.readme is not None:
+        write_section(Path(args.readme), readme_table(tasks, outcomes))
+        print(f"wrote {args.readme}")
+    return 0
+
+
+def _integers(flag: str, text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{flag}: expected comma-separated integers, found {text!r}") from None
+    if any(value < 0 for value in values):
+        raise ConfigError(f"{flag}: expected non-negative integers, found {text!r}")
+    return values
 
 
 def _bench_config(args: argparse.Namespace) -> int:

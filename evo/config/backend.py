@@ -69,6 +69,11 @@ class BackendConfig(Section):
     security: SecurityConfig | None = option(
         None, "TLS certificates for tls:// schedulers and the embedded cluster (null: no TLS)"
     )
+    closed_cluster: bool = option(
+        True,
+        "the embedded cluster (without backend.security) speaks TLS with credentials made "
+        "for this run alone, so no other local user can connect to it (false: plain tcp://)",
+    )
 
     def check(self, path: str) -> None:
         if self.scheduler is not None and not SCHEDULER_ADDRESS.match(self.scheduler):

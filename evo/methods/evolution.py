@@ -18,10 +18,11 @@ from evo.strategies.base import State, Strategy
 CENTRE = "centre"  # the bases are a distribution's centre (ES), not evaluated members
 PARENTS = "parents"  # the bases are members of earlier generations (GA)
 
-# Columns per member; the others (generation, incumbent, bases, workers) are per generation.
+# Columns per member; the others (generation, incumbent, bases, spread, noise_table, workers)
+# are per generation.
 MEMBER_COLUMNS = (
     "base_index",
-    "noise_seed",
+    "noise_offset",
     "scale",
     "sign",
     "parent_generation",
@@ -43,7 +44,7 @@ def generation_record(
     the strategy's :meth:`~evo.strategies.base.Strategy.base_origins` for the state that
     asked. The file numbers generations from 1 (``generation``, ``parent_generation``;
     -1: no parent member), as every file of the run folder does."""
-    members = population.members
+    members, noise = population.members, population.noise
     if origins is None:
         parent = np.full((population.size, 2), -1, dtype=np.int64)
     else:
@@ -53,8 +54,10 @@ def generation_record(
         "incumbent": np.bool_(population.incumbent),
         "bases": np.array(CENTRE if origins is None else PARENTS),
         "spread": np.bool_(population.spread is not None),
+        # [seed, size] of the noise table the offsets index; [0, 0]: dense members
+        "noise_table": np.zeros(2, np.int64) if noise is None else noise.as_array(),
         "base_index": members.base_index,
-        "noise_seed": members.noise_seed,
+        "noise_offset": members.noise_offset,
         "scale": members.scale,
         "sign": members.sign,
         "parent_generation": np.where(parent[:, 0] >= 0, parent[:, 0] + 1, -1).astype(np.int32),
@@ -79,6 +82,8 @@ class Evolution:
         self.generations = generations
         self.on_error = env.on_error
         self.reward_shift = env.reward_shift
+        # A noise table too short for the parameters is a bad config: found before a run starts.
+        strategy.noise_table(problem.policy.num_params)
 
     def init(self, seed: int) -> State:
         """The strategy's state around the problem's initial parameters."""

@@ -55,15 +55,18 @@ def installed_only(config: Any, paths: list[str], report: Any) -> None:
     """Make imports of a run folder's config come from installed packages only.
 
     The working directory leaves ``sys.path`` (``python -m`` and the console script put
-    it first), ``paths`` (``--import-path``) join it, and each module the config names
-    is looked up without being run: ``report`` says where it will be imported from, and
-    one not found is a :class:`ConfigError` before anything is imported."""
+    it first) unless ``PYTHONPATH`` names it (then the user asked for it), ``paths``
+    (``--import-path``) join it, and each module the config names is looked up without
+    being run: ``report`` says where it will be imported from, and one not found is a
+    :class:`ConfigError` before anything is imported."""
     import importlib.util
     import os
     import sys
 
     here = os.path.abspath(os.curdir)
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    named = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if here not in {os.path.abspath(p) for p in named if p}:
+        sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     for path in reversed(paths):
         sys.path.insert(0, os.path.abspath(path))
     for key, module in named_modules(config):

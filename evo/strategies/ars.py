@@ -3,9 +3,9 @@ competitive approach to reinforcement learning"), Algorithm 1.
 
 Each generation draws N directions delta_k ~ N(0, I) (line 4) and evaluates the
 policy at centre + nu delta_k and centre - nu delta_k (line 5): a mirrored pair of
-members from one noise seed, as OpenAI-ES has them. Member 0 is the centre itself,
-evaluated on fresh episodes so that the run's stop rule can judge it; it takes no
-part in the update. The b directions whose better side max(r+, r-) is highest are
+members from one slice of the shared noise table, as OpenAI-ES has them. Member 0 is
+the centre itself, evaluated on fresh episodes so that the run's stop rule can judge
+it; it takes no part in the update. The b directions whose better side max(r+, r-) is highest are
 kept (line 6: V1-t; b = N is plain V1), and the centre moves by
 
     alpha / (b sigma_R) * sum_k (r_k+ - r_k-) delta_k        (line 7)
@@ -29,16 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from evo.config import AlgorithmConfig, ConfigError, option
+from evo.config import ConfigError, option
 from evo.optim import norm
 from evo.population import Population
-from evo.seeding import noise
-from evo.strategies.base import State, Strategy, mirrored_population
+from evo.strategies.base import NoiseTableConfig, State, Strategy, mirrored_population, noise_sum
 from evo.strategies.shaping import raw, top_directions
 
 
 @dataclass(frozen=True)
-class ARSConfig(AlgorithmConfig):
+class ARSConfig(NoiseTableConfig):
     """ARS hyper-parameters (the paper's N, alpha, nu and b)."""
 
     name: str = option("ars", "the strategy")
@@ -90,7 +89,8 @@ class ARS(Strategy[ARSConfig, ARSState]):
     def _ask(self, rng: np.random.Generator, state: ARSState) -> tuple[Population, ARSState]:
         # Lines 4-5: N directions, each evaluated on both sides of the centre.
         config = self.config
-        return mirrored_population(rng, state.centre, config.directions, config.noise), state
+        population = mirrored_population(rng, state, state.centre, config.directions, config.noise)
+        return population, state
 
     def _tell(
         self, state: ARSState, population: Population, fitness: np.ndarray
@@ -99,17 +99,15 @@ class ARS(Strategy[ARSConfig, ARSState]):
         # A failed side counts as the worst successful return, so it cannot steer the step.
         returns = raw(fitness[1:])  # member 0 (the centre) does not vote
         plus, minus = returns[0::2], returns[1::2]
-        seeds = population.members.noise_seed[1::2]  # one seed a pair
         kept = top_directions(plus, minus, config.top_directions)  # line 6
         # sigma_R: the spread of the 2b returns used (numpy's pairwise sums, no BLAS).
         used = np.concatenate([plus[kept], minus[kept]])
         return_std = float(np.sqrt(np.mean((used - used.mean()) ** 2)))
         step = np.zeros(population.num_params, dtype=np.float64)
         if return_std > 0:  # all kept returns equal: no direction is better, no step
-            for k in kept:  # in direction order, so the sum's rounding is fixed
-                difference = plus[k] - minus[k]
-                if difference != 0.0:
-                    step += difference * noise(int(seeds[k]), population.num_params)
+            # In direction order, so the sum's rounding is fixed; one slice a pair (members
+            # 1, 3, 5, ...), direction k is member 2k + 1.
+            step = noise_sum(population, plus[kept] - minus[kept], 1 + 2 * kept)
             step *= config.step_size / (len(kept) * return_std)  # line 7
         centre = (state.centre + step).astype(np.float32)
         return dataclasses.replace(state, centre=centre), {

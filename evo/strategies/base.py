@@ -10,24 +10,40 @@ algorithm implements in its own file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from evo.config import AlgorithmConfig
+from evo.config import AlgorithmConfig, ConfigError, option
+from evo.noise import NoiseTable, default_size, draw_offsets, moments, weighted_sum
 from evo.population import Members, Population
-from evo.seeding import noise
 
 
 @dataclass(frozen=True)
 class State:
-    """What every strategy tracks: a generation counter and the best member seen."""
+    """What every strategy tracks: a generation counter and the best member seen, and
+    the noise table its members index (checkpointed, so a resume indexes the same one)."""
 
     generation: int
     best_params: np.ndarray  # (num_params,) float32
     best_fitness: float  # -inf until a member succeeds
+    # NoiseTable.as_array(): [seed, size]; None for strategies whose members are dense.
+    noise_table: np.ndarray | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class NoiseTableConfig(AlgorithmConfig):
+    """The key of the strategies whose members are slices of the shared noise table."""
+
+    noise_table_size: int | None = option(
+        None,
+        "floats in the shared noise table every member's noise is a slice of (null: 1024 x "
+        "the parameters, at least 2**22 and at most 2**28; 4 bytes each, in every process)",
+        ge=1,
+    )
 
 
 S = TypeVar("S", bound=State)
@@ -47,7 +63,24 @@ class Strategy(Generic[C, S]):
     def init(self, rng: np.random.Generator, params: np.ndarray) -> S:
         """The initial state around the initial parameter vector ``params``."""
         params = np.asarray(params, dtype=np.float32)
-        return self._init(rng, params.copy())
+        state = self._init(rng, params.copy())
+        noise_table = self.noise_table(len(params))
+        if noise_table is None:
+            return state
+        return dataclasses.replace(state, noise_table=noise_table.as_array())
+
+    def noise_table(self, num_params: int) -> NoiseTable | None:
+        """The noise table this strategy's members of ``num_params`` index (None: dense
+        members), as the config sizes it."""
+        if not isinstance(self.config, NoiseTableConfig):
+            return None
+        size = self.config.noise_table_size or default_size(num_params)
+        if size < num_params:
+            raise ConfigError(
+                f"algorithm.noise_table_size: expected at least the number of parameters "
+                f"({num_params}), found {size}"
+            )
+        return NoiseTable(size)
 
     def ask(self, rng: np.random.Generator, state: S) -> tuple[Population, S]:
         """The next generation's candidates (all randomness from ``rng``)."""
@@ -102,9 +135,15 @@ class Strategy(Generic[C, S]):
         raise NotImplementedError
 
 
-def draw_noise_seeds(rng: np.random.Generator, count: int) -> np.ndarray:
-    """``count`` noise seeds (uint64) from the strategy's generator."""
-    return rng.integers(0, 2**63, size=count, dtype=np.uint64)
+def table_of(state: State) -> NoiseTable:
+    """The noise table ``state``'s members index."""
+    assert state.noise_table is not None, "a strategy of seed records has a noise table"
+    return NoiseTable.from_array(state.noise_table)
+
+
+def draw_noise(rng: np.random.Generator, state: State, count: int) -> np.ndarray:
+    """``count`` noise offsets (int64) into ``state``'s table from the strategy's generator."""
+    return draw_offsets(rng, count, table_of(state), len(state.best_params))
 
 
 def nes_utilities(fitness: np.ndarray) -> np.ndarray:
@@ -114,10 +153,18 @@ def nes_utilities(fitness: np.ndarray) -> np.ndarray:
     Ties are broken by member index, so the result is deterministic.
     """
     n = len(fitness)
-    raw = np.array([max(0.0, math.log(n / 2 + 1) - math.log(k)) for k in range(1, n + 1)])
     utilities = np.empty(n, dtype=np.float64)
     # Best first; a stable sort of the negated fitness keeps the lower index ahead on ties.
-    utilities[np.argsort(-fitness, kind="stable")] = raw / raw.sum() - 1 / n
+    utilities[np.argsort(-fitness, kind="stable")] = _utilities_by_rank(n)
+    return utilities
+
+
+@functools.lru_cache(maxsize=8)
+def _utilities_by_rank(n: int) -> np.ndarray:
+    """The NES utilities of ranks 1..n (read-only; a population size has one set)."""
+    raw = np.array([max(0.0, math.log(n / 2 + 1) - math.log(k)) for k in range(1, n + 1)])
+    utilities = raw / raw.sum() - 1 / n
+    utilities.setflags(write=False)
     return utilities
 
 
@@ -125,20 +172,19 @@ def libm_exp(values: np.ndarray) -> np.ndarray:
     """``exp`` element by element through the C library: numpy's vectorised ``exp`` takes
     a SIMD path on some CPUs whose rounding differs, and the state must be the same bits
     on every machine."""
-    return np.array([math.exp(v) for v in np.asarray(values, dtype=np.float64).ravel()]).reshape(
-        np.shape(values)
-    )
+    flat = np.asarray(values, dtype=np.float64).ravel().tolist()
+    return np.array(list(map(math.exp, flat)), dtype=np.float64).reshape(np.shape(values))
 
 
 def spread_population(
-    centre: np.ndarray, stdev: np.ndarray, noise_seeds: np.ndarray, signs: np.ndarray
+    state: State, centre: np.ndarray, stdev: np.ndarray, offsets: np.ndarray, signs: np.ndarray
 ) -> Population:
-    """Member 0 the centre, then ``centre + sign * (stdev * noise(seed))`` per seed record:
-    a diagonal Gaussian's samples as 17-byte records around one base with its spread."""
-    n = len(noise_seeds)
+    """Member 0 the centre, then ``centre + sign * (stdev * eps)`` per noise offset: a
+    diagonal Gaussian's samples as 17-byte records around one base with its spread."""
+    n = len(offsets)
     members = Members.build(
         base_index=np.zeros(n + 1, dtype=np.int32),
-        noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), noise_seeds]),
+        noise_offset=np.concatenate([np.zeros(1, dtype=np.int64), offsets]),
         scale=np.concatenate([[0.0], np.ones(n)]),
         sign=np.concatenate([[1], signs]),
     )
@@ -147,35 +193,41 @@ def spread_population(
         members=members,
         incumbent=True,
         spread=stdev.astype(np.float32)[None, :],
+        noise=table_of(state),
     )
 
 
 def noise_moments(
-    mean_weights: np.ndarray, stdev_weights: np.ndarray, noise_seeds: np.ndarray, num_params: int
+    population: Population, mean_weights: np.ndarray, stdev_weights: np.ndarray, rows: slice
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(sum_k a_k eps_k, sum_k b_k (eps_k^2 - 1))`` over the noise of each seed, in seed
-    order, in float64: the search gradients of a diagonal Gaussian's mean and deviation."""
-    first = np.zeros(num_params, dtype=np.float64)
-    second = np.zeros(num_params, dtype=np.float64)
-    for a, b, seed in zip(mean_weights, stdev_weights, noise_seeds, strict=True):
-        eps = noise(int(seed), num_params).astype(np.float64)
-        first += a * eps
-        second += b * (eps * eps - 1.0)
-    return first, second
+    """``(sum_k a_k eps_k, sum_k b_k (eps_k^2 - 1))`` over the noise of the members at
+    ``rows``, in member order, in float64: the search gradients of a diagonal Gaussian's
+    mean and deviation."""
+    assert population.noise is not None, "members with noise index a table"
+    offsets = population.members.noise_offset[rows]
+    return moments(population.noise, offsets, mean_weights, stdev_weights, population.num_params)
+
+
+def noise_sum(population: Population, weights: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
+    """``sum_k w_k eps_k`` over the noise of the members at ``rows``, in member order, in
+    float64 (a zero weight adds nothing)."""
+    assert population.noise is not None, "members with noise index a table"
+    offsets = population.members.noise_offset[rows]
+    return weighted_sum(population.noise, offsets, weights, population.num_params)
 
 
 def mirrored_population(
-    rng: np.random.Generator, centre: np.ndarray, pairs: int, scale: float
+    rng: np.random.Generator, state: State, centre: np.ndarray, pairs: int, scale: float
 ) -> Population:
     """Member 0 the centre itself (the incumbent, judged by the stop rule), then ``pairs``
-    mirrored pairs ``centre +/- scale * noise(seed)``, one seed a pair (members 2k+1, 2k+2):
+    mirrored pairs ``centre +/- scale * eps``, one noise offset a pair (members 2k+1, 2k+2):
     the antithetic sampling of OpenAI-ES and ARS."""
-    seeds = np.repeat(draw_noise_seeds(rng, pairs), 2)
+    offsets = np.repeat(draw_noise(rng, state, pairs), 2)
     signs = np.tile(np.array([1, -1], dtype=np.int8), pairs)
     members = Members.build(
         base_index=np.zeros(2 * pairs + 1, dtype=np.int32),
-        noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), seeds]),
+        noise_offset=np.concatenate([np.zeros(1, dtype=np.int64), offsets]),
         scale=np.concatenate([[0.0], np.full(2 * pairs, scale)]),
         sign=np.concatenate([[1], signs]),
     )
-    return Population(bases=centre[None, :], members=members, incumbent=True)
+    return Population(bases=centre[None, :], members=members, incumbent=True, noise=table_of(state))

@@ -2,8 +2,8 @@
 (the "Deep GA" of Such, Madhavan, Conti, Lehman, Stanley & Clune 2017).
 
 Each generation the top ``truncation`` candidates become parents. A child is a
-parent plus ``sigma`` times the noise named by a seed, so it travels as
-(parent index, noise seed). The ``elites`` best are kept unchanged: either
+parent plus ``sigma`` times a slice of the shared noise table (as in the authors'
+code), so it travels as (parent index, noise offset). The ``elites`` best are kept unchanged: either
 evaluated again on the new generation's episodes (``reevaluate``, robust to
 lucky episodes) or carried over with their old fitness (``carry``, cheaper).
 """
@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evo.config import AlgorithmConfig, ConfigError, option
+from evo.config import ConfigError, option
 from evo.population import Members, Population, materialize
-from evo.strategies.base import State, Strategy, draw_noise_seeds
+from evo.strategies.base import NoiseTableConfig, State, Strategy, draw_noise, table_of
 
 
 @dataclass(frozen=True)
-class GAConfig(AlgorithmConfig):
+class GAConfig(NoiseTableConfig):
     """GA hyper-parameters."""
 
     name: str = option("ga", "the strategy")
@@ -85,16 +85,17 @@ class GA(Strategy[GAConfig, GAState]):
         elites = self._elite_count(state)
         children = config.population_size - elites
         parent_index = rng.integers(0, len(state.parents), size=children)
-        seeds = draw_noise_seeds(rng, children)
+        offsets = draw_noise(rng, state, children)
+        noise = table_of(state)
         if config.elite_mode == "reevaluate":
             members = Members.build(
                 base_index=np.concatenate([np.arange(elites), parent_index]),
-                noise_seed=np.concatenate([np.zeros(elites, dtype=np.uint64), seeds]),
+                noise_offset=np.concatenate([np.zeros(elites, dtype=np.int64), offsets]),
                 scale=np.concatenate([np.zeros(elites), np.full(children, config.sigma)]),
             )
-            return Population(state.parents, members, incumbent=elites > 0), state
-        members = Members.build(parent_index, seeds, config.sigma)
-        return Population(state.parents, members, incumbent=False), state
+            return Population(state.parents, members, incumbent=elites > 0, noise=noise), state
+        members = Members.build(parent_index, offsets, config.sigma)
+        return Population(state.parents, members, incumbent=False, noise=noise), state
 
     def _tell(
         self, state: GAState, population: Population, fitness: np.ndarray
@@ -108,14 +109,14 @@ class GA(Strategy[GAConfig, GAState]):
             carried = self._elite_count(state)
             candidates = Members.build(
                 np.concatenate([population.members.base_index, np.arange(carried)]),
-                np.concatenate([population.members.noise_seed, np.zeros(carried, np.uint64)]),
+                np.concatenate([population.members.noise_offset, np.zeros(carried, np.int64)]),
                 np.concatenate([population.members.scale, np.zeros(carried, np.float32)]),
                 np.concatenate([population.members.sign, np.ones(carried, np.int8)]),
             )
             candidate_fitness = np.concatenate([fitness, state.parent_fitness[:carried]])
             origin = np.concatenate([origin, self.base_origins(state)[:carried]])
         order = np.argsort(-candidate_fitness, kind="stable")[: self.config.truncation]
-        parents = materialize(population.bases, candidates.take(order))
+        parents = materialize(population.shared, candidates.take(order))
         state = dataclasses.replace(
             state,
             parents=parents,

@@ -2,10 +2,10 @@
 Scalable Alternative to Reinforcement Learning").
 
 Search distribution N(centre, sigma^2 I). Antithetic pairs (eps, -eps) from one
-noise seed; centered-rank fitness shaping (or z-score, or raw: ``fitness_shaping``);
-the gradient estimate g = 1/(n sigma) sum_i u_i eps_i (Algorithm 2) is followed with Adam on
--g + weight_decay * centre, as in the authors' code. Member 0 is the centre
-itself, evaluated on fresh episodes each generation.
+slice of the shared noise table; centered-rank fitness shaping (or z-score, or raw:
+``fitness_shaping``); the gradient estimate g = 1/(n sigma) sum_i u_i eps_i
+(Algorithm 2) is followed with Adam on -g + weight_decay * centre, as in the authors'
+code. Member 0 is the centre itself, evaluated on fresh episodes each generation.
 """
 
 from __future__ import annotations
@@ -16,16 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from evo.config import AlgorithmConfig, ConfigError, option
+from evo.config import ConfigError, option
 from evo.optim import adam, norm
 from evo.population import Members, Population
-from evo.seeding import noise
-from evo.strategies.base import State, Strategy, draw_noise_seeds, mirrored_population
+from evo.strategies.base import (
+    NoiseTableConfig,
+    State,
+    Strategy,
+    draw_noise,
+    mirrored_population,
+    noise_sum,
+    table_of,
+)
 from evo.strategies.shaping import FitnessShaping, shape
 
 
 @dataclass(frozen=True)
-class OpenAIESConfig(AlgorithmConfig):
+class OpenAIESConfig(NoiseTableConfig):
     """OpenAI-ES hyper-parameters."""
 
     name: str = option("openai_es", "the strategy")
@@ -85,28 +92,28 @@ class OpenAIES(Strategy[OpenAIESConfig, OpenAIESState]):
     ) -> tuple[Population, OpenAIESState]:
         n = self.config.population_size
         if self.config.antithetic:
-            return mirrored_population(rng, state.centre, n // 2, self.config.sigma), state
+            population = mirrored_population(rng, state, state.centre, n // 2, self.config.sigma)
+            return population, state
         members = Members.build(
             base_index=np.zeros(n + 1, dtype=np.int32),
-            noise_seed=np.concatenate([np.zeros(1, dtype=np.uint64), draw_noise_seeds(rng, n)]),
+            noise_offset=np.concatenate([np.zeros(1, dtype=np.int64), draw_noise(rng, state, n)]),
             scale=np.concatenate([[0.0], np.full(n, self.config.sigma)]),
         )
-        return Population(bases=state.centre[None, :], members=members, incumbent=True), state
+        population = Population(
+            bases=state.centre[None, :], members=members, incumbent=True, noise=table_of(state)
+        )
+        return population, state
 
     def _tell(
         self, state: OpenAIESState, population: Population, fitness: np.ndarray
     ) -> tuple[OpenAIESState, dict[str, Any]]:
         config = self.config
         shaped = shape(config.fitness_shaping, fitness[1:])  # the centre (member 0) does not vote
-        perturbed = population.members.take(np.arange(1, population.size))
-        if config.antithetic:
-            weights, seeds = shaped[0::2] - shaped[1::2], perturbed.noise_seed[0::2]
+        if config.antithetic:  # one slice a pair: members 1, 3, 5, ...
+            gradient = noise_sum(population, shaped[0::2] - shaped[1::2], slice(1, None, 2))
         else:
-            weights, seeds = shaped * perturbed.sign, perturbed.noise_seed
-        gradient = np.zeros(population.num_params, dtype=np.float64)
-        for weight, seed in zip(weights, seeds, strict=True):
-            if weight != 0.0:
-                gradient += weight * noise(int(seed), population.num_params)
+            weights = shaped * population.members.sign[1:]
+            gradient = noise_sum(population, weights, slice(1, None))
         gradient /= len(shaped) * config.sigma
 
         # Adam on the loss -g + wd * theta (ascent on fitness).

@@ -2,9 +2,10 @@
 "Parameter-exploring policy gradients", Neural Networks 23(4)).
 
 Search distribution N(centre, diag(stdev^2)). Symmetric sampling (the paper's section of
-that name): pairs centre +- eps, eps ~ N(0, diag(stdev^2)), from one noise seed; member 0
-is the centre itself, evaluated on fresh episodes. With centred ranks in place of the
-rewards (so the baseline b is 0), the paper's symmetric-sampling gradients are
+that name): pairs centre +- eps, eps ~ N(0, diag(stdev^2)), from one slice of the
+shared noise table; member 0 is the centre itself, evaluated on fresh episodes. With
+centred ranks in place of the rewards (so the baseline b is 0), the paper's
+symmetric-sampling gradients are
 
     g_centre = 1/N sum_k (r+_k - r-_k)/2 * eps_k
     g_stdev  = 1/N sum_k (r+_k + r-_k)/2 * (eps_k^2 - stdev^2) / stdev
@@ -28,13 +29,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evo.config import AlgorithmConfig, ConfigError, option
+from evo.config import ConfigError, option
 from evo.optim import adam, clipup, norm
 from evo.population import Population
 from evo.strategies.base import (
+    NoiseTableConfig,
     State,
     Strategy,
-    draw_noise_seeds,
+    draw_noise,
     noise_moments,
     spread_population,
 )
@@ -42,7 +44,7 @@ from evo.strategies.shaping import centered_ranks
 
 
 @dataclass(frozen=True)
-class PGPEConfig(AlgorithmConfig):
+class PGPEConfig(NoiseTableConfig):
     """PGPE hyper-parameters."""
 
     name: str = option("pgpe", "the strategy")
@@ -111,9 +113,9 @@ class PGPE(Strategy[PGPEConfig, PGPEState]):
 
     def _ask(self, rng: np.random.Generator, state: PGPEState) -> tuple[Population, PGPEState]:
         directions = self.config.population_size // 2
-        seeds = np.repeat(draw_noise_seeds(rng, directions), 2)
+        offsets = np.repeat(draw_noise(rng, state, directions), 2)
         signs = np.tile(np.array([1, -1], dtype=np.int8), directions)
-        return spread_population(state.centre, state.stdev, seeds, signs), state
+        return spread_population(state, state.centre, state.stdev, offsets, signs), state
 
     def _tell(
         self, state: PGPEState, population: Population, fitness: np.ndarray
@@ -121,12 +123,12 @@ class PGPE(Strategy[PGPEConfig, PGPEState]):
         config = self.config
         shaped = centered_ranks(fitness[1:])  # member 0 (the centre) does not vote
         plus, minus = shaped[0::2], shaped[1::2]
-        seeds = population.members.noise_seed[1::2]
-        directions = len(seeds)
+        directions = len(plus)
         # With eps_k = stdev * noise_k: eps_k = stdev n_k and (eps^2 - stdev^2)/stdev =
-        # stdev (n_k^2 - 1), so both gradients are sums over the unit noise.
+        # stdev (n_k^2 - 1), so both gradients are sums over the unit noise (one slice a
+        # pair: members 1, 3, 5, ...).
         mean_sum, square_sum = noise_moments(
-            (plus - minus) / 2, (plus + minus) / 2, seeds, population.num_params
+            population, (plus - minus) / 2, (plus + minus) / 2, slice(1, None, 2)
         )
         centre_gradient = state.stdev * mean_sum / directions
         stdev_gradient = state.stdev * square_sum / directions

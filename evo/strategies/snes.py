@@ -10,8 +10,9 @@ pseudocode updates
     stdev  <- stdev * exp(eta_stdev / 2 * grad_stdev)
 
 with eta_centre = 1, eta_stdev = (3 + ln d) / (5 sqrt d) and 4 + floor(3 ln d) members
-for d parameters (the paper's defaults). Members are seed records ``centre + stdev *
-noise(seed)``; member 0 is the centre itself, evaluated on fresh episodes, not voting.
+for d parameters (the paper's defaults). Members are records ``centre + stdev * eps``,
+eps a slice of the shared noise table; member 0 is the centre itself, evaluated on
+fresh episodes, not voting.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from evo.config import AlgorithmConfig, option
+from evo.config import option
 from evo.optim import norm
 from evo.population import Population
 from evo.strategies.base import (
+    NoiseTableConfig,
     State,
     Strategy,
-    draw_noise_seeds,
+    draw_noise,
     libm_exp,
     nes_utilities,
     noise_moments,
@@ -43,7 +45,7 @@ def default_population_size(num_params: int) -> int:
 
 
 @dataclass(frozen=True)
-class SNESConfig(AlgorithmConfig):
+class SNESConfig(NoiseTableConfig):
     """SNES hyper-parameters (0 or null: the paper's value for the number of parameters)."""
 
     name: str = option("snes", "the strategy")
@@ -83,8 +85,9 @@ class SNES(Strategy[SNESConfig, SNESState]):
 
     def _ask(self, rng: np.random.Generator, state: SNESState) -> tuple[Population, SNESState]:
         size = self.config.population_size or default_population_size(len(state.centre))
-        seeds = draw_noise_seeds(rng, size)
-        return spread_population(state.centre, state.stdev, seeds, np.ones(size, np.int8)), state
+        offsets = draw_noise(rng, state, size)
+        signs = np.ones(size, np.int8)
+        return spread_population(state, state.centre, state.stdev, offsets, signs), state
 
     def _tell(
         self, state: SNESState, population: Population, fitness: np.ndarray
@@ -92,7 +95,7 @@ class SNES(Strategy[SNESConfig, SNESState]):
         config, num_params = self.config, population.num_params
         utilities = nes_utilities(fitness[1:])  # member 0 (the centre) does not vote
         centre_gradient, stdev_gradient = noise_moments(
-            utilities, utilities, population.members.noise_seed[1:], num_params
+            population, utilities, utilities, slice(1, None)
         )
         stdev_rate = config.stdev_learning_rate
         if stdev_rate is None:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from evo.errors import RunFolderError
-from evo.runlog import atomic_write_text, json_safe, new_folder
+from evo.runlog import atomic_write_text, json_safe, loads, new_folder
 
 SWEEP = "sweep.json"
 BASE = "base.yaml"
@@ -51,9 +51,10 @@ class SweepFolder:
         if not (path / SWEEP).is_file():
             raise RunFolderError(f"{path}: not an evo sweep folder (no {SWEEP})")
         try:
-            record = json.loads((path / SWEEP).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunFolderError(f"{path / SWEEP}: not valid JSON: {exc}") from None
+            text = (path / SWEEP).read_bytes()
+        except OSError as exc:
+            raise RunFolderError(f"{path / SWEEP}: cannot read it: {exc.strerror}") from None
+        record = loads(text, str(path / SWEEP))  # strict: 5,000-digit numbers, NaN refused
         runs = record.get("runs") if isinstance(record, dict) else None
         if not isinstance(runs, list) or not all(_is_entry(entry) for entry in runs):
             raise RunFolderError(f"{path / SWEEP}: not a sweep record (no list of runs)")

@@ -19,7 +19,7 @@ MAX_RUNS = 10_000
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # What the shared cluster is made of: one value for the whole sweep (--set, not --grid).
 CLUSTER_KEYS = ("backend.kind", "backend.workers", "backend.scheduler", "backend.security")
-CLUSTER_KEYS += ("backend.connect_timeout_s",)
+CLUSTER_KEYS += ("backend.connect_timeout_s", "backend.closed_cluster")
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -157,7 +157,7 @@ def _as_gradient_run(run: Path, destination: Path, finished: bool) -> Path:
     data = yaml.safe_load(text)
     data.update(name="tiny-sgd", mode="gradient", gradient={"optimizer": "sgd"}, data={})
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-    assert "# format 2\n" in header  # kept: the metrics below number generations from 1
+    assert "# format 3\n" in header  # kept: the metrics below number generations from 1
     config.write_text(header + yaml.safe_dump(data, sort_keys=False))
     lines = []
     for row in metrics(run):

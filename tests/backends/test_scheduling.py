@@ -10,9 +10,9 @@ import pytest
 
 from evo.backends.base import TASKS_PER_SLOT, member_groups, plan_chunks, task_count
 from evo.config import from_dict
-from evo.population import Members, Population, materialize
+from evo.noise import NoiseTable, noise
+from evo.population import Bases, Members, Population, materialize
 from evo.problems import Chunk, evaluate_chunk, make_problem
-from evo.seeding import noise
 from tests.conftest import run_cli, write_config
 
 
@@ -39,17 +39,19 @@ def test_antithetic_pairs_share_a_task_and_their_noise() -> None:
     groups = member_groups(members)
     assert groups[1] == groups[2] and groups[2] != groups[3]  # a pair, then the next pair
     for chunk in plan_chunks(members, "auto", 2):
-        seeds = members.noise_seed[chunk]
-        paired = seeds[members.scale[chunk] != 0]
+        offsets = members.noise_offset[chunk]
+        paired = offsets[members.scale[chunk] != 0]
         assert all(np.sum(paired == s) == 2 for s in paired)
     # Materialising a pair together draws the noise once and gives the same bits.
-    bases = np.random.default_rng(0).standard_normal((1, 50)).astype(np.float32)
+    table = NoiseTable(size=100)
+    vectors = np.random.default_rng(0).standard_normal((1, 50)).astype(np.float32)
+    bases = Bases(vectors, noise=table)
     together = materialize(bases, members)
     alone = np.stack([materialize(bases, members.take(np.array([i])))[0] for i in range(41)])
     np.testing.assert_array_equal(together, alone)
     coefficient = np.float32(0.1) * np.float32(-1)
     np.testing.assert_array_equal(
-        together[2], bases[0] + coefficient * noise(int(members.noise_seed[2]), 50)
+        together[2], vectors[0] + coefficient * noise(table, members.noise_offset[2], 50)
     )
 
 
@@ -74,11 +76,11 @@ def test_a_function_problem_scores_minus_the_function() -> None:
     config = from_dict({"function": {"name": "rastrigin", "dim": 6}})
     problem = make_problem(config)
     assert problem.policy.num_params == 6
-    bases = np.zeros((1, 6), dtype=np.float32)
+    bases = Bases(np.zeros((1, 6), dtype=np.float32), noise=NoiseTable(size=32))
     members = Members.build([0, 0, 0], [0, 11, 12], [0.0, 0.5, 0.5])
     chunk = Chunk(np.arange(3), members, np.zeros((3, 1), dtype=np.uint32))
     result = evaluate_chunk(problem, bases, chunk)
-    x = Population(bases, members).params().astype(np.float64)
+    x = Population(bases.vectors, members, noise=bases.noise).params().astype(np.float64)
     expected = -(60.0 + (x * x - 10.0 * np.cos(2.0 * np.pi * x)).sum(axis=1))
     np.testing.assert_array_equal(result.fitness, expected)
     assert result.fitness[0] == 0.0  # the optimum

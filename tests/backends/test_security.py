@@ -3,8 +3,6 @@ worker, the embedded LocalCluster over TLS, and the one-line errors of a mismatc
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import shutil
@@ -13,70 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from evo.analysis.replay import replay
 from evo.config import SecurityConfig, from_dict, to_dict
 from evo.errors import ConfigError
 from evo.experiment import run
 from evo.reporting import Reporter
+from tests.certificates import write_certificates
 from tests.conftest import FITNESS_COLUMNS, REPO, run_cli, tiny_config, write_config
 from tests.dask_processes import _start_scheduler, _start_worker, _stop
-
-
-def _write_certificates(folder: Path) -> dict[str, str]:
-    """A self-signed CA and a certificate/key it signs for localhost and 127.0.0.1."""
-    now = datetime.datetime.now(datetime.UTC)
-    valid = {
-        "not_valid_before": now - datetime.timedelta(minutes=5),
-        "not_valid_after": now + datetime.timedelta(days=1),
-    }
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "evo test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid["not_valid_before"])
-        .not_valid_after(valid["not_valid_after"])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid["not_valid_before"])
-        .not_valid_after(valid["not_valid_after"])
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    files = {
-        "ca_file": folder / "ca.pem",
-        "cert_file": folder / "cert.pem",
-        "key_file": folder / "key.pem",
-    }
-    files["ca_file"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files["cert_file"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files["key_file"].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return {name: str(path) for name, path in files.items()}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,7 +35,7 @@ def importable_checkout() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Paths of ca.pem, cert.pem and key.pem, keyed like backend.security."""
-    return _write_certificates(tmp_path_factory.mktemp("certificates"))
+    return write_certificates(tmp_path_factory.mktemp("certificates"))
 
 
 @pytest.fixture(scope="module")

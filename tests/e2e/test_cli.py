@@ -76,7 +76,7 @@ def test_console_output(finished_run) -> None:
     run_dir, result = finished_run
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == str(run_dir)
-    assert "embedded LocalCluster at tcp://127.0.0.1:" in lines[0]
+    assert "embedded LocalCluster at tls://127.0.0.1:" in lines[0]  # closed to other users
     assert "dashboard http://127.0.0.1:" in lines[0]
     generation_lines = [line for line in lines if line.startswith("gen ")]
     assert len(generation_lines) == 5

@@ -1,5 +1,6 @@
 """One numbering of generations everywhere a user sees one: from 1 in every file and on
-screen (format 2), a format-1 folder (counted from 0) read the same way, a newer one refused."""
+screen (formats 2 and 3), a format-1 folder (counted from 0) read the same way, a format-2
+folder (noise seeded per member) read but neither resumed nor rebuilt, a newer one refused."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evo.runformat import FORMAT
 from evo.runlog import load_npz, npz_bytes
 from evo.serve.runs import event_marks, series
 from tests.conftest import run_cli, tiny_config, write_config
@@ -58,8 +60,9 @@ def table_generations(out: str) -> list[int]:
     return [int(line.split()[0]) for line in lines[start + 1 :] if line.strip()]
 
 
-def views(run: Path, scratch: Path) -> dict[str, object]:
-    """What a user sees of a run: inspect's tables, the CSV exports, a rebuilt member."""
+def views(run: Path, scratch: Path, member: bool = True) -> dict[str, object]:
+    """What a user sees of a run: inspect's tables, the CSV exports, a rebuilt member
+    (with ``member``)."""
     scratch.mkdir()
     out = {
         "inspect": evo("inspect", str(run)),
@@ -72,6 +75,8 @@ def views(run: Path, scratch: Path) -> dict[str, object]:
     )
     out["metrics.csv"] = (scratch / "m.csv").read_text()
     out["lineage.csv"] = (scratch / "l.csv").read_text()
+    if not member:
+        return {k: v.replace(str(run), "RUN") if isinstance(v, str) else v for k, v in out.items()}
     line = evo("export", str(run), "--member", "3:5", "-o", str(scratch / "member.npz"))
     out["member"] = line.split(": ", 1)[1]
     out["params"] = load_npz(scratch / "member.npz")["params"].tolist()
@@ -83,8 +88,8 @@ def views(run: Path, scratch: Path) -> dict[str, object]:
 
 def test_every_place_names_a_generation_alike(run_dir: Path, tmp_path: Path) -> None:
     numbers = list(range(1, GENERATIONS + 1))
-    assert "# format 2\n" in (run_dir / "config.yaml").read_text()
-    assert json.loads((run_dir / "summary.json").read_text())["format"] == 2
+    assert f"# format {FORMAT}\n" in (run_dir / "config.yaml").read_text()
+    assert json.loads((run_dir / "summary.json").read_text())["format"] == FORMAT
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [line["generation"] for line in metrics] == numbers
     files = sorted((run_dir / "lineage").glob("*.npz"))
@@ -130,7 +135,7 @@ def write_format_1(run: Path, old: Path) -> None:
     metrics, the lineage and the events other than checkpoints and resumes."""
     shutil.copytree(run, old)
     config = old / "config.yaml"
-    config.write_text(config.read_text().replace("# format 2\n", ""))
+    config.write_text(config.read_text().replace(f"# format {FORMAT}\n", ""))
     summary = json.loads((old / "summary.json").read_text())
     (old / "summary.json").write_text(json.dumps({**summary, "format": 1}))
 
@@ -182,9 +187,11 @@ def test_a_format_1_folder_reads_the_same(run_dir: Path, tmp_path: Path) -> None
     (tmp_path / "scratch").rename(old)
     assert sorted(p.name for p in (old / "lineage").iterdir())[0] == "000000.npz"
 
-    seen_old, seen_new = views(old, tmp_path / "o"), views(new, tmp_path / "n")
-    assert "\nformat: 1\n" in seen_old["inspect"] and "\nformat: 2\n" in seen_new["inspect"]
-    seen_old["inspect"] = seen_old["inspect"].replace("\nformat: 1\n", "\nformat: 2\n")
+    seen_old = views(old, tmp_path / "o", member=False)
+    seen_new = views(new, tmp_path / "n", member=False)
+    current = f"\nformat: {FORMAT}\n"
+    assert "\nformat: 1\n" in seen_old["inspect"] and current in seen_new["inspect"]
+    seen_old["inspect"] = seen_old["inspect"].replace("\nformat: 1\n", current)
     assert seen_old == seen_new
     assert "stragglers_resubmitted" in " ".join(seen_new["events"])
     records = RunRecord.read(old), RunRecord.read(new)
@@ -203,7 +210,9 @@ def test_a_newer_format_is_refused(run_dir: Path, tmp_path: Path) -> None:
     newer = tmp_path / "newer"
     shutil.copytree(run_dir, newer)
     config = newer / "config.yaml"
-    config.write_text(config.read_text().replace("# format 2\n", "# format 3\n"))
+    config.write_text(
+        config.read_text().replace(f"# format {FORMAT}\n", f"# format {FORMAT + 1}\n")
+    )
     target = tmp_path / "m.csv"
     for args in (
         ["inspect", str(newer)],
@@ -215,5 +224,34 @@ def test_a_newer_format_is_refused(run_dir: Path, tmp_path: Path) -> None:
         done = run_cli(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-        assert "format 3, newer than this evo reads" in done.stderr, done.stderr
+        assert f"format {FORMAT + 1}, newer than this evo reads" in done.stderr, done.stderr
     assert not target.exists() and not (tmp_path / "f.png").exists()
+
+
+def test_a_format_2_folder_is_read_but_neither_resumed_nor_rebuilt(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Format 2 named each member's noise by a generator seed: its files read as before,
+    but its members cannot be rebuilt nor its run continued with the noise table."""
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    config = old / "config.yaml"
+    config.write_text(config.read_text().replace(f"# format {FORMAT}\n", "# format 2\n"))
+    for path in sorted((old / "lineage").glob("*.npz")):
+        arrays = load_npz(path)
+        arrays["noise_seed"] = arrays.pop("noise_offset").astype(np.uint64) + 7
+        del arrays["noise_table"]
+        path.write_bytes(npz_bytes(arrays))
+    shown = evo("inspect", str(old), "--generation", "3")
+    assert "noise(seed " in shown and "noise(offset " not in shown
+    evo("export", str(old), "--lineage-csv", str(tmp_path / "l.csv"))
+    rows = csv_rows(tmp_path / "l.csv")
+    assert "noise_seed" in rows[0] and len(rows) == 12 * GENERATIONS
+    done = run_cli("export", str(old), "--member", "3:5", "-o", str(tmp_path / "m.npz"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "format 2" in done.stderr and "seeded per member" in done.stderr
+    assert not (tmp_path / "m.npz").exists()
+    (old / "summary.json").unlink()
+    done = run_cli("resume", str(old))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "format 2" in done.stderr and "does not resume" in done.stderr

@@ -25,16 +25,14 @@ def toy_return(params: np.ndarray) -> np.ndarray:
 
 
 def directions_of(population) -> np.ndarray:
-    """delta_k of each pair, drawn again from its seed (the documented noise stream)."""
-    seeds = population.members.noise_seed[1::2]
-    return np.stack(
-        [
-            np.random.Generator(np.random.PCG64(int(seed))).standard_normal(
-                NUM_PARAMS, dtype=np.float32
-            )
-            for seed in seeds
-        ]
+    """delta_k of each pair, its slice of the noise table built again from the table's
+    definition (PCG64 float32 normals from the table's seed)."""
+    table = population.noise
+    values = np.random.Generator(np.random.PCG64(table.seed)).standard_normal(
+        table.size, dtype=np.float32
     )
+    offsets = population.members.noise_offset[1::2]
+    return np.stack([values[offset : offset + NUM_PARAMS] for offset in offsets])
 
 
 def test_members_are_the_centre_then_mirrored_pairs() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evo.config import ConfigError, from_dict
-from evo.seeding import noise
+from evo.noise import noise
 from evo.strategies.pgpe import PGPE, PGPEConfig
 from evo.strategies.shaping import centered_ranks
 
@@ -23,9 +23,9 @@ def test_members_are_symmetric_pairs_around_the_centre() -> None:
     assert population.incumbent and population.size == 5
     np.testing.assert_array_equal(params[0], state.centre.astype(np.float32))
     for k in (1, 3):
-        seed = population.members.noise_seed[k]
-        assert population.members.noise_seed[k + 1] == seed
-        eps = 0.3 * noise(int(seed), 3).astype(np.float64)
+        offset = population.members.noise_offset[k]
+        assert population.members.noise_offset[k + 1] == offset
+        eps = 0.3 * noise(population.noise, offset, 3).astype(np.float64)
         np.testing.assert_allclose(params[k], state.centre + eps, rtol=1e-6)
         np.testing.assert_allclose(params[k + 1], state.centre - eps, rtol=1e-6)
 
@@ -50,8 +50,8 @@ def test_one_update_follows_the_paper(optimizer: str) -> None:
     # Sehnke et al. (2010), symmetric sampling, with centred ranks r (baseline 0).
     sigma = np.full(4, 0.5)
     r = centered_ranks(fitness[1:])
-    seeds = population.members.noise_seed[1::2]
-    eps = np.array([sigma * noise(int(s), 4).astype(np.float64) for s in seeds])
+    offsets = population.members.noise_offset[1::2]
+    eps = np.array([sigma * noise(population.noise, o, 4).astype(np.float64) for o in offsets])
     r_plus, r_minus = r[0::2], r[1::2]
     grad_mu = ((r_plus - r_minus) / 2) @ eps / 3
     grad_sigma = ((r_plus + r_minus) / 2) @ ((eps**2 - sigma**2) / sigma) / 3

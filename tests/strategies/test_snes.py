@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from evo.seeding import noise
+from evo.noise import noise
 from evo.strategies.base import nes_utilities
 from evo.strategies.snes import SNES, SNESConfig, default_population_size
 
@@ -39,7 +39,8 @@ def test_one_update_follows_the_paper() -> None:
     centre = np.array([1.0, -0.5, 0.25], np.float32)
     state = strategy.init(np.random.default_rng(0), centre)
     population, state = strategy.ask(np.random.default_rng(3), state)
-    s = np.array([noise(int(k), 3).astype(np.float64) for k in population.members.noise_seed[1:]])
+    offsets = population.members.noise_offset[1:]
+    s = np.array([noise(population.noise, k, 3).astype(np.float64) for k in offsets])
     np.testing.assert_allclose(population.params()[1:], centre + 0.4 * s, rtol=1e-6)
     fitness = np.array([0.0, 1.0, 4.0, -2.0, 3.0, 0.5])
     after, _ = strategy.tell(state, population, fitness)
