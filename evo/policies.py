@@ -50,6 +50,8 @@ class MLPSpec:
     action_high: tuple[float, ...] = ()
     action_start: int = 0  # discrete: the first action's value
     bias: bool = True  # false: every layer is x @ W alone (the linear policy)
+    bounds: Literal["tanh", "clip"] = "tanh"  # Box actions: tanh squashed into the bounds,
+    # or the outputs cut at them (ARS: clip(M obs, low, high))
 
     @property
     def layer_sizes(self) -> list[tuple[int, int]]:
@@ -105,9 +107,12 @@ class MLPSpec:
         return self.bind(params).forward(obs)
 
     def actions(self, outputs: np.ndarray) -> np.ndarray:
-        """Env actions from outputs: argmax for discrete, tanh scaled to the bounds for Box."""
+        """Env actions from outputs: argmax for discrete; for Box, tanh scaled to the bounds,
+        or the outputs clipped to them."""
         if self.action == "discrete":
             return _discrete_actions(self, outputs)
+        if self.bounds == "clip":
+            return _clipped_actions(self, outputs)
         squashed = kernels.tanh(outputs)  # a new array, float32 or float64
         return _box_actions(self, squashed, _action_bounds(self, squashed.dtype), True)
 
@@ -206,6 +211,8 @@ class BoundPolicy:
         if self.spec.action == "discrete":
             chosen = self._pass(self._inputs(obs), squash="argmax")
             return chosen + self.spec.action_start if self.spec.action_start else chosen
+        if self.spec.bounds == "clip":  # the pass's output is its own: cut in place
+            return _clipped_actions(self.spec, self._pass(self._inputs(obs)), in_place=True)
         actions = self._pass(self._inputs(obs), squash="bounds")
         if actions.shape[-1:] == self.spec.action_shape:
             return actions
@@ -274,14 +281,33 @@ def _box_actions(
     return squashed.reshape(*squashed.shape[:-1], *spec.action_shape)
 
 
+def _clip_bounds(spec: MLPSpec, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(low, high)`` of a bounded Box action in ``dtype``, or None."""
+    if spec.action == "discrete" or not spec.action_low:
+        return None
+    return np.asarray(spec.action_low, dtype=dtype), np.asarray(spec.action_high, dtype=dtype)
+
+
+def _clipped_actions(spec: MLPSpec, outputs: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """Box actions as the outputs cut at the bounds (overwritten if ``in_place``)."""
+    bounds = _clip_bounds(spec, outputs.dtype)
+    if bounds is not None:
+        outputs = np.clip(outputs, *bounds, out=outputs if in_place else None)
+    if outputs.shape[-1:] == spec.action_shape:
+        return outputs
+    return outputs.reshape(*outputs.shape[:-1], *spec.action_shape)
+
+
 def spec_for_spaces(
     observation_space: gymnasium.Space,
     action_space: gymnasium.Space,
     hidden_sizes: tuple[int, ...],
     activation: Literal["tanh", "relu"],
     bias: bool = True,
+    bounds: Literal["tanh", "clip"] = "tanh",
 ) -> MLPSpec:
-    """The MLP that maps this observation space to this action space."""
+    """The MLP that maps this observation space to this action space (``bounds``: how a
+    Box action is kept in its bounds)."""
     try:
         obs_dim = spaces.flatdim(observation_space)
     except (NotImplementedError, ValueError):
@@ -308,6 +334,7 @@ def spec_for_spaces(
             action_shape=tuple(int(s) for s in action_space.shape),
             action_low=tuple(float(v) for v in low) if bounded else (),
             action_high=tuple(float(v) for v in high) if bounded else (),
+            bounds=bounds,
             **common,
         )
     raise ConfigError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from gymnasium import spaces
@@ -133,6 +135,29 @@ def test_linear_policy_bounds_continuous_actions() -> None:
     actions = spec.act(params, np.ones((2, 1, 3), np.float32))
     np.testing.assert_allclose(actions[:, 0, 0], [2.0, -2.0], atol=1e-5)
     assert MLPSpec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clipped_actions_are_the_outputs_cut_at_the_bounds(dtype: type) -> None:
+    """ARS's actions: M obs itself inside the box, the nearest bound outside it."""
+    box = spaces.Box(np.array([-2, 0], np.float32), np.array([2, 10], np.float32), dtype=np.float32)
+    spec = spec_for_spaces(spaces.Box(-1, 1, (2,)), box, (), "tanh", bias=False, bounds="clip")
+    assert spec.bounds == "clip" and MLPSpec.from_json(spec.to_json()) == spec
+    params = np.array([[1.0, 0.0, 0.0, 1.0], [-3.0, 0.0, 0.0, 30.0]], dtype=dtype)
+    obs = np.array([[[0.5, 0.25], [-7.0, -1.0]]] * 2, dtype=dtype)
+    expected = [[[0.5, 0.25], [-2.0, 0.0]], [[-1.5, 7.5], [2.0, 0.0]]]
+    bound = spec.bind(params, rows=2)
+    for actions in (spec.act(params, obs), bound.act(obs), spec.actions(spec.forward(params, obs))):
+        assert actions.dtype == dtype
+        np.testing.assert_array_equal(actions, expected)
+    tanh = dataclasses.replace(spec, bounds="tanh")  # the default squashes instead
+    assert not np.array_equal(tanh.act(params, obs), expected)
+
+
+def test_a_spec_saved_before_action_bounds_squashes_with_tanh() -> None:
+    spec = MLPSpec(obs_dim=3, hidden_sizes=(), out_dim=1, action="continuous")
+    text = spec.to_json().replace(', "bounds": "tanh"', "").replace('"bounds": "tanh", ', "")
+    assert "bounds" not in text and MLPSpec.from_json(text).bounds == "tanh"
 
 
 def test_a_spec_saved_before_biases_were_optional_has_them() -> None:

@@ -33,6 +33,17 @@ class EnvConfig(Section):
         False, "all members of a generation play the same episodes (common random numbers)"
     )
     max_steps: int | None = option(None, "step limit per episode (null: the env's own)", ge=1)
+    fast: bool = option(
+        True,
+        "step the MuJoCo v5 locomotion envs in evo's lockstep version (the same bits as "
+        "gymnasium's env, faster) where it reproduces the id and kwargs; false: gymnasium's",
+    )
+    reward_shift: float = option(
+        0.0,
+        "subtracted from every step's reward in the fitness the strategy learns from (ARS's "
+        "shift of the survival bonus); logged fitness, best so far, stop rule and final "
+        "evaluation are unshifted",
+    )
     on_error: Literal["stop", "penalize"] = option(
         "stop", "a member whose env raises: stop the run (after a checkpoint) or score -inf"
     )
@@ -94,6 +105,11 @@ class PolicyConfig(Section):
     )
     observation_clip: float | None = option(
         None, "clip the normalised observations to +-this (null: no clipping)", gt=0
+    )
+    action_bounds: Literal["tanh", "clip"] = option(
+        "tanh",
+        "a bounded Box action: tanh of the outputs scaled into the bounds, or the outputs "
+        "clipped to them (ARS)",
     )
 
     def __post_init__(self) -> None:

@@ -81,6 +81,7 @@ class Evolution:
         self.name, self.state_class = strategy.name, strategy.state_class
         self.generations = generations
         self.on_error = env.on_error
+        self.reward_shift = env.reward_shift
         # A noise table too short for the parameters is a bad config: found before a run starts.
         strategy.noise_table(problem.policy.num_params)
 
@@ -104,7 +105,8 @@ class Evolution:
         if evaluation.errors:
             events.append(self.failed(evaluation, state, events))
         watch.lap("evaluate")
-        state, info = strategy.tell(state, population, evaluation.fitness)
+        told = self.told(evaluation)
+        state, info = strategy.tell(state, population, told, scores=evaluation.fitness)
         watch.lap("tell")
         fitness = evaluation.fitness
         # The member the target is judged on: the re-evaluated incumbent (member 0) or, for
@@ -123,6 +125,15 @@ class Evolution:
             lineage=generation_record(generation, population, evaluation, origins),
             population=population,
         )
+
+    def told(self, evaluation: Evaluation) -> np.ndarray:
+        """The fitness the strategy learns from: with ``env.reward_shift`` (ARS), each
+        member's mean return less the shift times its mean episode length; the logs, the
+        best so far, the stop rule and the final evaluation keep the returns themselves."""
+        if not self.reward_shift:
+            return evaluation.fitness
+        episodes = self.problem.episodes_per_member()
+        return evaluation.fitness - self.reward_shift * (evaluation.steps / episodes)
 
     def failed(
         self, evaluation: Evaluation, state: State, events: list[dict[str, Any]]

@@ -24,6 +24,7 @@ from evo.problems.rollout import (
     has_lockstep_version,
     make_env,
     make_vector_env,
+    plays_fast,
     run_episodes,
 )
 from evo.seeding import episode_seeds
@@ -98,12 +99,14 @@ class EnvProblem(EpisodeScores):
                 config.policy.hidden_sizes,
                 config.policy.activation,
                 config.policy.has_bias,
+                config.policy.action_bounds,
             )
             spec = env.spec
             threshold = spec.reward_threshold if spec is not None else None
             has_vector_version = spec is not None and spec.vector_entry_point is not None
         finally:
             env.close()
+        has_vector_version = has_vector_version or plays_fast(config.env)
         vectorized = has_lockstep_version(config.env) or (
             has_vector_version and _has_lockstep_vector_env(config.env)
         )

@@ -18,6 +18,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the project's own environments, on workers too)
 from envs.classic import LOCKSTEP
+from envs.locomotion import LocomotionVectorEnv, reproduces
 from evo.config import EnvConfig
 from evo.errors import ConfigError
 from evo.policies import BoundPolicy, MLPSpec, flatten_observation
@@ -64,12 +65,20 @@ def has_lockstep_version(env: EnvConfig) -> bool:
     return env.entry_point is None and env.id in LOCKSTEP
 
 
+def plays_fast(env: EnvConfig) -> bool:
+    """Whether the env steps in evo's lockstep MuJoCo version (the same bits as gymnasium's)."""
+    return env.fast and env.entry_point is None and reproduces(env.id, env.kwargs)
+
+
 def make_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
     """The env's lockstep vector version with ``count`` sub-envs: ours for gymnasium's
-    classic-control envs (:mod:`envs.classic`), else the env's own vector entry point."""
+    classic-control envs (:mod:`envs.classic`) and MuJoCo locomotion envs
+    (:mod:`envs.locomotion`), else the env's own vector entry point."""
     extra: dict[str, Any] = {}
     if env.max_steps is not None:
         extra["max_episode_steps"] = env.max_steps
+    if plays_fast(env):
+        return LocomotionVectorEnv(env.id, count, **env.kwargs, **extra)
     try:
         if has_lockstep_version(env):
             limit = extra.pop("max_episode_steps", gymnasium.spec(env.id).max_episode_steps)

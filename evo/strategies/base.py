@@ -87,9 +87,15 @@ class Strategy(Generic[C, S]):
         return self._ask(rng, state)
 
     def tell(
-        self, state: S, population: Population, fitness: np.ndarray
+        self,
+        state: S,
+        population: Population,
+        fitness: np.ndarray,
+        scores: np.ndarray | None = None,
     ) -> tuple[S, dict[str, Any]]:
-        """Update the state with the fitness of every member (NaN = failed evaluation)."""
+        """Update the state with the fitness of every member (NaN = failed evaluation);
+        the best member so far is judged on ``scores`` if given (the env's own returns when
+        the fitness the strategy learns from is shifted), else on the fitness."""
         fitness = np.asarray(fitness, dtype=np.float64)
         if fitness.shape != (population.size,):
             raise ValueError(
@@ -97,10 +103,12 @@ class Strategy(Generic[C, S]):
             )
         # A failed evaluation ranks below every real one and can never become the best.
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
-        best = int(np.argmax(fitness))
-        if fitness[best] > state.best_fitness:
+        judged = fitness if scores is None else np.asarray(scores, dtype=np.float64)
+        judged = np.where(np.isnan(judged), -np.inf, judged)
+        best = int(np.argmax(judged))
+        if judged[best] > state.best_fitness:
             state = dataclasses.replace(
-                state, best_params=population.params([best])[0], best_fitness=float(fitness[best])
+                state, best_params=population.params([best])[0], best_fitness=float(judged[best])
             )
         state, metrics = self._tell(state, population, fitness)
         return dataclasses.replace(state, generation=state.generation + 1), metrics
