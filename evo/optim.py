@@ -7,17 +7,30 @@ that of a loss (minimised); an ES passes minus its fitness gradient.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from evo.config import GradientConfig
 
 
 def norm(vector: np.ndarray) -> float:
-    """The Euclidean norm in float64 by numpy's pairwise sum, not BLAS: BLAS's threads may
-    split the sum differently from call to call, and the metrics log must be the same bits
-    on every rerun."""
-    values = np.asarray(vector, dtype=np.float64)
-    return float(np.sqrt(np.sum(values * values)))
+    """The Euclidean norm in float64, summed in an order fixed by the length alone.
+
+    Neither BLAS (its threads and kernels split the sum by CPU and from call to call) nor
+    ``np.sum`` (its vector loops can start differently with the array's alignment in
+    memory, which a rerun does not keep): the squares are laid out in rows of
+    ``_NORM_ROW`` and added row after row, each column on its own, then the column sums
+    are added exactly (``math.fsum``). The metrics log is then the same bits on every
+    rerun and every machine."""
+    values = np.asarray(vector, dtype=np.float64).reshape(-1)
+    squares = np.zeros(-(-values.size // _NORM_ROW) * _NORM_ROW, dtype=np.float64)
+    np.multiply(values, values, out=squares[: values.size])
+    columns = np.add.reduce(squares.reshape(-1, _NORM_ROW), axis=0)
+    return math.sqrt(math.fsum(columns.tolist()))
+
+
+_NORM_ROW = 512
 
 
 def adam(

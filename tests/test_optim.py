@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,21 @@ def test_clipup_zero_gradient_only_decays_the_velocity() -> None:
     update, velocity = clipup(np.zeros(3), np.ones(3), step_size=0.1, momentum=0.5, max_speed=1.0)
     np.testing.assert_array_equal(velocity, np.full(3, 0.5))
     np.testing.assert_array_equal(update, velocity)
+
+
+def test_norm_is_the_same_bits_wherever_the_vector_lies() -> None:
+    """The norm's summation order depends on the length alone: the same vector at every
+    8-byte offset of a buffer (as reruns place arrays), or as float32, gives one value."""
+    from evo.optim import norm
+
+    values = np.random.default_rng(5).standard_normal(10_001)
+    seen = set()
+    for offset in range(0, 64, 8):
+        raw = np.frombuffer(bytearray(8 * values.size + 64), dtype=np.uint8)
+        placed = raw[offset : offset + 8 * values.size].view(np.float64)
+        placed[:] = values
+        seen.add(norm(placed))
+    assert len(seen) == 1
+    (value,) = seen
+    assert value == pytest.approx(float(np.linalg.norm(values)), rel=1e-14)
+    assert norm(np.zeros(0)) == 0.0 and norm(np.full(3, 2.0, dtype=np.float32)) == math.sqrt(12)
