@@ -19,6 +19,7 @@ from typing import Any
 import dask
 
 from evo.backends.compat import check_workers
+from evo.backends.local_cluster import embedded_cluster
 from evo.config import BackendConfig
 from evo.config.backend import SCHEDULER_ADDRESS
 from evo.errors import ConfigError, SchedulerLostError
@@ -137,7 +138,7 @@ def start_client(
     An address that is malformed or unreachable raises :class:`ConfigError`. Without
     ``wait``, an embedded cluster's workers are still starting when this returns (its
     scheduler and dashboard are up): :func:`embedded_workers` says how many to wait for."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
     from distributed.comm.core import CommClosedError
 
     from evo.backends.security import embedded_security, make_security
@@ -176,7 +177,7 @@ def start_client(
     try:
         # The scheduler first, the workers after: their processes start in the background
         # while this process goes on (the first generations can be evaluated here).
-        cluster = LocalCluster(
+        cluster = embedded_cluster(
             n_workers=0,
             threads_per_worker=1,
             processes=True,

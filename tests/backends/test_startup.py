@@ -59,3 +59,16 @@ def test_a_backend_closed_while_its_workers_start_closes_cleanly() -> None:
     backend.close()
     assert backend.client.status == "closed"
     assert backend.cluster.status.name == "closed"
+
+
+def test_a_worker_removed_before_it_was_added_does_not_fail_the_close() -> None:
+    """Dask's race: the cluster hears of a worker's removal before its addition."""
+    from evo.backends.local_cluster import embedded_cluster
+
+    cluster = embedded_cluster(n_workers=1, threads_per_worker=1, host="127.0.0.1")
+    try:
+        cluster._update_worker_status("remove", "tcp://127.0.0.1:1")  # never added
+        assert len(cluster.scheduler_info["workers"]) == 1  # the real one is still known
+    finally:
+        cluster.close()
+    assert cluster.status.name == "closed"
