@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from evo.bench.suite import Outcome, Task, median_or_none
@@ -28,29 +28,51 @@ _HEADER = [
 ]
 
 
-def suite_table(tasks: Sequence[Task], outcomes: Mapping[str, Sequence[Outcome]]) -> str:
-    """One Markdown row per task: medians over its seeds (of the seeds that reached the
-    threshold, for episodes and env steps: how many did is in brackets)."""
-    rows = [_HEADER, ["---"] * len(_HEADER)]
+def _figures(
+    tasks: Sequence[Task], outcomes: Mapping[str, Sequence[Outcome]]
+) -> Iterator[tuple[Task, list[Outcome], dict[str, str]]]:
+    """Per task that has runs: the task, its runs and the figures both tables show."""
     for task in tasks:
         runs = list(outcomes.get(task.config, ()))
         if not runs:
             continue
         reached = [run for run in runs if run.reached_generation is not None]
+        yield (
+            task,
+            runs,
+            {
+                "solved": f"{sum(run.solved for run in runs)}/{len(runs)}",
+                "episodes": _median_count([r.episodes for r in reached], len(reached), len(runs)),
+                "steps": _median_count([r.env_steps for r in reached], len(reached), len(runs)),
+                "wall": f"{statistics.median(run.wall_s for run in runs):.1f} s",
+                "ars": "—" if task.reference_episodes is None else f"{task.reference_episodes:,}",
+            },
+        )
+
+
+def _markdown(rows: list[list[str]]) -> str:
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def suite_table(tasks: Sequence[Task], outcomes: Mapping[str, Sequence[Outcome]]) -> str:
+    """One Markdown row per task: medians over its seeds (of the seeds that reached the
+    threshold, for episodes and env steps: how many did is in brackets)."""
+    rows = [_HEADER, ["---"] * len(_HEADER)]
+    for task, runs, f in _figures(tasks, outcomes):
         rows.append(
             [
                 task.name,
                 f"`{task.config}`",
                 _number(task.threshold),
-                f"{sum(run.solved for run in runs)}/{len(runs)}",
-                _median_count([run.episodes for run in reached], len(reached), len(runs)),
-                _median_count([run.env_steps for run in reached], len(reached), len(runs)),
-                f"{statistics.median(run.wall_s for run in runs):.1f} s",
+                f["solved"],
+                f["episodes"],
+                f["steps"],
+                f["wall"],
                 "; ".join(_score(run) for run in runs),
-                "—" if task.reference_episodes is None else f"{task.reference_episodes:,}",
+                f["ars"],
             ]
         )
-    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    return _markdown(rows)
 
 
 def suite_section(
@@ -91,22 +113,18 @@ def readme_table(tasks: Sequence[Task], outcomes: Mapping[str, Sequence[Outcome]
         ["config", "task", "solved (held-out)", "episodes to threshold", "wall time", "ARS V2-t"],
         ["---"] * 6,
     ]
-    for task in tasks:
-        runs = list(outcomes.get(task.config, ()))
-        if not runs:
-            continue
-        reached = [run for run in runs if run.reached_generation is not None]
+    for task, _, f in _figures(tasks, outcomes):
         rows.append(
             [
                 f"`{task.config}`",
                 f"{task.name} >= {_number(task.threshold)}",
-                f"{sum(run.solved for run in runs)}/{len(runs)} seeds",
-                _median_count([run.episodes for run in reached], len(reached), len(runs)),
-                f"{statistics.median(run.wall_s for run in runs):.1f} s",
-                "—" if task.reference_episodes is None else f"{task.reference_episodes:,}",
+                f"{f['solved']} seeds",
+                f["episodes"],
+                f["wall"],
+                f["ars"],
             ]
         )
-    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    table = _markdown(rows)
     return "\n".join(
         [
             BEGIN,
