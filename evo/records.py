@@ -108,12 +108,13 @@ def check_metrics(where: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_event(where: str, record: dict[str, Any]) -> dict[str, Any]:
-    """One line of ``events.jsonl``: an event's name, its time, its generation if any."""
+    """One line of ``events.jsonl``: an event's name, its time, its generation if any (a
+    cluster event seen before the first generation ends has ``null``)."""
     if not isinstance(record.get("event"), str):
         _refuse(where, "event", "the event's name", record.get("event"))
     if "time" in record and not (is_number(record["time"]) and record["time"] is not None):
         _refuse(where, "time", "a time in seconds", record["time"])
-    if "generation" in record and not is_count(record["generation"]):
+    if record.get("generation") is not None and not is_count(record["generation"]):
         _refuse(where, "generation", "a whole number", record["generation"])
     return record
 

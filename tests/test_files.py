@@ -106,3 +106,14 @@ def test_an_object_array_is_refused(tmp_path: Path) -> None:
     (tmp_path / "x.npz").write_bytes(buffer.getvalue())
     with pytest.raises(RunFolderError, match=r"params\.npy holds Python objects"):
         load_npz(tmp_path / "x.npz")
+
+
+def test_an_event_before_the_first_generation_has_a_null_generation() -> None:
+    """As the Dask backend logs a worker's CPU while the first generation runs."""
+    from evo.errors import RunFolderError
+    from evo.records import check_event
+
+    event = {"time": 1.0, "event": "worker_cpu", "worker": "tls://127.0.0.1:1", "generation": None}
+    assert check_event("events.jsonl:4", event) is event
+    with pytest.raises(RunFolderError, match="'generation': expected a whole number"):
+        check_event("events.jsonl:4", event | {"generation": "one"})
