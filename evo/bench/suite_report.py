@@ -168,13 +168,11 @@ def draw_figures(
         if not runs:
             continue
         out = folder / f"{task.config}.png"
-        compare(
-            [run.folder for run in runs],
-            out=out,
-            y="solution_fitness",  # the score of the solution the stop rule confirms
-            threshold=task.threshold,
-            title=task.name,
-        )
+        folders = [run.folder for run in runs]
+        try:  # the score of the solution the stop rule confirms, where a strategy has one
+            compare(folders, out, "solution_fitness", task.threshold, task.name)
+        except ConfigError:  # none logged: its generations' scores
+            compare(folders, out, None, task.threshold, task.name)
         drawn[task.config] = os.path.relpath(out, base)
     return drawn
 
