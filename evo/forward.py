@@ -200,6 +200,11 @@ def _forward_by_member(obs, params, layers, activation, squash, low, span, scrat
                 chosen[m, r] = _argmax(out[m, r])
 
 
+# The row-at-a-time pass, for compiled callers that batch members themselves
+# (:mod:`evo.problems.fused` plays whole episodes in one call).
+forward_by_row = _forward_by_row
+
+
 class ForwardPass:
     """The forward pass of one batch of members' parameters, for many calls.
 

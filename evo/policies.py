@@ -201,6 +201,11 @@ class BoundPolicy:
         self._bounds = _action_bounds(spec, dtype)
         self._pass = ForwardPass(self.params, _layer_offsets(spec), spec.activation, self._bounds)
 
+    @property
+    def forward_pass(self) -> ForwardPass:
+        """The compiled pass these parameters are bound to (its layers, activation, bounds)."""
+        return self._pass
+
     def forward(self, obs: np.ndarray) -> np.ndarray:
         """Network outputs ``(members, rows, out_dim)`` for obs ``(members, rows, obs_dim)``
         (or one block ``(rows, obs_dim)``, or one row ``(obs_dim,)``, for every member)."""

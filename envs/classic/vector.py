@@ -7,6 +7,8 @@ gymnasium's own ``CartPoleVectorEnv`` draws every sub-env's start from one gener
 each lane is reset by gymnasium's own single env class, and stepped by a compiled
 scalar copy of its ``step`` (:mod:`envs.classic.kernels`). Autoreset is disabled: a
 lane that ended stays frozen (reward 0, same observation) until the next ``reset``.
+The kernels are imported at the first step (numba's import costs a process a few
+tenths of a second; making the env does not pay it).
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ class LockstepVectorEnv(VectorEnv):
 class CartPoleVectorEnv(LockstepVectorEnv):
     """CartPole-v0/v1 (``sutton_barto_reward`` honoured)."""
 
-    single_env, state_size, kernel_name = CartPoleEnv, 4, "envs.classic.arrays:cartpole_step"
+    single_env, state_size, kernel_name = CartPoleEnv, 4, "envs.classic.kernels:cartpole_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
@@ -135,19 +137,24 @@ class CartPoleVectorEnv(LockstepVectorEnv):
 class PendulumVectorEnv(LockstepVectorEnv):
     """Pendulum-v1 (``g`` honoured)."""
 
-    single_env, state_size, kernel_name = PendulumEnv, 2, "envs.classic.arrays:pendulum_step"
+    single_env, state_size, kernel_name = PendulumEnv, 2, "envs.classic.kernels:pendulum_step"
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:
         g, m, l, dt = env.g, env.m, env.l, env.dt  # noqa: E741  (the env's names)
-        # the env's own expressions, so the constants round as they do there
+        # the env's own expressions, so the constants round as they do there; 2.0: the
+        # exponent of numpy's x**2, read at run time (kernels.SQUARE)
         return [env.max_torque, env.max_speed, dt, 3 * g / (2 * l), 3.0 / (m * l**2), 2.0]
 
 
 class MountainCarVectorEnv(LockstepVectorEnv):
     """MountainCar-v0 (``goal_velocity`` honoured)."""
 
-    single_env, state_size, kernel_name = MountainCarEnv, 2, "envs.classic.arrays:mountain_car_step"
+    single_env, state_size, kernel_name = (
+        MountainCarEnv,
+        2,
+        "envs.classic.kernels:mountain_car_step",
+    )
 
     @staticmethod
     def kernel_params(env: Any) -> list[float]:

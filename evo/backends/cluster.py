@@ -8,6 +8,7 @@ and knows what it must close: a client it made, and an embedded cluster.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -209,12 +210,31 @@ def embedded_workers(cluster: Any) -> int:
     return len(getattr(cluster, "worker_spec", {}))
 
 
-def close_cluster(cluster: Any) -> None:
-    """Close an embedded cluster :func:`start_client` made."""
+def close_cluster(cluster: Any, starting: bool = False) -> None:
+    """Close an embedded cluster :func:`start_client` made. ``starting``: its workers
+    may still be starting, and are killed first (a nanny closes a worker process only
+    once it has started: seconds of imports, for a worker that never ran a task)."""
     try:
+        if starting:
+            for pid in _worker_pids(cluster):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
         cluster.close()
     finally:
         _SpawnBlocksSigint.release()
+
+
+def _worker_pids(cluster: Any) -> list[int]:
+    """The process ids of an embedded cluster's worker processes (those spawned yet)."""
+    pids = []
+    # a SpecCluster holds a worker in ``workers`` once started, in ``_created`` from the start
+    nannies = {*getattr(cluster, "_created", ()), *getattr(cluster, "workers", {}).values()}
+    for nanny in nannies:
+        process = getattr(getattr(nanny, "process", None), "process", None)
+        pid = getattr(process, "pid", None)
+        if isinstance(pid, int) and pid > 0:
+            pids.append(pid)
+    return pids
 
 
 def describe_client(client: Any, cluster: Any = None) -> str:
@@ -370,10 +390,11 @@ class Connection:
         """One line for the console: where the scheduler (and its dashboard) is."""
         return describe_client(self.client, self.cluster)
 
-    def close(self) -> None:
-        """Close what this connection made: its client, its embedded cluster."""
+    def close(self, starting: bool = False) -> None:
+        """Close what this connection made: its client, its embedded cluster (``starting``:
+        whose workers may still be starting, see :func:`close_cluster`)."""
         with deferred():
             if self.owns_client and self.client is not None:
                 self.client.close()
             if self.owns_cluster and self.cluster is not None:
-                close_cluster(self.cluster)
+                close_cluster(self.cluster, starting)

@@ -11,8 +11,8 @@ by :class:`evo.backends.scheduling.GenerationRun`.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,15 +22,15 @@ import dask
 import numpy as np
 
 from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
-from evo.backends.cluster import Connection
+from evo.backends.cluster import Connection, check_address
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
+from evo.backends.cluster_log import ClusterLog, TransferCount, Workerless
 from evo.backends.compat import WorkerVetting
 from evo.backends.scheduling import GenerationRun
 from evo.backends.serial import SerialBackend
-from evo.backends.startup import WorkerStartup
+from evo.backends.startup import Venue, WorkerStartup
 from evo.backends.tasks import Placement, generation_bases
 from evo.config import BackendConfig
-from evo.errors import WorkersLostError
 from evo.interrupts import deferred
 from evo.population import Population
 from evo.problems.base import Problem, evaluate_chunk
@@ -56,18 +56,14 @@ class DaskBackend:
         self.problem = problem
         self.config = config
         self.connection: Connection | None = None
+        self.client: Any = None
+        self.cluster: Any = None
         self._startup: WorkerStartup | None = None
-        try:
-            self.connection = Connection.open(
-                config, scheduler, client=client, cluster=cluster, wait=False
-            )
-        except BaseException:
-            self.close()  # an interrupt during start-up must not leave the cluster running
-            raise
-        self.client, self.cluster = self.connection.client, self.connection.cluster
         # Until an embedded cluster's workers are up and warm, generations run here.
         self._local = SerialBackend(problem, config)
-        self._workerless_since: float | None = None
+        self._here_s = 0.0  # seconds of generations evaluated here while there were no workers
+        self._venue = Venue(config.placement == "auto" and Venue.safe(problem))
+        self._workerless = Workerless(config.worker_timeout_s)
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
         # Workers that held straggling tasks -> (the batch they may work again from, how
         # often they straggled): left out for PROBATION batches, doubled at each repeat, so
@@ -75,22 +71,42 @@ class DaskBackend:
         # busy shared machine) comes back.
         self._suspects: dict[str, tuple[int, int]] = {}
         self._batches = 0  # batches of tasks run (generations, rounds, their steps)
-        self._transfer: dict[str, int] = {}  # worker -> its Dask outgoing-bytes counter
-        self._lock = threading.Lock()
-        self._cluster_events: list[dict[str, Any]] = []  # workers joining and leaving
-        self._threads: dict[str, int] | None = None  # worker -> threads; None: ask the scheduler
-        self._departed: set[str] = set()  # workers that have left since the start
+        self._transfer = TransferCount()  # the bytes Dask's workers served
+        self._log = ClusterLog()  # workers joining and leaving, their threads
         self._vetting = WorkerVetting()  # what each worker has, probed once
         # All of a run's tasks in one Dask span: otherwise the scheduler opens a new
         # "default" span each time the cluster goes idle (every generation) and keeps
         # them all, and the orchestrator's memory grows with the run (+40% over 1000
         # generations with the embedded cluster, whose scheduler lives in this process).
         self._annotations = {"span": {"name": ("evo",), "ids": (str(uuid.uuid4()),)}}
+        self._sent: int | None = None
+        embedded = client is None and cluster is None and check_address(config, scheduler) is None
+        if embedded and config.start_after_s > 0:  # opened by the start-up thread, later
+            self._startup = WorkerStartup(
+                lambda: Connection.open(config, None, wait=False),
+                problem,
+                config.worker_timeout_s,
+                begin=False,
+            )
+            return
+        try:
+            connection = Connection.open(
+                config, scheduler, client=client, cluster=cluster, wait=False
+            )
+        except BaseException:
+            self.close()  # an interrupt during start-up must not leave the cluster running
+            raise
+        self._attach(connection)
+        if connection.owns_cluster and self.cluster is not None:
+            self._startup = WorkerStartup(lambda: connection, problem, config.worker_timeout_s)
+
+    def _attach(self, connection: Connection) -> None:
+        """Use ``connection`` from now on."""
+        self.connection = connection
+        self.client, self.cluster = connection.client, connection.cluster
         with deferred():
-            _SchedulerEvents.add(self.client, self._on_scheduler_event)
+            _SchedulerEvents.add(self.client, self._log.on_scheduler_event)
         self._sent = self._sent_bytes()
-        if self.connection.owns_cluster and self.cluster is not None:
-            self._startup = WorkerStartup(self.connection, problem, config.worker_timeout_s)
 
     def wait_for_workers(self) -> None:
         """Until an embedded cluster's workers are up and have run a first task (at once
@@ -108,10 +124,21 @@ class DaskBackend:
         elif not startup.ready.is_set():
             return True
         self._startup = None
-        with self._lock:
-            self._cluster_events = [
-                e for e in self._cluster_events if e["event"] != "worker_joined"
-            ]
+        if self.connection is None:  # a start deferred, now made (or failed to be)
+            if startup.connection is None:
+                assert startup.error is not None
+                raise startup.error
+            self._attach(startup.connection)
+        self._log.forget_joins()
+        if "opened" in startup.times and self.cluster is not None:
+            times = startup.times
+            started = {
+                "event": "cluster_started",
+                "backend": self.connection.describe(),
+                "open_s": round(times["opened"] - times["begun"], 3),
+                "start_s": round(times["ready"] - times["begun"], 3),
+            }
+            self._log.add([started])
         return False
 
     @property
@@ -120,50 +147,24 @@ class DaskBackend:
         return self.cluster_size()[0]
 
     def cluster_size(self) -> tuple[int, int]:
-        """(workers, worker threads) the scheduler knows now: one round trip."""
-        return self.connection.size()
+        """(workers, worker threads) the scheduler knows now: one round trip ((0, 0) before
+        a deferred start)."""
+        return (0, 0) if self.connection is None else self.connection.size()
 
     def _watch_workers(self) -> None:
         """Give up on a generation when the cluster has had no worker for too long."""
-        if self.cluster_size()[0] > 0:
-            self._workerless_since = None
-            return
-        now = time.monotonic()
-        if self._workerless_since is None:
-            self._workerless_since = now
-        elif now - self._workerless_since > self.config.worker_timeout_s:
-            raise WorkersLostError(
-                f"no Dask workers for {self.config.worker_timeout_s:g} s "
-                f"(backend.worker_timeout_s); start workers and run `evo resume`"
-            )
+        self._workerless.check(self.cluster_size()[0])
 
     def describe(self) -> str:
         """One line for the console: where the scheduler and its dashboard are."""
+        if self.connection is None:
+            count = self.config.workers or os.cpu_count() or 1
+            return (
+                f"dask backend: embedded LocalCluster of {count} workers, started once "
+                f"generations have run {self.config.start_after_s:g} s in this process "
+                f"(backend.start_after_s)"
+            )
         return self.connection.describe()
-
-    def _on_scheduler_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        """Scheduler events (runs on the client's event loop): keep worker joins and losses."""
-        message = event[1] if isinstance(event, tuple) and len(event) == 2 else None
-        if not isinstance(message, dict):
-            return
-        action = message.get("action")
-        if action == "add-worker":
-            record = {"event": "worker_joined", "worker": message.get("worker")}
-        elif action == "remove-worker":
-            rerun = [*message.get("processing-tasks", ()), *message.get("lost-computed-tasks", ())]
-            record = {
-                "event": "worker_left",
-                "worker": message.get("worker"),
-                "expected": bool(message.get("expected")),  # retired, not lost
-                "tasks_to_rerun": len(rerun),
-            }
-        else:
-            return
-        with self._lock:
-            self._cluster_events.append(record)
-            self._threads = None
-            if record["event"] == "worker_left":
-                self._departed.add(record["worker"])
 
     def _sharers(self) -> int:
         """Backends using this client now, this one included."""
@@ -177,26 +178,15 @@ class DaskBackend:
         count = getattr(getattr(self.client, "scheduler_comm", None), "byte_count", None)
         return count if isinstance(count, int) else None
 
-    def _departed_workers(self) -> set[str]:
-        with self._lock:
-            return set(self._departed)
-
-    def _take_cluster_events(self) -> list[dict[str, Any]]:
-        with self._lock:
-            events, self._cluster_events = self._cluster_events, []
-        return events
-
     def _healthy_workers(self) -> tuple[list[str] | None, list[str]]:
         """Workers to use (None: all), leaving out hung ones, and each one's address once per
         thread it has."""
         self._starting(wait=True)
-        with self._lock:
-            info = self._threads
+        info = self._log.threads
         if info is None:  # the first generation, or workers came or went since the last
             workers = self.connection.workers_info()
             info = {a: w.get("nthreads", 1) for a, w in workers.items()}
-            with self._lock:
-                self._threads = info
+            self._log.threads = info
             self._describe_cpus(sorted(info))
         known, info = len(info), self._compatible(info)
         # a suspect that left (or was removed) is forgotten
@@ -211,15 +201,13 @@ class DaskBackend:
 
     def _describe_cpus(self, workers: list[str]) -> None:
         events = self._vetting.describe_cpus(self.client, workers)
-        with self._lock:
-            self._cluster_events.extend(events)
+        self._log.add(events)
 
     def _compatible(self, workers: dict[str, int]) -> dict[str, int]:
         if self.cluster is not None:  # the embedded cluster's workers are this interpreter's
             return workers
         compatible, events = self._vetting.compatible(self.client, workers)
-        with self._lock:
-            self._cluster_events.extend(events)
+        self._log.add(events)
         return compatible
 
     def evaluate(
@@ -230,8 +218,45 @@ class DaskBackend:
         normalizer: Normalizer | None = None,
     ) -> Evaluation:
         """Fitness of every member, in member order (playing with ``normalizer``, if any)."""
-        if self._starting(wait=False):
-            return self._local.evaluate(population, episode_seeds, generation, normalizer)
+        starting = self._starting(wait=False)
+        threads = 0 if starting else len(self._healthy_workers()[1])
+        if starting or (generation >= 0 and self._venue.here(threads)):
+            return self._evaluate_here(population, episode_seeds, generation, normalizer)
+        started = time.perf_counter()
+        evaluation = self._evaluate_there(population, episode_seeds, generation, normalizer)
+        self._venue.ran_there(time.perf_counter() - started, evaluation, threads)
+        return evaluation
+
+    def _evaluate_here(
+        self,
+        population: Population,
+        episode_seeds: np.ndarray,
+        generation: int,
+        normalizer: Normalizer | None,
+    ) -> Evaluation:
+        """A generation in this process: while the workers start (a deferred start begins
+        once the generations after the first have taken ``start_after_s``; a final
+        evaluation starts nothing), or while that is faster (:class:`Venue`)."""
+        started = time.perf_counter()
+        evaluation = self._local.evaluate(population, episode_seeds, generation, normalizer)
+        seconds = time.perf_counter() - started
+        if generation >= 0:
+            self._venue.ran_here(seconds, evaluation)
+        startup = self._startup
+        if startup is not None and generation > 0:
+            self._here_s += seconds
+            if self._here_s >= self.config.start_after_s:
+                startup.begin()
+        evaluation.events[:0] = self._log.take()
+        return evaluation
+
+    def _evaluate_there(
+        self,
+        population: Population,
+        episode_seeds: np.ndarray,
+        generation: int,
+        normalizer: Normalizer | None,
+    ) -> Evaluation:
         workers, slots = self._healthy_workers()
         episodes = episode_seeds.shape[1]
         work = None if self._episode_s is None else self._episode_s * population.size * episodes
@@ -320,7 +345,7 @@ class DaskBackend:
             straggler_factor=self.config.straggler_factor * sharers,
             exclusive=sharers == 1,
             watch=self._watch_workers,
-            departed=self._departed_workers,
+            departed=self._log.departed,
             annotations=self._annotations,
             # The embedded cluster's workers are reachable from here: skip the scheduler hop.
             direct=True if self.cluster is not None else None,
@@ -348,33 +373,26 @@ class DaskBackend:
             workers=len(set(slots)),
             bytes_sent=payload_bytes,
             bytes_received=sum(r.nbytes for r in results),
-            transfer_bytes=self._transfer_delta(results),
+            transfer_bytes=self._transfer.since_last(results),
             retried=outcome.retried,
-            events=self._take_cluster_events() + outcome.events,
+            events=self._log.take() + outcome.events,
         )
-
-    def _transfer_delta(self, results: list) -> int:
-        """Bytes Dask's workers served (to each other and to this client) since last time,
-        from their own counters as the generation's tasks last saw them."""
-        seen: dict[str, int] = {}
-        for r in results:
-            if r.worker:
-                seen[r.worker] = max(seen.get(r.worker, 0), r.transfer_total)
-        delta = 0
-        for worker, total in seen.items():
-            before = self._transfer.get(worker, 0)
-            delta += total - before if total >= before else total  # a restarted worker
-            self._transfer[worker] = total
-        return delta
 
     def close(self) -> None:
         """Close the client and, if this backend started it, the cluster."""
+        startup = self._startup
+        if self.connection is None and startup is not None and startup.begun:
+            startup.opened.wait()  # a deferred start under way: close what it made
+            if startup.connection is not None:
+                self.connection = startup.connection
+                self.client, self.cluster = self.connection.client, self.connection.cluster
         if self.connection is None:
             return
         with deferred(), contextlib.suppress(Exception):
-            _SchedulerEvents.remove(self.connection.client, self._on_scheduler_event)
-            if self._startup is not None and not self._startup.ready.is_set():
-                self._startup.let_registering_workers_join(self.client, self.cluster)
-        self.connection.close()
+            _SchedulerEvents.remove(self.connection.client, self._log.on_scheduler_event)
+        starting = startup is not None and not startup.ready.is_set()
+        if starting:
+            startup.abandon()
+        self.connection.close(starting=starting)
         if self._startup is not None:
             self._startup.stop()

@@ -1,25 +1,34 @@
-"""An embedded cluster's workers coming up in the background while the run goes on.
+"""An embedded cluster coming up in the background while the run goes on, and where
+each generation runs once it is up.
 
-The embedded cluster's scheduler is up at once; its worker processes take a second
-or two to start and to import what a task needs (numpy, gymnasium, the env, numba's
-compiled kernels). Meanwhile the backend evaluates in this process, which gives the
-same numbers (contract 1), and switches to the workers once every one has joined
-and run a first task.
+An embedded cluster takes a second or two of both cores to start: importing Dask, the
+scheduler and its dashboard in this process, the worker processes importing what a task
+needs (numpy, gymnasium, the env, numba's compiled kernels). Meanwhile the backend
+evaluates in this process, which gives the same numbers (contract 1), and switches to
+the workers once every one has joined and run a first task. With
+``backend.start_after_s`` the start itself waits until the run has evaluated that long
+here: a run shorter than that (CartPole solved in a second) never pays for a cluster.
+
+Once the workers are up, :class:`Venue` keeps a generation in this process while the
+cluster's round trip would cost more than the work it spreads (tiny generations of a
+cheap env), for the problems evo knows to be safe here (its own envs, functions and
+data sets: a user's env that crashes its process must crash a worker, not the run).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import statistics
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from evo.backends.cluster import Connection
 from evo.interrupts import poll, received
 
 WAIT_STEP_S = 0.05  # how often a wait for the workers looks for an interrupt
-REGISTERING_S = 5.0  # at most this long a close waits for registering workers to be known
 
 
 def warm_up(problem: Any) -> None:
@@ -31,34 +40,70 @@ def warm_up(problem: Any) -> None:
 
 class _KilledWhileStarting(logging.Filter):
     """Drops Dask's log of a worker that failed to start once this process was signalled
-    to stop: a terminal's Ctrl-C or a SIGTERM to the process group reaches the starting
-    worker processes too (SIGINT is blocked in them, SIGTERM is not), and Dask reports
-    the failed start from its event loop, with tracebacks, while evo closes the cluster."""
+    to stop, or closed a cluster whose workers were starting: a terminal's Ctrl-C or a
+    SIGTERM to the process group reaches the starting worker processes too (SIGINT is
+    blocked in them, SIGTERM is not), a close kills them (:func:`close_cluster`), and Dask
+    reports the failed start from its event loop, with tracebacks."""
+
+    closed_starting = False  # a cluster was closed while its workers started
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return received() is None or "_correct_state" not in record.getMessage()
+        if "_correct_state" not in record.getMessage():
+            return True
+        return received() is None and not self.closed_starting
 
 
 _FILTER = _KilledWhileStarting()
 
 
 class WorkerStartup:
-    """Waits, on a thread of its own, for the embedded cluster's workers and warms each."""
+    """On a thread of its own: opens the embedded cluster (``connect``), waits for its
+    workers and warms each. ``begin`` false: not until :meth:`begin`."""
 
-    def __init__(self, connection: Connection, problem: Any, timeout: float | None) -> None:
-        self.ready = threading.Event()
+    def __init__(
+        self,
+        connect: Callable[[], Connection],
+        problem: Any,
+        timeout: float | None,
+        begin: bool = True,
+    ) -> None:
+        self.ready = threading.Event()  # the workers are warm, or the start failed
+        self.opened = threading.Event()  # the connection is made, or its making failed
+        self.connection: Connection | None = None
         self.error: BaseException | None = None
+        self.times: dict[str, float] = {}  # monotonic: when the start began, opened, ended
         logging.getLogger("tornado.application").addFilter(_FILTER)
         self._thread = threading.Thread(
             target=self._start,
-            args=(connection, problem, timeout),
+            args=(connect, problem, timeout),
             name="evo-worker-startup",
             daemon=True,
         )
-        self._thread.start()
+        self._begun = threading.Lock()
+        if begin:
+            self.begin()
 
-    def _start(self, connection: Connection, problem: Any, timeout: float | None) -> None:
+    @property
+    def begun(self) -> bool:
+        """Whether the start has begun."""
+        return self._thread.ident is not None
+
+    def begin(self) -> None:
+        """Start the cluster now (once)."""
+        with self._begun:
+            if not self.begun:
+                self.times["begun"] = time.monotonic()
+                self._thread.start()
+
+    def _start(
+        self, connect: Callable[[], Connection], problem: Any, timeout: float | None
+    ) -> None:
         try:
+            try:
+                self.connection = connection = connect()
+            finally:
+                self.times["opened"] = time.monotonic()
+                self.opened.set()
             connection.wait_for_workers(timeout)
             client = connection.client
             workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
@@ -70,29 +115,83 @@ class WorkerStartup:
         except BaseException as exc:  # the Dask path meets (and reports) what went wrong
             self.error = exc
         finally:
+            self.times["ready"] = time.monotonic()
             self.ready.set()
 
     def wait(self) -> None:
-        """Until the workers are ready (or their start failed), interruptibly."""
+        """Until the workers are ready (or their start failed), interruptibly; begins the
+        start if it has not begun."""
+        self.begin()
         while not self.ready.wait(WAIT_STEP_S):
             poll()
 
-    def let_registering_workers_join(
-        self, client: Any, cluster: Any, timeout: float = REGISTERING_S
-    ) -> None:
-        """Before a close: until ``cluster`` has heard of every worker its scheduler has (at
-        most ``timeout``). A worker closed while it registers can be reported removed to
-        the cluster before it was reported added, and the cluster's close then fails (a
-        KeyError in Dask's ``_update_worker_status``). A worker that died starting (a
-        SIGTERM to the process group) leaves the scheduler and is not waited for."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            known = set(client.scheduler_info(n_workers=-1)["workers"])
-            if known <= set(cluster.scheduler_info.get("workers", {})):
-                return
-            time.sleep(WAIT_STEP_S / 2)
+    def abandon(self) -> None:
+        """Before a close of the cluster while its workers start: its logs of their failed
+        start are dropped."""
+        _FILTER.closed_starting = True
 
     def stop(self) -> None:
         """After the connection closed: let the thread see it and end."""
         with contextlib.suppress(RuntimeError):
             self._thread.join(timeout=1.0)
+
+
+class Venue:
+    """Whether a generation runs in this process rather than on the cluster: when, by the
+    latest measurements, the work here would end before the cluster's round trip and
+    its share of the work would.
+
+    ``work`` is a generation's env steps (its members where it has none); the last
+    generation's stands for the next one's (episodes lengthen slowly). From a generation
+    in this process: its seconds per unit of work; from one on the cluster: the same from
+    its tasks' own seconds, and the overhead (its wall time less the work spread over the
+    worker threads; the median of the last few). After ``PROBE_EVERY`` generations here in
+    a row the next one goes to the cluster, to measure its overhead again.
+    """
+
+    PROBE_EVERY = 16
+    KEPT = 3  # cluster overheads the median is taken of
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled  # False: always the cluster
+        self.rate: float | None = None  # compute seconds per unit of work
+        self.overheads: list[float] = []
+        self.work: float | None = None  # the last generation's
+        self.here_in_a_row = 0
+
+    def here(self, threads: int) -> bool:
+        """Whether the next generation is to run in this process."""
+        if not self.enabled or self.rate is None or not self.overheads or self.work is None:
+            return False
+        if self.here_in_a_row >= self.PROBE_EVERY:
+            return False
+        local = self.rate * self.work
+        cluster = statistics.median(self.overheads) + local / max(threads, 1)
+        return local < cluster
+
+    @staticmethod
+    def safe(problem: Any) -> bool:
+        """Whether ``problem``'s evaluation is evo's own code, safe to run in this process."""
+        return bool(getattr(problem, "safe_in_process", False))
+
+    def ran_here(self, seconds: float, evaluation: Any) -> None:
+        """A generation (an :class:`~evo.backends.base.Evaluation`) ran here in ``seconds``."""
+        self.here_in_a_row += 1
+        self._measured(seconds, _work(evaluation))
+
+    def ran_there(self, seconds: float, evaluation: Any, threads: int) -> None:
+        """A generation ran on the cluster's ``threads`` in ``seconds``."""
+        self.here_in_a_row = 0
+        spread = evaluation.compute_s / max(threads, 1)
+        self.overheads = [*self.overheads, max(seconds - spread, 0.0)][-self.KEPT :]
+        self._measured(evaluation.compute_s, _work(evaluation))
+
+    def _measured(self, seconds: float, work: float) -> None:
+        if work > 0 and seconds > 0:
+            self.rate, self.work = seconds / work, work
+
+
+def _work(evaluation: Any) -> float:
+    """A generation's work: its env steps, or its members where it has none."""
+    steps = float(evaluation.steps.sum())
+    return steps if steps > 0 else float(evaluation.fitness.size)

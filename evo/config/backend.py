@@ -69,6 +69,18 @@ class BackendConfig(Section):
     security: SecurityConfig | None = option(
         None, "TLS certificates for tls:// schedulers and the embedded cluster (null: no TLS)"
     )
+    start_after_s: float = option(
+        1.0,
+        "an embedded cluster is started once generations have run this long in this process "
+        "(0: at once); a run that ends sooner never starts one",
+        ge=0,
+    )
+    placement: Literal["auto", "cluster"] = option(
+        "auto",
+        "auto: a generation of evo's own envs, functions and data sets runs in this process "
+        "while that is measured to be faster than the cluster's round trip; cluster: on the "
+        "workers whenever they are up",
+    )
     closed_cluster: bool = option(
         True,
         "the embedded cluster (without backend.security) speaks TLS with credentials made "

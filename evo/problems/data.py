@@ -45,6 +45,11 @@ class DataProblem:
     reward_threshold: float | None = None
     batched: bool = False
 
+    @property
+    def safe_in_process(self) -> bool:
+        """evo's own data sets and classifier: safe to evaluate in this process."""
+        return True
+
     @classmethod
     def from_config(cls, config: ExperimentConfig) -> DataProblem:
         """The data set the config names, with a classifier shaped for it."""

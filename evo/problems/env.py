@@ -117,6 +117,14 @@ class EnvProblem(EpisodeScores):
         """A chunk of a vector env steps all its cars in one call."""
         return self.vectorized
 
+    @property
+    def safe_in_process(self) -> bool:
+        """Whether the env is evo's own code (its classic-control and MuJoCo lockstep
+        versions, the race track): safe to evaluate in the orchestrator's process."""
+        env = self.env
+        ours = has_lockstep_version(env) or plays_fast(env) or env.id.startswith("envs/")
+        return env.entry_point is None and ours
+
     def generation_seeds(self, seed: int, generation: int, size: int) -> np.ndarray:
         """Each member's episode seeds for a generation, ``(size, episodes)``."""
         env = self.env

@@ -100,6 +100,11 @@ class FunctionProblem(EpisodeScores):
         spec = FunctionSpec(name, function.dim, function.init_std)
         return cls(spec, target, minimize, function.batched)
 
+    @property
+    def safe_in_process(self) -> bool:
+        """Whether the function is one of evo's own: safe to evaluate in this process."""
+        return isinstance(self.target, str) and self.target in FUNCTIONS
+
     def generation_seeds(self, seed: int, generation: int, size: int) -> np.ndarray:
         """A function has no episodes: one unused seed per member."""
         return np.zeros((size, 1), dtype=np.uint32)

@@ -22,6 +22,7 @@ from envs.locomotion import LocomotionVectorEnv, reproduces
 from evo.config import EnvConfig
 from evo.errors import ConfigError
 from evo.policies import BoundPolicy, MLPSpec, flatten_observation
+from evo.problems import fused
 from evo.problems.normalization import Normalizer, ObservationTally
 
 
@@ -225,6 +226,17 @@ def run_episodes(
     """
     num_members, episodes = seeds.shape
     cars = num_members * episodes
+    if problem.vectorized:
+        vector = cached_vector_env(problem.env, cars)
+        if fused.plays_fused(vector):  # the whole loop compiled, the same bits
+            try:
+                returns, steps = fused.play(
+                    vector, problem.policy, params, seeds, normalizer, tally
+                )
+            except Exception as exc:  # as the vector version's: every member failed
+                message = f"{type(exc).__name__}: {exc}"
+                return *_nothing(num_members, episodes), dict.fromkeys(range(num_members), message)
+            return returns, steps, {}
     returns = np.zeros(cars, dtype=np.float64)
     steps = np.zeros(cars, dtype=np.int64)
     alive = np.ones(cars, dtype=bool)
@@ -255,6 +267,11 @@ def run_episodes(
     except Exception as exc:  # the vector version raised: every member failed
         errors = dict.fromkeys(range(num_members), f"{type(exc).__name__}: {exc}")
     return returns.reshape(num_members, episodes), steps.reshape(num_members, episodes), errors
+
+
+def _nothing(members: int, episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero returns and steps: the members' episodes did not play."""
+    return np.zeros((members, episodes)), np.zeros((members, episodes), dtype=np.int64)
 
 
 class _LiveActor:

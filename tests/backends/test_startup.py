@@ -28,7 +28,8 @@ def population(problem, generation: int, size: int = 12) -> tuple[Population, np
 def test_generations_before_and_after_the_workers_are_up_match_serial(env_id: str) -> None:
     config = from_dict(
         tiny_config(
-            **{"env.id": env_id, "env.max_steps": 100}, backend={"kind": "dask", "workers": 2}
+            **{"env.id": env_id, "env.max_steps": 100},
+            backend={"kind": "dask", "workers": 2, "start_after_s": 0, "placement": "cluster"},
         )
     )
     problem = make_problem(config)
@@ -53,7 +54,7 @@ def test_generations_before_and_after_the_workers_are_up_match_serial(env_id: st
 
 
 def test_a_backend_closed_while_its_workers_start_closes_cleanly() -> None:
-    config = from_dict(tiny_config(backend={"kind": "dask", "workers": 2}))
+    config = from_dict(tiny_config(backend={"kind": "dask", "workers": 2, "start_after_s": 0}))
     backend = DaskBackend(make_problem(config), config.backend)
     assert ", 2 workers (starting), dashboard http://127.0.0.1:" in backend.describe()
     backend.close()
@@ -72,3 +73,92 @@ def test_a_worker_removed_before_it_was_added_does_not_fail_the_close() -> None:
     finally:
         cluster.close()
     assert cluster.status.name == "closed"
+
+
+def serial_fitness(problem, config, generations) -> dict[int, bytes]:
+    serial = SerialBackend(problem, config.backend)
+    return {g: serial.evaluate(*population(problem, g), g).fitness.tobytes() for g in generations}
+
+
+def test_a_deferred_start_begins_once_generations_took_start_after_s() -> None:
+    backend_config = {"kind": "dask", "workers": 2, "start_after_s": 1e-6, "placement": "cluster"}
+    config = from_dict(tiny_config(**{"env.max_steps": 60}, backend=backend_config))
+    problem = make_problem(config)
+    backend = DaskBackend(problem, config.backend)
+    try:
+        assert backend.connection is None  # nothing started yet, not even a scheduler
+        assert "started once generations have run 1e-06 s" in backend.describe()
+        first = backend.evaluate(*population(problem, 0), 0)  # the first does not count
+        assert backend.connection is None and not backend._startup.begun
+        second = backend.evaluate(*population(problem, 1), 1)
+        assert backend._startup.begun and first.workers == second.workers == 1
+        backend.wait_for_workers()
+        third = backend.evaluate(*population(problem, 2), 2)
+        assert third.workers == 2  # on the cluster
+        started = [e for e in third.events if e["event"] == "cluster_started"]
+        assert (
+            len(started) == 1
+            and "embedded LocalCluster at tls://127.0.0.1:" in started[0]["backend"]
+        )
+        assert 0 < started[0]["open_s"] <= started[0]["start_s"]
+        expected = serial_fitness(problem, config, (0, 1, 2))
+        got = {0: first, 1: second, 2: third}
+        assert {g: e.fitness.tobytes() for g, e in got.items()} == expected
+    finally:
+        backend.close()
+    assert backend.client.status == "closed"
+
+
+def test_a_run_shorter_than_start_after_s_starts_no_cluster() -> None:
+    import multiprocessing
+
+    config = from_dict(tiny_config(backend={"kind": "dask", "workers": 2, "start_after_s": 3600}))
+    problem = make_problem(config)
+    backend = DaskBackend(problem, config.backend)
+    try:
+        evaluations = [backend.evaluate(*population(problem, g), g) for g in range(3)]
+        final = backend.evaluate(*population(problem, 3), -1)  # a final evaluation
+        assert all(e.workers == 1 for e in [*evaluations, final])
+        assert backend.connection is None and not backend._startup.begun
+        assert backend.cluster_size() == (0, 0)
+        assert not multiprocessing.active_children()
+    finally:
+        backend.close()
+    expected = serial_fitness(problem, config, range(3))
+    assert {g: e.fitness.tobytes() for g, e in enumerate(evaluations)} == expected
+
+
+def test_closing_during_a_deferred_start_leaves_no_process_and_no_traceback(capfd) -> None:
+    import multiprocessing
+
+    config = from_dict(tiny_config(backend={"kind": "dask", "workers": 2, "start_after_s": 1e-6}))
+    problem = make_problem(config)
+    backend = DaskBackend(problem, config.backend)
+    for generation in (0, 1):
+        backend.evaluate(*population(problem, generation), generation)
+    assert backend._startup.begun
+    backend._startup.opened.wait(60)  # the scheduler is up; its workers are starting
+    assert not backend._startup.ready.is_set()
+    backend.close()
+    assert backend.client.status == "closed"
+    assert not [p for p in multiprocessing.active_children() if "Dask" in p.name]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_tiny_generations_stay_in_this_process_once_measured() -> None:
+    backend_config = {"kind": "dask", "workers": 2, "start_after_s": 0, "placement": "auto"}
+    config = from_dict(tiny_config(**{"env.max_steps": 30}, backend=backend_config))
+    problem = make_problem(config)
+    assert problem.safe_in_process
+    backend = DaskBackend(problem, config.backend)
+    try:
+        backend.wait_for_workers()
+        # a first on the cluster (its round trip measured), the next here: 10 members of
+        # 30-step CartPole episodes take far less than a round trip
+        evaluations = [backend.evaluate(*population(problem, g), g) for g in range(4)]
+        assert evaluations[0].workers == 2
+        assert [e.workers for e in evaluations[2:]] == [1, 1]
+    finally:
+        backend.close()
+    expected = serial_fitness(problem, config, range(4))
+    assert {g: e.fitness.tobytes() for g, e in enumerate(evaluations)} == expected
