@@ -110,3 +110,37 @@ def moments(
             first[k] += am * eps
             second[k] += bm * (eps * eps - 1.0)
     return first, second
+
+
+@numba.njit(cache=True, nogil=True)
+def perturbed_rows(
+    bases: np.ndarray,
+    base_index: np.ndarray,
+    spread: np.ndarray,
+    values: np.ndarray,
+    offsets: np.ndarray,
+    coefficients: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[r] = bases[base_index[r]] + coefficients[r] * (spread[base] *) values[offsets[r]:
+    ...]`` in float32, each element a multiply (two with a spread) then an add, as numpy's
+    ``out[r] += c * v`` rounds them; a row with coefficient 0 is its base (``spread`` of
+    shape ``(0, 0)``: none)."""
+    n = out.shape[1]
+    scaled = spread.shape[0] > 0
+    for r in range(out.shape[0]):
+        base = bases[base_index[r]]
+        row = out[r]
+        c = coefficients[r]
+        if c == 0:
+            for k in range(n):
+                row[k] = base[k]
+            continue
+        piece = values[offsets[r] : offsets[r] + n]
+        if scaled:
+            width = spread[base_index[r]]
+            for k in range(n):
+                row[k] = base[k] + c * (width[k] * piece[k])
+        else:
+            for k in range(n):
+                row[k] = base[k] + c * piece[k]

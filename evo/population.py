@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evo.noise import NoiseTable, table
+from evo.noise_sums import perturbed_rows
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ class Population:
         return materialize(self.shared, members)
 
 
+_NO_SPREAD = np.zeros((0, 0), dtype=np.float32)  # a population without spreads
+
+
 def materialize(bases: Bases | np.ndarray, members: Members) -> np.ndarray:
     """Rebuild members' float32 parameter vectors from the bases and their records.
 
@@ -122,20 +126,23 @@ def materialize(bases: Bases | np.ndarray, members: Members) -> np.ndarray:
     orchestrator alike, so both compute the same bits.
     """
     shared = bases if isinstance(bases, Bases) else Bases(bases)
-    out = shared.vectors[members.base_index].astype(np.float32, copy=True)
-    num_params = shared.vectors.shape[1]
-    perturbed = np.flatnonzero(members.scale)
-    if not len(perturbed):
-        return out
-    if shared.noise is None:
+    vectors = np.ascontiguousarray(shared.vectors, dtype=np.float32)
+    out = np.empty((len(members), vectors.shape[1]), dtype=np.float32)
+    coefficients = (members.scale.astype(np.float32) * members.sign.astype(np.float32)).astype(
+        np.float32
+    )
+    perturbed = coefficients != 0
+    if perturbed.any() and shared.noise is None:
         raise ValueError("perturbed members need the noise table their offsets index")
-    values = table(shared.noise)
-    for row in perturbed:
-        start = int(members.noise_offset[row])
-        vector = values[start : start + num_params]
-        coefficient = np.float32(members.scale[row]) * np.float32(members.sign[row])
-        if shared.spread is None:
-            out[row] += coefficient * vector
-        else:
-            out[row] += coefficient * (shared.spread[members.base_index[row]] * vector)
+    values = table(shared.noise) if perturbed.any() else np.zeros(0, dtype=np.float32)
+    spread = _NO_SPREAD if shared.spread is None else shared.spread
+    perturbed_rows(
+        vectors,
+        np.asarray(members.base_index, dtype=np.int64),
+        np.ascontiguousarray(spread, dtype=np.float32),
+        values,
+        np.where(perturbed, members.noise_offset, 0).astype(np.int64),
+        coefficients,
+        out,
+    )
     return out

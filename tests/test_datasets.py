@@ -250,7 +250,11 @@ def test_data_runs_are_identical_serial_and_on_dask(tmp_path: Path, client_2work
     paths = {}
     for label, client, backend in [
         ("serial", None, {"kind": "serial"}),
-        ("dask", client_2workers, {"kind": "dask", "chunk_size": 3}),
+        (
+            "dask",
+            client_2workers,
+            {"kind": "dask", "start_after_s": 0, "placement": "cluster", "chunk_size": 3},
+        ),
     ]:
         config = from_dict(data_config(**backend))
         result = run(config, tmp_path / label, client=client, reporter=Reporter(quiet=True))

@@ -372,7 +372,17 @@ def test_bad_members_and_runs_without_lineage_are_one_line(
 
 def test_dask_workers_are_named(tmp_path: Path, client_2workers) -> None:
     config = tiny_config(generations=2, final_eval={"episodes": 1})
-    dask = from_dict({**config, "backend": {"kind": "dask", "chunk_size": 2}})
+    dask = from_dict(
+        {
+            **config,
+            "backend": {
+                "kind": "dask",
+                "start_after_s": 0,
+                "placement": "cluster",
+                "chunk_size": 2,
+            },
+        }
+    )
     serial = from_dict(config)
     run_dir = run(dask, tmp_path / "dask", client=client_2workers, reporter=Reporter(quiet=True))
     reference = run(serial, tmp_path / "serial", reporter=Reporter(quiet=True))

@@ -37,6 +37,7 @@ def rastrigin(x: np.ndarray) -> np.ndarray:
 
 
 FUNCTIONS = {"sphere": sphere, "rastrigin": rastrigin}
+ROWS_A_BLOCK = 32  # members a built-in function is computed for at a time
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,14 @@ class FunctionProblem(EpisodeScores):
     def values(self, params: np.ndarray) -> np.ndarray:
         """The function at each row (float64)."""
         if isinstance(self.target, str) and self.target in FUNCTIONS:
-            return FUNCTIONS[self.target](np.asarray(params, dtype=np.float64))
+            # In float64, a block of rows at a time: a row's value is the same bits alone
+            # or with others, and the blocks' copies stay in cache (a whole float64 copy of
+            # 1,000 members of 10,000 parameters is 80 MB of fresh pages a generation).
+            function, values = FUNCTIONS[self.target], np.empty(len(params))
+            for start in range(0, len(params), ROWS_A_BLOCK):
+                block = params[start : start + ROWS_A_BLOCK]
+                values[start : start + ROWS_A_BLOCK] = function(np.asarray(block, np.float64))
+            return values
         function = self.target
         if isinstance(function, str):
             function = load_entry_point(function, "function.entry_point")

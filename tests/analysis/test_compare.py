@@ -35,8 +35,32 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "es1": (es, ["--set", "seed=1"]),
         "es2": (es, ["--set", "seed=2"]),
         "ga": (ga, ["--set", "seed=1"]),
-        "dask1": (es, ["--set", "seed=1", "--set", "backend.kind=dask"]),
-        "dask2": (es, ["--set", "seed=1", "--set", "backend.kind=dask"]),
+        "dask1": (
+            es,
+            [
+                "--set",
+                "seed=1",
+                "--set",
+                "backend.kind=dask",
+                "--set",
+                "backend.start_after_s=0",
+                "--set",
+                "backend.placement=cluster",
+            ],
+        ),
+        "dask2": (
+            es,
+            [
+                "--set",
+                "seed=1",
+                "--set",
+                "backend.kind=dask",
+                "--set",
+                "backend.start_after_s=0",
+                "--set",
+                "backend.placement=cluster",
+            ],
+        ),
     }
     made = {}
     for key, (config, sets) in plan.items():

@@ -25,7 +25,13 @@ def _config(tmp_path: Path, **backend: object) -> Path:
     """A sphere whose every chunk pauses 0.1 s: the run lasts a few seconds, at no CPU cost."""
     config = tiny_config(
         generations=12,
-        backend={"kind": "dask", "workers": 2, **backend},
+        backend={
+            "kind": "dask",
+            "start_after_s": 0,
+            "placement": "cluster",
+            "workers": 2,
+            **backend,
+        },
         function={"entry_point": "tests.helpers:slow_sphere", "dim": 10},
         algorithm={"name": "openai_es", "population_size": 16, "sigma": 0.1},
         final_eval={"episodes": 1},

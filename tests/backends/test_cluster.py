@@ -21,7 +21,9 @@ def test_a_given_client_is_used_and_left_open(client_1worker: Any, tmp_path: Pat
     assert line.endswith(f", dashboard http://127.0.0.1:{port}/status"), line
     connection.close()
     assert client_1worker.status == "running"
-    config = from_dict(tiny_config(backend={"kind": "dask"}))
+    config = from_dict(
+        tiny_config(backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"})
+    )
     result = evo.run(config, tmp_path, client=client_1worker, quiet=True)
     assert result.summary["generations"] == 3 and client_1worker.status == "running"
 

@@ -124,7 +124,10 @@ def _dask_config(tmp_path: Path, config: dict) -> Path:
 
 def test_host_port_and_dask_config_reach_the_scheduler(cluster, tmp_path: Path) -> None:
     address = cluster[0]
-    path = write_config(tmp_path / "c.yaml", tiny_config(backend={"kind": "dask"}))
+    path = write_config(
+        tmp_path / "c.yaml",
+        tiny_config(backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"}),
+    )
     bare = address.removeprefix("tcp://")
     done = run_cli("run", str(path), "--runs-dir", str(tmp_path / "bare"), "--scheduler", bare)
     assert done.returncode == 0, done.stderr
@@ -153,7 +156,10 @@ def test_host_port_and_dask_config_reach_the_scheduler(cluster, tmp_path: Path) 
 
 
 def test_a_malformed_address_from_dask_config_names_its_source(tmp_path: Path) -> None:
-    path = write_config(tmp_path / "c.yaml", tiny_config(backend={"kind": "dask"}))
+    path = write_config(
+        tmp_path / "c.yaml",
+        tiny_config(backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"}),
+    )
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     env["DASK_CONFIG"] = str(_dask_config(tmp_path, {"scheduler-address": "no-port"}))
     done = subprocess.run(
@@ -181,7 +187,10 @@ def test_an_unfit_worker_is_named_in_seconds(
     else:
         extra_worker.append(_worker_with_version("9.9.9", address, folder, logs))
     _wait_for_workers(address, 2)
-    path = write_config(tmp_path / "c.yaml", tiny_config(backend={"kind": "dask"}))
+    path = write_config(
+        tmp_path / "c.yaml",
+        tiny_config(backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"}),
+    )
     started = time.monotonic()
     done = run_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"), "--scheduler", address)
     elapsed = time.monotonic() - started
@@ -202,7 +211,11 @@ def test_a_worker_joining_with_another_version_is_left_out(
     cluster, extra_worker: list, tmp_path: Path
 ) -> None:
     address, folder, logs, _ = cluster
-    config = tiny_config(generations=100000, backend={"kind": "dask"}, checkpoint={"every": 1000})
+    config = tiny_config(
+        generations=100000,
+        backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"},
+        checkpoint={"every": 1000},
+    )
     path = write_config(tmp_path / "c.yaml", config)
     runs = tmp_path / "runs"
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}

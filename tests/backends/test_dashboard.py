@@ -23,7 +23,10 @@ DASHBOARD = re.compile(r"dashboard (http://127\.0\.0\.1:\d+/status)")
 def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
     """An `evo run` on an embedded 2-worker LocalCluster, and the dashboard URL it printed;
     interrupted (and its process group killed if need be) at the end of the test."""
-    config = tiny_config(generations=100_000, backend={"kind": "dask", "workers": 2})
+    config = tiny_config(
+        generations=100_000,
+        backend={"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": 2},
+    )
     path = write_config(tmp_path / "long.yaml", config)
     process = start_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"))
     try:

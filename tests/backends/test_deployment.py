@@ -44,7 +44,10 @@ def _fitness(run_dir: Path) -> list[dict]:
 
 
 def test_scheduler_flag_and_environment_variable(scheduler_address: str, tmp_path: Path) -> None:
-    path = write_config(tmp_path / "c.yaml", tiny_config(backend={"kind": "dask"}))
+    path = write_config(
+        tmp_path / "c.yaml",
+        tiny_config(backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"}),
+    )
     serial = run_cli(
         "run", str(path), "--runs-dir", str(tmp_path / "serial"), "--set", "backend.kind=serial"
     )
@@ -73,7 +76,15 @@ def test_scheduler_flag_and_environment_variable(scheduler_address: str, tmp_pat
 
 def test_unreachable_scheduler_is_bad_input(tmp_path: Path) -> None:
     path = write_config(
-        tmp_path / "c.yaml", tiny_config(backend={"kind": "dask", "connect_timeout_s": 1})
+        tmp_path / "c.yaml",
+        tiny_config(
+            backend={
+                "kind": "dask",
+                "start_after_s": 0,
+                "placement": "cluster",
+                "connect_timeout_s": 1,
+            }
+        ),
     )
     result = run_cli(
         "run", str(path), "--runs-dir", str(tmp_path / "runs"), "--scheduler", "tcp://127.0.0.1:9"
@@ -104,7 +115,12 @@ def test_all_workers_gone_stops_with_a_checkpoint_then_resumes(tmp_path: Path) -
             generations=30,
             env={"id": "Pendulum-v1", "episodes": 3},
             algorithm={"name": "openai_es", "population_size": 16, "sigma": 0.1},
-            backend={"kind": "dask", "worker_timeout_s": 3},
+            backend={
+                "kind": "dask",
+                "start_after_s": 0,
+                "placement": "cluster",
+                "worker_timeout_s": 3,
+            },
             checkpoint={"every": 50},
         )
         path = write_config(tmp_path / "c.yaml", config)
@@ -174,7 +190,11 @@ def test_a_dead_scheduler_stops_with_a_checkpoint_then_resumes_elsewhere(tmp_pat
     try:
         scheduler, address = _start_scheduler(tmp_path / "first", logs)
         processes += [scheduler, _start_worker(address, tmp_path / "first", logs)]
-        config = tiny_config(generations=60, backend={"kind": "dask"}, checkpoint={"every": 1000})
+        config = tiny_config(
+            generations=60,
+            backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"},
+            checkpoint={"every": 1000},
+        )
         path = write_config(tmp_path / "c.yaml", config)
         serial = run_cli(
             "run", str(path), "--runs-dir", str(tmp_path / "serial"), "--quiet",

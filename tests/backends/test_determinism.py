@@ -91,7 +91,11 @@ def test_race_track_runs_are_identical_serial_and_on_dask(tmp_path: Path, client
     paths = []
     for label, client, backend in [
         ("serial", None, {"kind": "serial"}),
-        ("dask", client_2workers, {"kind": "dask", "chunk_size": 3}),
+        (
+            "dask",
+            client_2workers,
+            {"kind": "dask", "start_after_s": 0, "placement": "cluster", "chunk_size": 3},
+        ),
     ]:
         config = from_dict(tiny_config(**overrides, backend=backend))
         paths.append(
@@ -198,8 +202,21 @@ def test_classic_control_runs_are_identical_serial_and_on_1_or_2_workers(
     paths = {}
     for label, client, backend in [
         ("serial", None, ["backend.kind=serial"]),
-        ("dask-1", client_1worker, ["backend.kind=dask"]),
-        ("dask-2-chunk-5", client_2workers, ["backend.kind=dask", "backend.chunk_size=5"]),
+        (
+            "dask-1",
+            client_1worker,
+            ["backend.kind=dask", "backend.start_after_s=0", "backend.placement=cluster"],
+        ),
+        (
+            "dask-2-chunk-5",
+            client_2workers,
+            [
+                "backend.kind=dask",
+                "backend.start_after_s=0",
+                "backend.placement=cluster",
+                "backend.chunk_size=5",
+            ],
+        ),
     ]:
         config = load_config(source, [*overrides, *backend])
         result = run(config, tmp_path / label, client=client, reporter=Reporter(quiet=True))

@@ -86,7 +86,12 @@ def _config(tmp_path: Path, **overrides: object) -> Path:
         "generations": 10,
         "env": {"id": "Pendulum-v1", "entry_point": pendulum, "max_steps": 200, "episodes": 4},
         "algorithm": {"name": "openai_es", "population_size": 32, "sigma": 0.1},
-        "backend": {"kind": "dask", "worker_timeout_s": 60},
+        "backend": {
+            "kind": "dask",
+            "start_after_s": 0,
+            "placement": "cluster",
+            "worker_timeout_s": 60,
+        },
         "checkpoint": {"every": 5},
         "final_eval": {"episodes": 8},
     }
@@ -280,7 +285,12 @@ def test_gradient_training_survives_a_killed_worker(
             "minibatches": 2,
             "ppo_epochs": 2,
         },
-        backend={"kind": "dask", "worker_timeout_s": 60},
+        backend={
+            "kind": "dask",
+            "start_after_s": 0,
+            "placement": "cluster",
+            "worker_timeout_s": 60,
+        },
         checkpoint={"every": 5},
         final_eval={"episodes": 4},
     )

@@ -78,7 +78,13 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
         generations=GENERATIONS,
         function={"entry_point": "tests.helpers:slow_sphere", "dim": 10},
         algorithm={"name": "openai_es", "population_size": 16, "sigma": 0.1},
-        backend={"kind": "dask", "connect_timeout_s": 5, "worker_timeout_s": 60},
+        backend={
+            "kind": "dask",
+            "start_after_s": 0,
+            "placement": "cluster",
+            "connect_timeout_s": 5,
+            "worker_timeout_s": 60,
+        },
         checkpoint={"every": 1},
         final_eval={"episodes": 1},
     )

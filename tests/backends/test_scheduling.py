@@ -114,7 +114,7 @@ def test_bench_config_compares_serial_and_dask(tmp_path: Path) -> None:
         "name": "bench-sphere",
         "function": {"name": "sphere", "dim": 1000},
         "algorithm": {"name": "openai_es", "population_size": 100, "sigma": 0.1},
-        "backend": {"kind": "dask", "workers": 2},
+        "backend": {"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": 2},
     }
     path = write_config(tmp_path / "sphere.yaml", config)
     result = run_cli("bench", str(path), "--generations", "2", "--repeats", "1", "--warmup", "1")

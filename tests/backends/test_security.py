@@ -95,7 +95,15 @@ def test_run_on_a_tls_cluster_matches_a_serial_run(
     # Relative paths: resolved from the current directory (the run's cwd here).
     security = {name: Path(path).name for name, path in certificates.items()}
     path = write_config(
-        tmp_path / "c.yaml", tiny_config(backend={"kind": "dask", "security": security})
+        tmp_path / "c.yaml",
+        tiny_config(
+            backend={
+                "kind": "dask",
+                "start_after_s": 0,
+                "placement": "cluster",
+                "security": security,
+            }
+        ),
     )
     serial = run_cli(
         "run",
@@ -124,7 +132,10 @@ def test_run_on_a_tls_cluster_matches_a_serial_run(
 
 
 def test_plain_tcp_cannot_reach_the_tls_scheduler(tls_scheduler: str, tmp_path: Path) -> None:
-    path = write_config(tmp_path / "c.yaml", tiny_config(backend={"kind": "dask"}))
+    path = write_config(
+        tmp_path / "c.yaml",
+        tiny_config(backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"}),
+    )
     address = tls_scheduler.replace("tls://", "tcp://")
     result = run_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"), "--scheduler", address)
     line = _one_error_line(result, f"--scheduler: cannot reach a Dask scheduler at {address!r}")
@@ -133,7 +144,10 @@ def test_plain_tcp_cannot_reach_the_tls_scheduler(tls_scheduler: str, tmp_path: 
 
 
 def test_tls_address_without_security_is_bad_input(tmp_path: Path) -> None:
-    path = write_config(tmp_path / "c.yaml", tiny_config(backend={"kind": "dask"}))
+    path = write_config(
+        tmp_path / "c.yaml",
+        tiny_config(backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"}),
+    )
     result = run_cli(
         "run", str(path), "--runs-dir", str(tmp_path / "runs"), "--scheduler", "tls://127.0.0.1:9"
     )
@@ -145,7 +159,14 @@ def test_tls_address_without_security_is_bad_input(tmp_path: Path) -> None:
 def test_security_with_a_tcp_address_is_bad_input(
     certificates: dict[str, str], tmp_path: Path
 ) -> None:
-    config = tiny_config(backend={"kind": "dask", "security": certificates})
+    config = tiny_config(
+        backend={
+            "kind": "dask",
+            "start_after_s": 0,
+            "placement": "cluster",
+            "security": certificates,
+        }
+    )
     path = write_config(tmp_path / "c.yaml", config)
     result = run_cli(
         "run", str(path), "--runs-dir", str(tmp_path / "runs"), "--scheduler", "tcp://127.0.0.1:9"
@@ -184,7 +205,14 @@ def test_security_section_is_optional_and_round_trips(certificates: dict[str, st
 def test_bad_security_section_is_one_line(
     certificates: dict[str, str], tmp_path: Path, edit: dict, message: str
 ) -> None:
-    config = tiny_config(backend={"kind": "dask", "security": {**certificates, **edit}})
+    config = tiny_config(
+        backend={
+            "kind": "dask",
+            "start_after_s": 0,
+            "placement": "cluster",
+            "security": {**certificates, **edit},
+        }
+    )
     path = write_config(tmp_path / "c.yaml", config)
     result = run_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     _one_error_line(result, message)
@@ -201,7 +229,17 @@ def test_embedded_cluster_over_tls(certificates: dict[str, str], tmp_path: Path)
         tmp_path / "serial",
         reporter=Reporter(quiet=True),
     )
-    tls_config = from_dict(tiny_config(backend={"kind": "dask", "workers": 1, "security": copies}))
+    tls_config = from_dict(
+        tiny_config(
+            backend={
+                "kind": "dask",
+                "start_after_s": 0,
+                "placement": "cluster",
+                "workers": 1,
+                "security": copies,
+            }
+        )
+    )
     embedded = run(tls_config, tmp_path / "tls", reporter=Reporter(quiet=True))
     (start,) = [
         json.loads(line)

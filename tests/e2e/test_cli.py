@@ -64,7 +64,7 @@ def finished_run(
     config = tiny_config(
         generations=5,
         algorithm={"name": "ga", "population_size": 12, "truncation": 4, "elites": 1},
-        backend={"kind": "dask", "workers": 2},
+        backend={"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": 2},
     )
     path = write_config(tmp / "tiny.yaml", config)
     result = run_cli("run", str(path), "--runs-dir", str(tmp / "runs"))
@@ -166,7 +166,10 @@ def test_rerun_from_saved_config(finished_run, tmp_path: Path) -> None:
 
 
 def _interrupt(tmp_path: Path, signum: int, group: bool) -> None:
-    config = tiny_config(generations=100_000, backend={"kind": "dask", "workers": 2})
+    config = tiny_config(
+        generations=100_000,
+        backend={"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": 2},
+    )
     path = write_config(tmp_path / "long.yaml", config)
     runs = tmp_path / "runs"
     process = start_cli("run", str(path), "--runs-dir", str(runs))

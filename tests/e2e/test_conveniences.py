@@ -20,7 +20,10 @@ from tests.conftest import REPO, run_cli, tiny_config, write_config
 def test_print_config_and_dry_run_print_the_resolved_config_and_write_nothing(
     flag: str, tmp_path: Path
 ) -> None:
-    path = write_config(tmp_path / "c.yaml", tiny_config(backend={"kind": "dask"}))
+    path = write_config(
+        tmp_path / "c.yaml",
+        tiny_config(backend={"kind": "dask", "start_after_s": 0, "placement": "cluster"}),
+    )
     done = run_cli("run", str(path), flag, "--set", "algorithm.sigma=0.25", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     expected = load_config(path, ["algorithm.sigma=0.25"])

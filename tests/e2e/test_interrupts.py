@@ -76,7 +76,9 @@ def test_an_interrupted_run_resumes_identically(
     tmp_path: Path, uninterrupted: list[dict], moment: str, signum: int
 ) -> None:
     runs = tmp_path / "runs"
-    config = _config(tmp_path, backend={"kind": "dask", "workers": 2})
+    config = _config(
+        tmp_path, backend={"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": 2}
+    )
     process = _start(config, runs)
     try:
         if moment == "cluster start-up":
@@ -115,7 +117,13 @@ def test_a_run_killed_before_its_first_generation_resumes(
     tmp_path: Path, uninterrupted: list[dict]
 ) -> None:
     runs = tmp_path / "runs"
-    process = _start(_config(tmp_path, backend={"kind": "dask", "workers": 1}), runs)
+    process = _start(
+        _config(
+            tmp_path,
+            backend={"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": 1},
+        ),
+        runs,
+    )
     try:
         _wait_for(lambda: any(runs.glob("*/checkpoints/gen-000000.json")), "checkpoint")
         os.killpg(process.pid, signal.SIGKILL)

@@ -126,7 +126,10 @@ def _stop(moment: tuple[str, float], signum: int, tmp_path: Path, workers: int) 
     """Start the run on an embedded cluster, signal its process group at ``moment``; the
     run folder, after checking how the run ended."""
     runs = tmp_path / "runs"
-    config = _config(tmp_path, backend={"kind": "dask", "workers": workers})
+    config = _config(
+        tmp_path,
+        backend={"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": workers},
+    )
     process = start_cli("run", str(config), "--runs-dir", str(runs))
     try:
         _reach(moment, runs, process)
@@ -185,7 +188,9 @@ def test_a_run_killed_before_its_first_checkpoint_resumes(
     """Killed as soon as its folder has a config: maybe before the generation-0
     checkpoint is whole (only its temporary file, or nothing), maybe just after."""
     runs = tmp_path / "runs"
-    config = _config(tmp_path, backend={"kind": "dask", "workers": 1})
+    config = _config(
+        tmp_path, backend={"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": 1}
+    )
     process = start_cli("run", str(config), "--runs-dir", str(runs))
     try:
         _wait(lambda: any(runs.glob("*/config.yaml")), "config.yaml", process)

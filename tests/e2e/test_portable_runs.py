@@ -76,7 +76,16 @@ def test_mixed_cpus_give_the_serial_numbers(
 ) -> None:
     serial = _run(config, tmp_path / "serial", "--set", "backend.kind=serial")
     clustered = _run(
-        config, tmp_path / "cluster", "--set", "backend.kind=dask", "--scheduler", mixed_cluster
+        config,
+        tmp_path / "cluster",
+        "--set",
+        "backend.kind=dask",
+        "--set",
+        "backend.start_after_s=0",
+        "--set",
+        "backend.placement=cluster",
+        "--scheduler",
+        mixed_cluster,
     )
     assert _fitness_columns(clustered) == _fitness_columns(serial)
     events = [json.loads(line) for line in (clustered / "events.jsonl").read_text().splitlines()]

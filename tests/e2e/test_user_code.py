@@ -104,7 +104,17 @@ def _summary(done: subprocess.CompletedProcess, cwd: Path) -> dict:
 def test_a_yaml_entry_point_batched_or_not_same_numbers(tmp_path: Path) -> None:
     (tmp_path / "my_fitness.py").write_text(FITNESS_MODULE)
     batched = _function_config(tmp_path, entry_point="my_fitness:fitness")
-    on_dask = run_cli("run", str(batched), "--set", "backend.kind=dask", cwd=tmp_path)
+    on_dask = run_cli(
+        "run",
+        str(batched),
+        "--set",
+        "backend.kind=dask",
+        "--set",
+        "backend.start_after_s=0",
+        "--set",
+        "backend.placement=cluster",
+        cwd=tmp_path,
+    )
     serial = run_cli("run", str(batched), cwd=tmp_path)
     single = _function_config(tmp_path, entry_point="my_fitness:one", batched=False)
     one_by_one = run_cli("run", str(single), cwd=tmp_path)
@@ -121,7 +131,18 @@ def test_an_env_entry_point_runs_from_the_command_line(tmp_path: Path) -> None:
     config = tiny_config(env={"entry_point": "my_env:Walk", "episodes": 2}, generations=3)
     path = write_config(tmp_path / "env.yaml", config)
     on_dask = _summary(
-        run_cli("run", str(path), "--set", "backend.kind=dask", cwd=tmp_path), tmp_path
+        run_cli(
+            "run",
+            str(path),
+            "--set",
+            "backend.kind=dask",
+            "--set",
+            "backend.start_after_s=0",
+            "--set",
+            "backend.placement=cluster",
+            cwd=tmp_path,
+        ),
+        tmp_path,
     )
     serial = _summary(run_cli("run", str(path), cwd=tmp_path), tmp_path)
     assert on_dask["env_id"] == "my_env:Walk"

@@ -70,7 +70,10 @@ def test_policy_gradient_is_identical_serial_and_on_1_or_2_workers(
 ) -> None:
     config = pg_config()
     serial = run_in(tmp_path, "serial", config)
-    dask_config = {**config, "backend": {"kind": "dask"}}
+    dask_config = {
+        **config,
+        "backend": {"kind": "dask", "start_after_s": 0, "placement": "cluster"},
+    }
     one = run_in(tmp_path, "one", dask_config, client_1worker)
     two = run_in(tmp_path, "two", dask_config, client_2workers)
     reference = columns(serial)
@@ -103,7 +106,12 @@ def test_policy_gradient_on_the_race_track_continuous_and_vectorised(
         final_eval={"episodes": 2},
     )
     serial = run_in(tmp_path, "serial", config)
-    two = run_in(tmp_path, "two", {**config, "backend": {"kind": "dask"}}, client_2workers)
+    two = run_in(
+        tmp_path,
+        "two",
+        {**config, "backend": {"kind": "dask", "start_after_s": 0, "placement": "cluster"}},
+        client_2workers,
+    )
     assert columns(two) == columns(serial)
     metrics = RunFolder(serial).read_metrics()
     assert all(np.isfinite(m["loss"]) for m in metrics)
@@ -175,7 +183,10 @@ def test_data_parallel_training_is_identical_serial_and_on_1_or_2_workers(
 ) -> None:
     config = sgd_config()
     serial = run_in(tmp_path, "serial", config)
-    dask_config = {**config, "backend": {"kind": "dask"}}
+    dask_config = {
+        **config,
+        "backend": {"kind": "dask", "start_after_s": 0, "placement": "cluster"},
+    }
     one = run_in(tmp_path, "one", dask_config, client_1worker)
     two = run_in(tmp_path, "two", dask_config, client_2workers)
     reference = last_checkpoint(serial)
@@ -282,7 +293,10 @@ def test_ppo_is_identical_serial_and_on_1_or_2_workers(
         "learning_rate": 0.003,
     }
     serial = run_in(tmp_path, "serial", config)
-    dask_config = {**config, "backend": {"kind": "dask"}}
+    dask_config = {
+        **config,
+        "backend": {"kind": "dask", "start_after_s": 0, "placement": "cluster"},
+    }
     one = run_in(tmp_path, "one", dask_config, client_1worker)
     two = run_in(tmp_path, "two", dask_config, client_2workers)
     for path in (one, two):

@@ -134,7 +134,8 @@ def test_failed_evaluation_stops_the_run_with_an_event(tmp_path: Path) -> None:
 
 def test_failed_evaluation_on_dask_workers_is_one_line(tmp_path: Path) -> None:
     config = tiny_config(
-        **{"env.id": "tests.helpers:Exploding-v0"}, backend={"kind": "dask", "workers": 2}
+        **{"env.id": "tests.helpers:Exploding-v0"},
+        backend={"kind": "dask", "start_after_s": 0, "placement": "cluster", "workers": 2},
     )
     path = write_config(tmp_path / "exploding.yaml", config)
     result = run_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"))

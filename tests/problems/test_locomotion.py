@@ -135,7 +135,10 @@ def test_each_config_runs_the_same_serial_on_two_workers_and_through_gymnasium(
     short = ["generations=2", "env.max_steps=40", "final_eval.episodes=2"]
     variants = {
         "serial": (["backend.kind=serial"], None),
-        "two-workers": (["backend.kind=dask"], client_2workers),
+        "two-workers": (
+            ["backend.kind=dask", "backend.start_after_s=0", "backend.placement=cluster"],
+            client_2workers,
+        ),
         "gymnasium": (["backend.kind=serial", "env.fast=false"], None),
     }
     paths = {}
