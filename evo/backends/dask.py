@@ -197,7 +197,9 @@ class DaskBackend:
             self._suspects.clear()
             healthy = info
         slots = [a for a in sorted(healthy) for _ in range(healthy[a])]
-        return (None if len(healthy) == known else sorted(healthy)), slots
+        # not ours: only vetted workers (one joining before the submit is not vetted yet)
+        everyone = len(healthy) == known and self.cluster is not None
+        return (None if everyone else sorted(healthy)), slots
 
     def _describe_cpus(self, workers: list[str]) -> None:
         events = self._vetting.describe_cpus(self.client, workers)
