@@ -34,6 +34,8 @@ from gymnasium.utils.seeding import np_random
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.locomotion_kernel import HEALTH, after_step, fits
+
 COMMON_KWARGS = frozenset(
     {
         "frame_skip",
@@ -155,6 +157,7 @@ class LocomotionVectorEnv(VectorEnv):
         self.cfrc = np.zeros((num_envs, model.nbody, 6))
         self.obs = np.zeros((num_envs, *env.observation_space.shape))
         self.steps = np.zeros(num_envs, dtype=np.int64)
+        self._rewards_out = np.zeros(num_envs)
         self.terminated = np.zeros(num_envs, dtype=bool)
         self.truncated = np.zeros(num_envs, dtype=bool)
         self.rngs: list[np.random.Generator | None] = [None] * num_envs
@@ -234,6 +237,18 @@ class LocomotionVectorEnv(VectorEnv):
                 post(model, data)
                 self._copy_contacts(lane)
         self._gather()
+        if fits(self.task.health, self.contacts, actions):  # one compiled call
+            self._after_step(live, x_before, actions)
+            ended = self.terminated[live] | self.truncated[live]
+            if ended.any():
+                self.live = live[~ended]
+            return (
+                self.obs.copy(),
+                self._rewards_out.copy(),
+                self.terminated.copy(),
+                (self.truncated.copy()),
+                {},
+            )
         action = actions[rows]
         rewards = self._rewards(rows, x_before, action)
         if not everyone:
@@ -246,6 +261,32 @@ class LocomotionVectorEnv(VectorEnv):
         if ended.any():
             self.live = live[~ended]
         return self.obs.copy(), rewards, self.terminated.copy(), self.truncated.copy(), {}
+
+    def _after_step(self, live: np.ndarray, x_before: np.ndarray, actions: np.ndarray) -> None:
+        """Rewards, health, observations and time limit of the lanes ``live`` just stepped
+        (:func:`envs.locomotion_kernel.after_step`); the other lanes' rewards 0."""
+        env, dtype = self.env, actions.dtype.type
+        healthy = self.task.health is not None
+        weights = (
+            float(env._forward_reward_weight),
+            dtype(env._ctrl_cost_weight),
+            float(env._healthy_reward) if healthy else 0.0,
+            float(self.dt),
+            bool(env._terminate_when_unhealthy) if healthy else False,
+        )
+        none = (-np.inf, np.inf)
+        ranges = (
+            tuple(map(float, env._healthy_z_range)) if healthy else none,
+            tuple(map(float, env._healthy_angle_range)) if healthy else none,
+            tuple(map(float, getattr(env, "_healthy_state_range", none))),
+        )
+        limits = (self.skipped, *self.obs_bounds, self.max_episode_steps)
+        self._rewards_out[:] = 0.0
+        out = (self.obs, self._rewards_out, self.terminated, self.truncated, self.steps)
+        after_step(
+            live, self.state, x_before, actions, weights, ranges, HEALTH[self.task.health],
+            limits, out,
+        )  # fmt: skip
 
     def _rewards(self, rows: Any, x_before: np.ndarray, action: np.ndarray) -> np.ndarray:
         """The env's reward of the stepped lanes, term by term as its ``_get_rew``; sets
