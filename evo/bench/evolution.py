@@ -77,7 +77,6 @@ def bench_config(
 
     problem = make_problem(config)
     method = make_method(config, problem)
-    kind = limit_kind(config)
     episodes = problem.episodes_per_member()
     with _backends(config, problem, scheduler) as backends:
         start = method.init(config.seed or 0)
@@ -94,53 +93,69 @@ def bench_config(
             f"generations {warmup + 2}-{warmup + generations + 1} x {repeats} repeats "
             "(after an unmeasured one), medians"
         )
-        results: dict[str, list[GenerationCost]] = {"serial": [], "dask": []}
-        identical = True
-        speedups: list[float] = []
-        ceilings: list[float] = []
-        limits: list[float] = []
-        lanes = 0
-        for repeat in range(repeats):
-            medians, speedup, same = _repeat(method, backends, start, generations)
-            identical &= same
-            for name in backends:
-                results[name].append(medians[name])
-            speedups.append(speedup)
-            ceilings.append(hardware_ceiling(backends["dask"].client, repeats=1))
-            s, d = medians["serial"], medians["dask"]
-            line = (
-                f"  repeat {repeat + 1}: serial {s.wall_s * 1e3:8.1f} ms/gen, "
-                f"dask {d.wall_s * 1e3:8.1f} ms/gen, speedup {speedups[-1]:.2f} "
-                f"(median of paired ratios), hardware ceiling just after {ceilings[-1]:.2f}"
-            )
-            if kind is not None:
-                lanes = lanes or max(1, round(d.members * episodes / max(d.tasks, 1)))
-                limits.append(measure_limit(config, lanes))
-                line += f", env limit {limits[-1]:,.0f} lane-steps/CPU-s"
-            report(line)
+        measured = _repeats(method, backends, start, config, episodes, generations, repeats, report)
     result = ConfigBenchResult(
-        serial=results["serial"],
-        dask=results["dask"],
+        **measured,
         workers=workers,
         threads=threads,
         num_params=problem.policy.num_params,
         population=population,
-        identical=identical,
-        ceiling=statistics.median(ceilings),
-        speedups=speedups,
+        ceiling=statistics.median(measured["ceilings"]),
         name=config.name,
         algorithm=config.algorithm.name,
         generations=generations,
         warmup=warmup,
-        env_id=None if kind is None else config.env.id,
+        env_id=None if measured["limit_kind"] is None else config.env.id,
         episodes=episodes,
-        ceilings=ceilings,
-        limit_kind=kind,
-        lanes=lanes,
-        limits=limits,
     )
     report_config(result, report)
     return result
+
+
+def _repeats(
+    method: Method,
+    backends: dict[str, Backend],
+    start: Any,
+    config: ExperimentConfig,
+    episodes: int,
+    generations: int,
+    repeats: int,
+    report: Callable[[str], None],
+) -> dict[str, Any]:
+    """The repeats, each followed by the hardware ceiling and the env limit: the fields of
+    :class:`ConfigBenchResult` they measure."""
+    kind = limit_kind(config)
+    measured: dict[str, Any] = {
+        "serial": [],
+        "dask": [],
+        "identical": True,
+        "speedups": [],
+        "ceilings": [],
+        "limit_kind": kind,
+        "lanes": 0,
+        "limits": [],
+    }
+    for repeat in range(repeats):
+        medians, speedup, same = _repeat(method, backends, start, generations)
+        measured["identical"] &= same
+        for name in backends:
+            measured[name].append(medians[name])
+        measured["speedups"].append(speedup)
+        ceiling = hardware_ceiling(backends["dask"].client, repeats=1)
+        measured["ceilings"].append(ceiling)
+        s, d = medians["serial"], medians["dask"]
+        line = (
+            f"  repeat {repeat + 1}: serial {s.wall_s * 1e3:8.1f} ms/gen, "
+            f"dask {d.wall_s * 1e3:8.1f} ms/gen, speedup {speedup:.2f} "
+            f"(median of paired ratios), hardware ceiling just after {ceiling:.2f}"
+        )
+        if kind is not None:  # on as many lanes as the first repeat's Dask tasks held
+            lanes = measured["lanes"] or max(1, round(d.members * episodes / max(d.tasks, 1)))
+            measured["lanes"] = lanes
+            measured["limits"].append(measure_limit(config, lanes))
+            line += f", env limit {measured['limits'][-1]:,.0f} lane-steps/CPU-s"
+        report(line)
+    return measured
 
 
 @contextmanager
