@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -149,8 +150,8 @@ def _repeats(
             f"dask {d.wall_s * 1e3:8.1f} ms/gen, speedup {speedup:.2f} "
             f"(median of paired ratios), hardware ceiling just after {ceiling:.2f}"
         )
-        if kind is not None:  # on as many lanes as the first repeat's Dask tasks held
-            lanes = measured["lanes"] or max(1, round(d.members * episodes / max(d.tasks, 1)))
+        if kind is not None:  # on as many lanes as the first repeat's largest Dask task held
+            lanes = measured["lanes"] or max(1, math.ceil(d.members * episodes / max(d.tasks, 1)))
             measured["lanes"] = lanes
             measured["limits"].append(measure_limit(config, lanes))
             line += f", env limit {measured['limits'][-1]:,.0f} lane-steps/CPU-s"

@@ -98,7 +98,7 @@ def report_config(result: ConfigBenchResult, report: Callable[[str], None]) -> N
     figures = config_figures(result)
     s, d, ratio = figures["serial"], figures["dask"], figures["ratio"]
     rows = [
-        (label, f"{s[key]:,.0f}", f"{d[key]:,.0f}", times_text(ratio[key]))
+        (label, rate_text(s[key]), rate_text(d[key]), times_text(ratio[key]))
         for label, key in (
             ("evaluations/s", "evaluations_per_s"),
             ("env steps/s", "env_steps_per_s"),
@@ -165,6 +165,11 @@ def _report_limits(
         f"({moved / dense:.3%})"
     )
     report(f"fitness identical on both backends: {'yes' if result.identical else 'NO'}")
+
+
+def rate_text(value: float) -> str:
+    """A rate with its thousands separated, and three significant digits below 100."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def times_text(value: float | None) -> str:

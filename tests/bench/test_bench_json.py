@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from evo.config import load_config
 from tests.conftest import run_cli, tiny_config, write_config
 
 TOP_KEYS = {
@@ -83,9 +84,9 @@ def test_cartpole_figures_are_one_consistent_document() -> None:
     assert (limit["env"], limit["kind"]) == ("CartPole-v1", "vector env")
     # A Dask task holds its share of the lanes: members x episodes over the tasks.
     dask = figures["dask"]
-    members = dask["evaluations_per_s"] * dask["generation_ms"] / 1e3
-    lanes = members * 2 / dask["tasks_per_generation"]
-    assert limit["lanes"] == round(lanes)
+    members = round(dask["evaluations_per_s"] * dask["generation_ms"] / 1e3)
+    episodes = load_config("configs/cartpole-es.yaml").env.episodes
+    assert limit["lanes"] == math.ceil(members * episodes / dask["tasks_per_generation"])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="needs mujoco")

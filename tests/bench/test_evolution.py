@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from evo.bench import ConfigBenchResult, bench_config, config_figures
+from evo.bench.figures import rate_text
 from evo.config import from_dict
 from tests.conftest import tiny_config
 
@@ -67,7 +68,7 @@ def _check_figures(result: ConfigBenchResult, lines: list[str], episodes: int) -
     # Lanes of a Dask task: every member's episodes, over the tasks of a generation (the
     # first repeat's, measured before the first limit).
     first = result.dask[0]
-    assert limit["lanes"] == round(first.members * episodes / first.tasks)
+    assert limit["lanes"] == math.ceil(first.members * episodes / first.tasks)
     assert limit["lane_steps_per_cpu_s"] > 0
     per_worker = dask["env_steps_per_s"] / figures["workers"]
     assert math.isclose(limit["per_worker_env_steps_per_s"], per_worker)
@@ -75,8 +76,8 @@ def _check_figures(result: ConfigBenchResult, lines: list[str], episodes: int) -
     assert figures["repeats"] == 2 and len(dask["env_steps_per_s_repeats"]) == 2
     table = {line[:34].strip(): line[34:].split() for line in lines}
     assert table["evaluations/s"] == [
-        f"{serial['evaluations_per_s']:,.0f}",
-        f"{dask['evaluations_per_s']:,.0f}",
+        rate_text(serial["evaluations_per_s"]),
+        rate_text(dask["evaluations_per_s"]),
         f"{figures['ratio']['evaluations_per_s']:.2f}x",
     ]
     assert table["env limit (one core)"][0] == f"{limit['lane_steps_per_cpu_s']:,.0f}"
