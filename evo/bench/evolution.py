@@ -46,7 +46,7 @@ class ConfigBenchResult:
     episodes: int = 1  # lanes a member holds
     ceilings: list[float] = field(default_factory=list)  # per repeat
     limit_kind: str | None = None  # what the env limit steps (see evo.bench.limits), or None
-    lanes: int = 0  # lanes of one Dask task, the limit's lanes
+    lanes: int = 0  # the limit's lanes: the first repeat's largest Dask task's
     limits: list[float] = field(default_factory=list)  # per repeat: lane-steps per CPU-second
 
 
@@ -67,8 +67,8 @@ def bench_config(
     steps and are not what a run spends its time on).
 
     After each repeat, the hardware ceiling (:func:`hardware_ceiling`) and the env's
-    single-core limit (:mod:`evo.bench.limits`, on as many lanes as a Dask task of
-    that repeat held) are measured, while the workers are idle.
+    single-core limit (:mod:`evo.bench.limits`, on as many lanes as the largest Dask
+    task of the first repeat held) are measured, while the workers are idle.
 
     Figures are medians over the generations of a repeat, then over repeats. The
     two backends must produce identical fitness; the result says whether they did.

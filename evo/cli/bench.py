@@ -4,6 +4,10 @@ against Dask) or ``evo bench suite`` (every benchmark task over seeds, into a Ma
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from evo.cli.options import add_overrides
@@ -164,16 +168,14 @@ def _bench_config_json(
     config: ExperimentConfig, generations: int, repeats: int, warmup: int, scheduler: str | None
 ) -> int:
     """``evo bench CONFIG --json``: the figures as one JSON document, alone on stdout."""
-    import contextlib
     import json
-    import sys
 
     from evo.bench import bench_config, config_figures
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr)
 
-    with contextlib.redirect_stdout(sys.stderr):  # whatever else prints goes with progress
+    with _stdout_to_stderr():  # whatever else prints (workers, C libraries) joins progress
         result = bench_config(
             config,
             generations=generations,
@@ -184,6 +186,21 @@ def _bench_config_json(
         )
     print(json.dumps(config_figures(result), indent=2))
     return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send this process's stdout, and that of the processes it starts, to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _bench_env(args: argparse.Namespace) -> int:
