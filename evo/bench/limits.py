@@ -97,25 +97,29 @@ def _pattern(space: gymnasium.Space, lanes: int) -> list[np.ndarray]:
 
 
 class _Pool:
-    """``lanes`` single envs stepped one by one, as a vector env: the other envs' chunks."""
+    """``lanes`` single envs stepped one by one, as a vector env without autoreset (a lane
+    that ended is not stepped again until the next reset): the other envs' chunks."""
 
     def __init__(self, env: EnvConfig, lanes: int) -> None:
         from evo.problems.rollout import make_env
 
         self.envs = [make_env(env) for _ in range(lanes)]
         self.single_action_space = self.envs[0].action_space
+        self.ended = np.ones(lanes, dtype=bool)
 
     def reset(self, seed: list[int]) -> None:
         for env, lane_seed in zip(self.envs, seed, strict=True):
             env.reset(seed=lane_seed)
+        self.ended[:] = False
 
     def step(self, actions: np.ndarray) -> tuple[None, None, np.ndarray, np.ndarray, dict]:
-        ended = np.zeros(len(self.envs), dtype=bool)
-        for lane, env in enumerate(self.envs):
+        for lane in np.flatnonzero(~self.ended):
             action = actions[lane]
-            _, _, terminated, truncated, _ = env.step(action if np.ndim(action) else action.item())
-            ended[lane] = terminated or truncated
-        return None, None, ended, np.zeros_like(ended), {}
+            _, _, terminated, truncated, _ = self.envs[lane].step(
+                action if np.ndim(action) else action.item()
+            )
+            self.ended[lane] = terminated or truncated
+        return None, None, self.ended.copy(), np.zeros_like(self.ended), {}
 
     def close(self) -> None:
         for env in self.envs:
