@@ -22,6 +22,7 @@ timed (except the race track's, which its kernel does in place).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -162,13 +163,22 @@ def _mujoco_rate(env_id: str, lanes: int, min_cpu_s: float) -> float:
     """Raw ``mj_step`` lane-steps per CPU-second (:func:`evo.bench.locomotion.measure`)."""
     from evo.bench.locomotion import measure
 
-    space = gymnasium.spec(env_id).make(disable_env_checker=True).action_space
-    zeros = _pattern(space, lanes)[0].astype(np.float32)
+    zeros = _pattern(_action_space(env_id), lanes)[0].astype(np.float32)
 
     def rate(steps: int) -> float:
         return measure(env_id, "raw", np.broadcast_to(zeros, (steps, *zeros.shape)))
 
     return _long_enough(rate, lanes, min_cpu_s)
+
+
+@functools.cache
+def _action_space(env_id: str) -> gymnasium.Space:
+    """The env's action space, its env made once per process (MuJoCo models are slow)."""
+    env = gymnasium.make(env_id, disable_env_checker=True)
+    try:
+        return env.action_space
+    finally:
+        env.close()
 
 
 def _long_enough(rate: Callable[[int], float], lanes: int, min_cpu_s: float) -> float:
