@@ -6,7 +6,9 @@ from evo.bench.ceiling import hardware_ceiling
 from evo.bench.costs import GenerationCost, RoundCost, median_cost
 from evo.bench.env import EnvBenchResult, bench_env
 from evo.bench.evolution import ConfigBenchResult, bench_config
+from evo.bench.figures import config_figures
 from evo.bench.gradient import bench_gradient
+from evo.bench.limits import measure_limit
 from evo.bench.soak import soak
 
 __all__ = [
@@ -17,7 +19,9 @@ __all__ = [
     "bench_config",
     "bench_env",
     "bench_gradient",
+    "config_figures",
     "hardware_ceiling",
+    "measure_limit",
     "median_cost",
     "soak",
 ]

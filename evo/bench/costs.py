@@ -21,6 +21,7 @@ class GenerationCost:
     bytes_received: int
     transfer_bytes: int
     env_steps: int = 0  # steps the generation's episodes took (0: not an env)
+    tasks: int = 1  # tasks the evaluation ran as (in process: one)
 
     @property
     def overhead_s(self) -> float:

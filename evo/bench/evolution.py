@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from evo.bench.ceiling import hardware_ceiling
 from evo.bench.costs import GenerationCost, median_cost
+from evo.bench.figures import report_config
 from evo.bench.laps import _generations
+from evo.bench.limits import limit_kind, measure_limit
 
 if TYPE_CHECKING:
     from evo.backends.base import Backend
@@ -23,7 +26,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ConfigBenchResult:
-    """``evo bench CONFIG``: per repeat, the median generation of each backend."""
+    """``evo bench CONFIG``: per repeat, the median generation of each backend, and the
+    limits measured just after it (the hardware ceiling, the env's single-core limit)."""
 
     serial: list[GenerationCost]
     dask: list[GenerationCost]
@@ -32,8 +36,18 @@ class ConfigBenchResult:
     num_params: int
     population: int
     identical: bool
-    ceiling: float  # the speedup the hardware allows (see hardware_ceiling)
+    ceiling: float  # the speedup the hardware allows (see hardware_ceiling), median
     speedups: list[float]  # per repeat: median over generations of serial / Dask time
+    name: str = ""
+    algorithm: str = ""
+    generations: int = 0
+    warmup: int = 0
+    env_id: str | None = None  # None: a function or data problem
+    episodes: int = 1  # lanes a member holds
+    ceilings: list[float] = field(default_factory=list)  # per repeat
+    limit_kind: str | None = None  # what the env limit steps (see evo.bench.limits), or None
+    lanes: int = 0  # the limit's lanes: the first repeat's largest Dask task's
+    limits: list[float] = field(default_factory=list)  # per repeat: lane-steps per CPU-second
 
 
 def bench_config(
@@ -52,6 +66,10 @@ def bench_config(
     are from further into a run (early race-track generations crash within a few
     steps and are not what a run spends its time on).
 
+    After each repeat, the hardware ceiling (:func:`hardware_ceiling`) and the env's
+    single-core limit (:mod:`evo.bench.limits`, on as many lanes as the largest Dask
+    task of the first repeat held) are measured, while the workers are idle.
+
     Figures are medians over the generations of a repeat, then over repeats. The
     two backends must produce identical fitness; the result says whether they did.
     """
@@ -60,15 +78,15 @@ def bench_config(
 
     problem = make_problem(config)
     method = make_method(config, problem)
+    episodes = problem.episodes_per_member()
     with _backends(config, problem, scheduler) as backends:
         start = method.init(config.seed or 0)
         if warmup:
             _, _, start = _generations(method, backends["serial"], start, warmup)
         workers, threads = backends["dask"].cluster_size()
-        ceilings: list[float] = []
+        population = getattr(start, "population_size", config.algorithm.population_size)
         report(
-            f"evo bench {config.name}: {config.algorithm.name}, population "
-            f"{getattr(start, 'population_size', config.algorithm.population_size)}, "
+            f"evo bench {config.name}: {config.algorithm.name}, population {population}, "
             f"{problem.policy.num_params:,} parameters; "
             f"dask: {workers} workers, {threads} threads"
         )
@@ -76,35 +94,69 @@ def bench_config(
             f"generations {warmup + 2}-{warmup + generations + 1} x {repeats} repeats "
             "(after an unmeasured one), medians"
         )
-        results: dict[str, list[GenerationCost]] = {"serial": [], "dask": []}
-        identical = True
-        speedups: list[float] = []
-        for repeat in range(repeats):
-            medians, speedup, same = _repeat(method, backends, start, generations)
-            identical &= same
-            for name in backends:
-                results[name].append(medians[name])
-            speedups.append(speedup)
-            ceilings.append(hardware_ceiling(backends["dask"].client, repeats=1))
-            s, d = medians["serial"], medians["dask"]
-            report(
-                f"  repeat {repeat + 1}: serial {s.wall_s * 1e3:8.1f} ms/gen, "
-                f"dask {d.wall_s * 1e3:8.1f} ms/gen, speedup {speedups[-1]:.2f} "
-                f"(median of paired ratios), hardware ceiling just after {ceilings[-1]:.2f}"
-            )
+        measured = _repeats(method, backends, start, config, episodes, generations, repeats, report)
     result = ConfigBenchResult(
-        serial=results["serial"],
-        dask=results["dask"],
+        **measured,
         workers=workers,
         threads=threads,
         num_params=problem.policy.num_params,
-        population=getattr(start, "population_size", config.algorithm.population_size),
-        identical=identical,
-        ceiling=statistics.median(ceilings),
-        speedups=speedups,
+        population=population,
+        ceiling=statistics.median(measured["ceilings"]),
+        name=config.name,
+        algorithm=config.algorithm.name,
+        generations=generations,
+        warmup=warmup,
+        env_id=None if measured["limit_kind"] is None else config.env.id,
+        episodes=episodes,
     )
-    _report_config(result, report)
+    report_config(result, report)
     return result
+
+
+def _repeats(
+    method: Method,
+    backends: dict[str, Backend],
+    start: Any,
+    config: ExperimentConfig,
+    episodes: int,
+    generations: int,
+    repeats: int,
+    report: Callable[[str], None],
+) -> dict[str, Any]:
+    """The repeats, each followed by the hardware ceiling and the env limit: the fields of
+    :class:`ConfigBenchResult` they measure."""
+    kind = limit_kind(config)
+    measured: dict[str, Any] = {
+        "serial": [],
+        "dask": [],
+        "identical": True,
+        "speedups": [],
+        "ceilings": [],
+        "limit_kind": kind,
+        "lanes": 0,
+        "limits": [],
+    }
+    for repeat in range(repeats):
+        medians, speedup, same = _repeat(method, backends, start, generations)
+        measured["identical"] &= same
+        for name in backends:
+            measured[name].append(medians[name])
+        measured["speedups"].append(speedup)
+        ceiling = hardware_ceiling(backends["dask"].client, repeats=1)
+        measured["ceilings"].append(ceiling)
+        s, d = medians["serial"], medians["dask"]
+        line = (
+            f"  repeat {repeat + 1}: serial {s.wall_s * 1e3:8.1f} ms/gen, "
+            f"dask {d.wall_s * 1e3:8.1f} ms/gen, speedup {speedup:.2f} "
+            f"(median of paired ratios), hardware ceiling just after {ceiling:.2f}"
+        )
+        if kind is not None:  # on as many lanes as the first repeat's largest Dask task held
+            lanes = measured["lanes"] or max(1, math.ceil(d.members * episodes / max(d.tasks, 1)))
+            measured["lanes"] = lanes
+            measured["limits"].append(measure_limit(config, lanes))
+            line += f", env limit {measured['limits'][-1]:,.0f} lane-steps/CPU-s"
+        report(line)
+    return measured
 
 
 @contextmanager
@@ -168,41 +220,3 @@ def _repeat(
     ]
     medians = {name: median_cost(cost) for name, cost in measured.items()}
     return medians, statistics.median(ratios), identical
-
-
-def _report_config(result: ConfigBenchResult, report: Callable[[str], None]) -> None:
-    s, d = median_cost(result.serial), median_cost(result.dask)
-    speedup = statistics.median(result.speedups)
-    rows = [
-        ("evaluations/s", f"{s.members / s.wall_s:,.0f}", f"{d.members / d.wall_s:,.0f}"),
-        ("generation (ms)", f"{s.wall_s * 1e3:.1f}", f"{d.wall_s * 1e3:.1f}"),
-        ("env steps/s", f"{s.env_steps / s.wall_s:,.0f}", f"{d.env_steps / d.wall_s:,.0f}"),
-        ("  evaluate (ms)", f"{s.evaluate_s * 1e3:.1f}", f"{d.evaluate_s * 1e3:.1f}"),
-        ("  longest task (ms)", f"{s.longest_task_s * 1e3:.1f}", f"{d.longest_task_s * 1e3:.1f}"),
-        ("  ask + tell (ms)", f"{s.strategy_s * 1e3:.1f}", f"{d.strategy_s * 1e3:.1f}"),
-        (
-            "orchestration overhead (ms/gen)",
-            f"{s.overhead_s * 1e3:.1f}",
-            f"{d.overhead_s * 1e3:.1f}",
-        ),
-        ("bytes sent / gen", "-", f"{d.bytes_sent:,.0f}"),
-        ("bytes received / gen", "-", f"{d.bytes_received:,.0f}"),
-        ("dask worker transfers / gen", "-", f"{d.transfer_bytes:,.0f}"),
-    ]
-    report(f"{'':34}{'serial':>14}{'dask':>14}")
-    for label, a, b in rows:
-        report(f"{label:34}{a:>14}{b:>14}")
-    runs = ", ".join(f"{x:.2f}" for x in result.speedups)
-    report(f"speedup (dask vs serial)          {speedup:.2f}  (repeats: {runs})")
-    report(f"parallel efficiency               {speedup / max(1, result.threads):.0%}")
-    report(
-        f"hardware ceiling                  {result.ceiling:.2f}  (the same CPU-bound task on "
-        f"all {result.threads} threads at once vs alone; no scheduler beats it)"
-    )
-    dense = result.population * result.num_params * 4
-    moved = d.bytes_sent + d.bytes_received + d.transfer_bytes
-    report(
-        f"traffic vs shipping every member's vector: {moved:,.0f} of {dense:,.0f} bytes "
-        f"({moved / dense:.3%})"
-    )
-    report(f"fitness identical on both backends: {'yes' if result.identical else 'NO'}")

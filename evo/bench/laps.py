@@ -44,6 +44,7 @@ def _generations(
                 bytes_received=cost.bytes_received,
                 transfer_bytes=cost.transfer_bytes,
                 env_steps=step.env_steps,
+                tasks=cost.tasks,
             )
         )
         fitness.append(step.scores)

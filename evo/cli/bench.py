@@ -4,9 +4,17 @@ against Dask) or ``evo bench suite`` (every benchmark task over seeds, into a Ma
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from evo.cli.options import add_overrides
 from evo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from evo.config import ExperimentConfig
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -41,6 +49,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--repeats", type=int, default=None, help="medians of this many (default: env 5, config 3)"
     )
     parser.add_argument("--steps", type=int, default=100, help="lockstep steps per run")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="with a config: print every figure as one JSON document on stdout "
+        "(progress goes to stderr)",
+    )
     suite = parser.add_argument_group("suite")
     suite.add_argument("--tasks", help="comma-separated configs of the suite (default: all)")
     suite.add_argument("--seeds", help="comma-separated seeds (default: each task's own)")
@@ -69,6 +83,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def bench(args: argparse.Namespace) -> int:
     """Print the figures of the env, or of a config."""
+    if args.json and args.target in ("env", "suite"):
+        raise ConfigError(f"--json: expected a config to bench, found {args.target!r}")
     if args.target == "env":
         return _bench_env(args)
     if args.target == "suite":
@@ -118,6 +134,11 @@ def _bench_config(args: argparse.Namespace) -> int:
         raise ConfigError("--generations, --repeats: expected positive integers; --warmup: >= 0")
     config = load_config(args.target, args.overrides)
     interrupts.install()
+    if args.json and (args.soak is not None or config.mode == "gradient"):
+        raise ConfigError(
+            "--json: expected an evolution config without --soak, found "
+            + ("--soak" if args.soak is not None else f"a {config.mode} config")
+        )
     if args.soak is not None:
         if args.soak < 100:
             raise ConfigError(f"--soak: expected at least 100 generations, found {args.soak}")
@@ -131,14 +152,55 @@ def _bench_config(args: argparse.Namespace) -> int:
             )
         bench_gradient(config, rounds=args.generations, repeats=repeats)
         return 0
-    bench_config(
-        config,
-        generations=args.generations,
-        repeats=repeats,
-        warmup=args.warmup,
-        scheduler=args.scheduler,
-    )
+    if not args.json:
+        bench_config(
+            config,
+            generations=args.generations,
+            repeats=repeats,
+            warmup=args.warmup,
+            scheduler=args.scheduler,
+        )
+        return 0
+    return _bench_config_json(config, args.generations, repeats, args.warmup, args.scheduler)
+
+
+def _bench_config_json(
+    config: ExperimentConfig, generations: int, repeats: int, warmup: int, scheduler: str | None
+) -> int:
+    """``evo bench CONFIG --json``: the figures as one JSON document, alone on stdout."""
+    import json
+
+    from evo.bench import bench_config, config_figures
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    with _stdout_to_stderr():  # whatever else prints (workers, C libraries) joins progress
+        result = bench_config(
+            config,
+            generations=generations,
+            repeats=repeats,
+            warmup=warmup,
+            scheduler=scheduler,
+            report=progress,
+        )
+    print(json.dumps(config_figures(result), indent=2))
     return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send this process's stdout, and that of the processes it starts, to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _bench_env(args: argparse.Namespace) -> int:
