@@ -175,9 +175,11 @@ def _backends(
     # taking CPU from the workers (as `evo run` does beside an embedded cluster).
     limits = threadpool_limits(limits=1, user_api="blas")
     serial = SerialBackend(problem, config.backend)
-    dask = DaskBackend(
-        problem, dataclasses.replace(config.backend, kind="dask"), scheduler=scheduler
+    # the cluster at once, and every generation on it: what Dask costs and gives
+    on_the_cluster = dataclasses.replace(
+        config.backend, kind="dask", start_after_s=0.0, placement="cluster"
     )
+    dask = DaskBackend(problem, on_the_cluster, scheduler=scheduler)
     dask.wait_for_workers()  # no generation measured in process while they start
     backends: dict[str, Backend] = {"serial": serial, "dask": dask}
     if config.policy.normalize_observations:  # a run's cost: the first generation's normaliser
