@@ -168,10 +168,8 @@ class RaceTrackVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         sim = self.sim
         assert sim is not None, "call reset() first"
-        self.steps += sim.alive  # the cars this step moves; whole-array ops, no masks
         self.elapsed += 1
-        obs, rewards = sim.advance(actions)
-        terminated = sim.crashed | sim.finished
+        obs, rewards, terminated = sim.advance(actions, self.steps)  # counts the cars moved
         if self.elapsed < self.max_episode_steps:  # no car has had that many steps yet
             truncated = np.zeros(self.num_envs, dtype=bool)
         else:
