@@ -291,12 +291,14 @@ def plan_tasks(
     """The chunks of a generation on ``slots`` worker threads: groups of members
     (:func:`plan_chunks`), each cut into blocks of its episodes (:func:`episode_blocks`,
     ``auto`` chunk sizes only) played as tasks of their own, group by group."""
-    plan = plan_chunks(population.members, chunk_size, slots, work_s, problem.batched)
     blocks = 1
     if chunk_size == "auto":
-        blocks = episode_blocks(problem, episode_seeds, len(plan), normalizer)
-        if blocks > 1:
-            plan = strided_plan(population.members, len(plan) // blocks)
+        count = task_count(work_s, slots, problem.batched)
+        blocks = episode_blocks(problem, episode_seeds, count, normalizer)
+    if blocks > 1:
+        plan = strided_plan(population.members, count // blocks)
+    else:
+        plan = plan_chunks(population.members, chunk_size, slots, work_s, problem.batched)
     chunks = make_chunks(population, episode_seeds, plan, normalizer)
     if blocks == 1:
         return chunks
