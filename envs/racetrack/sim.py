@@ -221,15 +221,13 @@ def _step_kernel(
     rewards, obs, steps, terminated,
 ):  # fmt: skip
     """Advance each live car (see :meth:`RaceSim.step`), then observe it if still live;
-    ``steps`` (if not empty) counts the cars moved, ``terminated`` is crashed or finished."""
-    count = steps.size > 0
+    ``steps`` counts the moves of each car, ``terminated`` is crashed or finished."""
     for i in range(alive.size):
         if not alive[i]:
             rewards[i] = 0.0
             terminated[i] = crashed[i] or finished[i]
             continue
-        if count:
-            steps[i] += 1
+        steps[i] += 1
         tan_steering = trig.tan(_clip(actions[i, 0], -1.0, 1.0) * MAX_STEER)
         throttle = _clip(actions[i, 1], -1.0, 1.0)
         accel = (throttle * MAX_ACCEL if throttle >= 0 else throttle * MAX_BRAKE) - DRAG * (
@@ -286,18 +284,6 @@ def _arc_kernel(vertex, direction, arc_start, arc_length, cars, x, y, quad, arc)
         arc[i] = _arc_at(vertex, direction, arc_start, arc_length, quad[i], x[i], y[i])
 
 
-_NO_STEPS = np.zeros(0, dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class _StepBuffers:
-    """What a step's compiled pass writes besides the cars' state, kept between steps."""
-
-    actions: np.ndarray  # (n, 2) float64
-    rewards: np.ndarray  # (n,)
-    terminated: np.ndarray  # (n,) bool
-
-
 class RaceSim:
     """N cars, car ``i`` on ``tracks.tracks[track_of[i]]``, stepped together."""
 
@@ -320,7 +306,10 @@ class RaceSim:
         self.crashed = np.zeros(n, dtype=bool)  # left the track
         self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)  # frozen cars keep theirs
         self._goal = laps * self.lap_length  # progress that completes the laps
-        self._buffers = _StepBuffers(np.zeros((n, 2)), np.zeros(n), np.zeros(n, dtype=bool))
+        self.moved = np.zeros(n, dtype=np.int64)  # steps each car has moved since its reset
+        # What a step's compiled pass writes besides the cars' state, kept between steps.
+        self._actions, self._rewards = np.zeros((n, 2)), np.zeros(n)
+        self._terminated = np.zeros(n, dtype=bool)
 
     @property
     def num_cars(self) -> int:
@@ -352,6 +341,7 @@ class RaceSim:
             cars, self.x, self.y, self.quad, self.arc,
         )  # fmt: skip
         self.progress[cars] = 0.0
+        self.moved[cars] = 0
         self.alive[cars] = True
         self.finished[cars] = False
         self.crashed[cars] = False
@@ -367,29 +357,19 @@ class RaceSim:
         obs, rewards, _ = self.advance(actions)
         return obs, rewards, ~self.alive
 
-    def advance(
-        self, actions: np.ndarray, steps: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`step`, returning (observations, rewards, crashed or finished) and adding
-        1 to ``steps`` (int64, one per car) for each car it moves.
-
-        The compiled pass writes into buffers kept from step to step (a fresh array
-        handed to a compiled function costs more than the copies returned).
-        """
-        n = len(self.track_of)
-        buffers = self._buffers
-        np.copyto(buffers.actions, np.reshape(actions, (n, 2)), casting="unsafe")  # as float64
-        tracks = self.tracks
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`step`, returning (observations, rewards, crashed or finished)."""
+        n, tracks = len(self.track_of), self.tracks
+        np.copyto(self._actions, np.reshape(actions, (n, 2)), casting="unsafe")  # as float64
         _step_kernel(
             tracks.planes, tracks.following, tracks.preceding,
             tracks.vertex, tracks.direction, tracks.arc_start, tracks.arc_length,
-            self.angles, self.lap_length, self._goal, buffers.actions,
+            self.angles, self.lap_length, self._goal, self._actions,
             self.x, self.y, self.heading, self.speed, self.steer, self.quad,
             self.arc, self.progress, self.alive, self.finished, self.crashed,
-            buffers.rewards, self._obs, _NO_STEPS if steps is None else steps,
-            buffers.terminated,
+            self._rewards, self._obs, self.moved, self._terminated,
         )  # fmt: skip
-        return self._obs.copy(), buffers.rewards.copy(), buffers.terminated.copy()
+        return self._obs.copy(), self._rewards.copy(), self._terminated.copy()
 
     def ranges(self, cars: np.ndarray | None = None) -> np.ndarray:
         """Distances (m) along each car's rays to the track boundary, capped at the range."""
