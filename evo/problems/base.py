@@ -223,12 +223,14 @@ def join_episodes(results: list[ChunkResult]) -> list[ChunkResult]:
     returns = np.zeros((len(members), episodes))
     steps = np.zeros((len(members), episodes), dtype=np.int64)
     killed = np.zeros(len(members), dtype=bool)
+    played = np.zeros(len(members), dtype=np.int64)  # episodes each member has a return of
     failed: dict[int, tuple[int, str]] = {}  # row -> (first column of its part, message)
     for part in parts:
         rows = np.searchsorted(members, part.indices)
         if part.returns is None or part.episode_steps is None:
             killed[rows] = True
             continue
+        played[rows] += len(part.episodes)
         returns[np.ix_(rows, part.episodes)] = part.returns
         steps[np.ix_(rows, part.episodes)] = part.episode_steps
         column = int(part.episodes.min())
@@ -236,6 +238,7 @@ def join_episodes(results: list[ChunkResult]) -> list[ChunkResult]:
             row = int(np.searchsorted(members, member))
             if row not in failed or column < failed[row][0]:
                 failed[row] = (column, message)
+    assert (played[~killed] == episodes).all(), "every episode of a member, exactly once"
     joined = episode_scores(members, returns, steps, {r: m for r, (_, m) in failed.items()})
     joined.fitness[killed], joined.steps[killed] = -np.inf, 0
     whole = [r for r in results if r.episodes is None]
