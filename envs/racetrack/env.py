@@ -136,7 +136,6 @@ class RaceTrackVectorEnv(VectorEnv):
         )
         self.action_space = gymnasium.vector.utils.batch_space(ACTION_SPACE, num_envs)
         self.sim: RaceSim | None = None
-        self.steps = np.zeros(num_envs, dtype=np.int64)
         self.elapsed = 0  # steps since the reset; no car has had more
 
     def reset(
@@ -159,7 +158,6 @@ class RaceTrackVectorEnv(VectorEnv):
             track_of[car] = tracks.setdefault(track.name, (len(tracks), track))[0]
         tracks_used = TrackSet.of([t for _, t in tracks.values()])
         self.sim = RaceSim(tracks_used, track_of, self.laps, self.num_rays)
-        self.steps[:] = 0
         self.elapsed = 0
         return self.sim.reset(), {}
 
@@ -168,14 +166,12 @@ class RaceTrackVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         sim = self.sim
         assert sim is not None, "call reset() first"
-        self.steps += sim.alive  # the cars this step moves; whole-array ops, no masks
         self.elapsed += 1
-        obs, rewards = sim.advance(actions)
-        terminated = sim.crashed | sim.finished
+        obs, rewards, terminated = sim.advance(actions)
         if self.elapsed < self.max_episode_steps:  # no car has had that many steps yet
             truncated = np.zeros(self.num_envs, dtype=bool)
         else:
-            truncated = self.steps >= self.max_episode_steps
+            truncated = sim.moved >= self.max_episode_steps
             np.greater(truncated, terminated, out=truncated)  # and not terminated
             np.greater(sim.alive, truncated, out=sim.alive)  # and not truncated
         return obs, rewards, terminated, truncated, {}

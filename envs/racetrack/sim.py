@@ -214,30 +214,27 @@ def _observe_car(planes, following, preceding, angles, x, y, heading, speed, ste
 
 
 @numba.njit(cache=True, nogil=True)
-def _steering_tangents(actions, alive, out):
-    """Tangent of the wheel angle of every live car (0 for frozen ones)."""
-    for i in range(alive.size):
-        out[i] = trig.tan(_clip(actions[i, 0], -1.0, 1.0) * MAX_STEER) if alive[i] else 0.0
-
-
-@numba.njit(cache=True, nogil=True)
 def _step_kernel(
     planes, following, preceding, vertex, direction, arc_start, arc_length,
-    angles, lap_length, goal, actions, tan_steering,
+    angles, lap_length, goal, actions,
     x, y, heading, speed, steer, quad, arc, progress, alive, finished, crashed,
-    rewards, obs,
+    rewards, obs, steps, terminated,
 ):  # fmt: skip
-    """Advance each live car (see :meth:`RaceSim.step`), then observe it if still live."""
+    """Advance each live car (see :meth:`RaceSim.step`), then observe it if still live;
+    ``steps`` counts the moves of each car, ``terminated`` is crashed or finished."""
     for i in range(alive.size):
         if not alive[i]:
             rewards[i] = 0.0
+            terminated[i] = crashed[i] or finished[i]
             continue
+        steps[i] += 1
+        tan_steering = trig.tan(_clip(actions[i, 0], -1.0, 1.0) * MAX_STEER)
         throttle = _clip(actions[i, 1], -1.0, 1.0)
         accel = (throttle * MAX_ACCEL if throttle >= 0 else throttle * MAX_BRAKE) - DRAG * (
             speed[i] * speed[i]
         )
         new_speed = _clip(speed[i] + accel * DT, 0.0, MAX_SPEED)
-        curvature = tan_steering[i] / WHEELBASE
+        curvature = tan_steering / WHEELBASE
         speed_squared = new_speed * new_speed  # np.maximum(., 1e-9) keeps a NaN
         grip_limit = GRIP / (
             speed_squared if np.isnan(speed_squared) or speed_squared > 1e-9 else 1e-9
@@ -260,6 +257,7 @@ def _step_kernel(
         crashed[i] = off_track
         finished[i] = progress[i] >= goal[i] and not off_track
         alive[i] = not (off_track or progress[i] >= goal[i])
+        terminated[i] = crashed[i] or finished[i]
         rewards[i] = LAP_REWARD * delta / lap - TIME_PENALTY
         if alive[i]:
             _observe_car(
@@ -308,7 +306,10 @@ class RaceSim:
         self.crashed = np.zeros(n, dtype=bool)  # left the track
         self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)  # frozen cars keep theirs
         self._goal = laps * self.lap_length  # progress that completes the laps
-        self._tan_steering = np.zeros(n)  # per-step scratch
+        self.moved = np.zeros(n, dtype=np.int64)  # steps each car has moved since its reset
+        # What a step's compiled pass writes besides the cars' state, kept between steps.
+        self._actions, self._rewards = np.zeros((n, 2)), np.zeros(n)
+        self._terminated = np.zeros(n, dtype=bool)
 
     @property
     def num_cars(self) -> int:
@@ -340,6 +341,7 @@ class RaceSim:
             cars, self.x, self.y, self.quad, self.arc,
         )  # fmt: skip
         self.progress[cars] = 0.0
+        self.moved[cars] = 0
         self.alive[cars] = True
         self.finished[cars] = False
         self.crashed[cars] = False
@@ -352,25 +354,22 @@ class RaceSim:
         One compiled pass moves, scores and observes the cars: a step's cost is the
         cars' work, not a sequence of small array operations.
         """
-        obs, rewards = self.advance(actions)
+        obs, rewards, _ = self.advance(actions)
         return obs, rewards, ~self.alive
 
-    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`step` without its terminated array: (observations, rewards)."""
-        n = len(self.track_of)
-        actions = np.ascontiguousarray(actions, dtype=np.float64).reshape(n, 2)
-        tracks, alive, tan_steering = self.tracks, self.alive, self._tan_steering
-        _steering_tangents(actions, alive, tan_steering)
-        rewards = np.empty(n)
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`step`, returning (observations, rewards, crashed or finished)."""
+        n, tracks = len(self.track_of), self.tracks
+        np.copyto(self._actions, np.reshape(actions, (n, 2)), casting="unsafe")  # as float64
         _step_kernel(
             tracks.planes, tracks.following, tracks.preceding,
             tracks.vertex, tracks.direction, tracks.arc_start, tracks.arc_length,
-            self.angles, self.lap_length, self._goal, actions, tan_steering,
+            self.angles, self.lap_length, self._goal, self._actions,
             self.x, self.y, self.heading, self.speed, self.steer, self.quad,
-            self.arc, self.progress, alive, self.finished, self.crashed,
-            rewards, self._obs,
+            self.arc, self.progress, self.alive, self.finished, self.crashed,
+            self._rewards, self._obs, self.moved, self._terminated,
         )  # fmt: skip
-        return self._obs.copy(), rewards
+        return self._obs.copy(), self._rewards.copy(), self._terminated.copy()
 
     def ranges(self, cars: np.ndarray | None = None) -> np.ndarray:
         """Distances (m) along each car's rays to the track boundary, capped at the range."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from evo.errors import EvaluationError
 from evo.population import Members, Population
-from evo.problems.base import Chunk, ChunkResult
+from evo.problems.base import Chunk, ChunkResult, Problem, join_episodes
 from evo.problems.normalization import Normalizer, ObservationStats, generation_stats
 
 
@@ -229,6 +229,12 @@ def plan_chunks(
         count = task_count(work_s, slots, batched)
     else:
         count = math.ceil(size / chunk_size)
+    return strided_plan(members, count)
+
+
+def strided_plan(members: Members, count: int) -> list[np.ndarray]:
+    """Member indices of ``count`` tasks (at most one per member), groups ``i::count``."""
+    size = len(members)
     count = max(1, min(count, size))
     groups = member_groups(members)
     if count > groups[-1] + 1:  # more tasks asked for than pairs: split the pairs too
@@ -252,6 +258,58 @@ def make_chunks(
     ]
 
 
+def episode_blocks(
+    problem: Problem, episode_seeds: np.ndarray, count: int, normalizer: Normalizer | None
+) -> int:
+    """Into how many blocks of episodes to cut a generation of ``count`` tasks (1: none).
+
+    When every member plays the same episodes (common seeds: on the race track, the same
+    tracks), a task of all the members on some of the episodes beats one of some members
+    on all of them: a worker sets up (builds the tracks of) only its own episodes, and the
+    lockstep batch keeps every member, so the forward pass, vectorised over members, does
+    not pay its fixed cost per row twice over. Blocks of equal size only (a worker with
+    twice the episodes would have twice the work), and none under a normaliser, whose
+    observation sums add a member's episodes in one task.
+    """
+    episodes = episode_seeds.shape[1]
+    if not problem.splits_episodes or normalizer is not None or count <= 1 or episodes <= 1:
+        return 1
+    if not (episode_seeds == episode_seeds[:1]).all():
+        return 1
+    return max(d for d in range(1, count + 1) if episodes % d == 0 and count % d == 0)
+
+
+def plan_tasks(
+    problem: Problem,
+    population: Population,
+    episode_seeds: np.ndarray,
+    chunk_size: Literal["auto"] | int,
+    slots: int,
+    work_s: float | None = None,
+    normalizer: Normalizer | None = None,
+) -> list[Chunk]:
+    """The chunks of a generation on ``slots`` worker threads: groups of members
+    (:func:`plan_chunks`), each cut into blocks of its episodes (:func:`episode_blocks`,
+    ``auto`` chunk sizes only) played as tasks of their own, group by group."""
+    blocks = 1
+    if chunk_size == "auto":
+        count = task_count(work_s, slots, problem.batched)
+        blocks = episode_blocks(problem, episode_seeds, count, normalizer)
+    if blocks > 1:
+        plan = strided_plan(population.members, count // blocks)
+    else:
+        plan = plan_chunks(population.members, chunk_size, slots, work_s, problem.batched)
+    chunks = make_chunks(population, episode_seeds, plan, normalizer)
+    if blocks == 1:
+        return chunks
+    columns = np.array_split(np.arange(episode_seeds.shape[1]), blocks)
+    return [
+        Chunk(c.indices, c.members, np.ascontiguousarray(c.episode_seeds[:, e]), None, e)
+        for c in chunks
+        for e in columns
+    ]
+
+
 def assemble(
     size: int,
     results: list[ChunkResult],
@@ -267,20 +325,25 @@ def assemble(
     fitness = np.full(size, np.nan)
     steps = np.zeros(size, dtype=np.int64)
     errors: dict[int, str] = {}
-    for result in results:
+    for result in join_episodes(results):
         fitness[result.indices] = result.fitness
         steps[result.indices] = result.steps
         errors.update(result.errors)
-    # Tasks numbered by their first member, so the numbering follows the chunk plan.
-    ordered = sorted(results, key=lambda r: int(np.min(r.indices, initial=size)))
+    # Tasks numbered by their first member (then first episode), so the numbering follows
+    # the chunk plan; a member played by several tasks (blocks of its episodes) is named
+    # with its first, and its share of their time summed.
+    ordered = sorted(results, key=_task_order(size))
     worker_names = tuple(sorted({r.worker or IN_PROCESS for r in ordered}))
     member_worker = np.full(size, -1, dtype=np.int16)
     member_task = np.full(size, -1, dtype=np.int16)
     member_seconds = np.full(size, np.nan, dtype=np.float32)
     for task, result in enumerate(ordered):
-        member_worker[result.indices] = worker_names.index(result.worker or IN_PROCESS)
-        member_task[result.indices] = task
-        member_seconds[result.indices] = result.seconds / max(len(result.indices), 1)
+        first = result.indices[member_task[result.indices] < 0]
+        member_worker[first] = worker_names.index(result.worker or IN_PROCESS)
+        member_task[first] = task
+        share = result.seconds / max(len(result.indices), 1)
+        member_seconds[first] = 0.0
+        member_seconds[result.indices] += share
     return Evaluation(
         fitness=fitness,
         steps=steps,
@@ -300,6 +363,14 @@ def assemble(
         member_seconds=member_seconds,
         observations=_observations(size, results),
     )
+
+
+def _task_order(size: int) -> Callable[[ChunkResult], tuple[int, int]]:
+    def key(result: ChunkResult) -> tuple[int, int]:
+        column = 0 if result.episodes is None else int(result.episodes[0])
+        return int(np.min(result.indices, initial=size)), column
+
+    return key
 
 
 def _observations(size: int, results: list[ChunkResult]) -> ObservationStats | None:

@@ -21,7 +21,7 @@ from typing import Any
 import dask
 import numpy as np
 
-from evo.backends.base import Evaluation, TaskRun, assemble, make_chunks, plan_chunks
+from evo.backends.base import Evaluation, TaskRun, assemble, plan_tasks
 from evo.backends.cluster import Connection, check_address
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
 from evo.backends.cluster_log import ClusterLog, TransferCount, Workerless
@@ -262,10 +262,10 @@ class DaskBackend:
         workers, slots = self._healthy_workers()
         episodes = episode_seeds.shape[1]
         work = None if self._episode_s is None else self._episode_s * population.size * episodes
-        plan = plan_chunks(
-            population.members, self.config.chunk_size, len(slots), work, self.problem.batched
+        size, threads = self.config.chunk_size, len(slots)
+        chunks = plan_tasks(
+            self.problem, population, episode_seeds, size, threads, work, normalizer
         )
-        chunks = make_chunks(population, episode_seeds, plan, normalizer)
         run = self._run(
             evaluate_chunk, self.problem, population.shared, chunks, generation, workers, slots
         )

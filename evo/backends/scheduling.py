@@ -278,6 +278,7 @@ class GenerationRun:
             fitness=np.full(1, -np.inf),
             steps=np.zeros(1, dtype=np.int64),
             worker="none (it killed its workers)",  # the lineage's worker column
+            episodes=chunk.episodes,  # a part without returns: the joined member gets -inf
         )
         self.outcome.events.append(
             {
@@ -301,6 +302,7 @@ class GenerationRun:
                     chunk.members.take(np.array([row])),
                     chunk.episode_seeds[row : row + 1],
                     chunk.normalizer,
+                    chunk.episodes,
                 )
             )
         self.outcome.events.append(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,12 +32,18 @@ EvaluateParams = Callable[[np.ndarray, np.ndarray], np.ndarray]
 @dataclass(frozen=True)
 class Chunk:
     """Some members of one generation: their indices, records and episode seeds, and the
-    observation normaliser they play with (the generation's, if the run normalises)."""
+    observation normaliser they play with (the generation's, if the run normalises).
+
+    With ``episodes`` set, the chunk plays only those of its members' episodes (columns
+    of the generation's episode seeds; ``episode_seeds`` holds just them), and its result
+    is a part (:attr:`ChunkResult.returns`) that :func:`join_episodes` makes whole.
+    """
 
     indices: np.ndarray  # (m,) member indices in the population
     members: Members
     episode_seeds: np.ndarray  # (m, episodes) uint32
     normalizer: Normalizer | None = None
+    episodes: np.ndarray | None = None  # (e,) the episode columns played; None: all
 
     @property
     def nbytes(self) -> int:
@@ -53,10 +59,14 @@ class ChunkResult:
     normaliser, the sums of the observations each member was fed."""
 
     indices: np.ndarray  # (m,)
-    fitness: np.ndarray  # (m,) float64
-    steps: np.ndarray  # (m,) int64, summed over the member's episodes
+    fitness: np.ndarray  # (m,) float64 (NaN in a part: it is made when the parts are joined)
+    steps: np.ndarray  # (m,) int64, summed over the member's episodes (those played here)
     errors: dict[int, str] = field(default_factory=dict)  # member index -> what its env raised
     observations: MemberObservations | None = None
+    # A part (a chunk of some episodes): their columns, each one's return and steps, (m, e).
+    episodes: np.ndarray | None = None
+    returns: np.ndarray | None = None
+    episode_steps: np.ndarray | None = None
     seconds: float = field(default=0.0, compare=False)
     worker: str = field(default="", compare=False)  # the Dask worker that ran it, if any
     transfer_total: int = field(default=0, compare=False)  # its Dask outgoing-bytes counter then
@@ -65,7 +75,9 @@ class ChunkResult:
     def nbytes(self) -> int:
         """Payload size of the result's arrays."""
         seen = 0 if self.observations is None else self.observations.nbytes
-        return self.indices.nbytes + self.fitness.nbytes + self.steps.nbytes + seen
+        parts = [a for a in (self.episodes, self.returns, self.episode_steps) if a is not None]
+        sizes = self.indices.nbytes + self.fitness.nbytes + self.steps.nbytes
+        return sizes + seen + sum(a.nbytes for a in parts)
 
 
 class ParamSpace(Protocol):
@@ -92,6 +104,9 @@ class Problem(Protocol):
     policy: ParamSpace
     reward_threshold: float | None  # the score that counts as solved, if the problem has one
     batched: bool  # a chunk runs in lockstep, cheaper per member the more it holds
+    # A chunk may play some of its members' episodes (Chunk.episodes): the fitness is made
+    # from the episodes' returns by episode_scores, wherever they were played.
+    splits_episodes: bool
 
     def generation_seeds(self, seed: int, generation: int, size: int) -> np.ndarray:
         """Each member's episode seeds for a generation, ``(size, episodes)`` uint32."""
@@ -151,11 +166,81 @@ def evaluate_chunk(problem: Problem, bases: Bases, chunk: Chunk) -> ChunkResult:
     """The task of a generation: rebuild the chunk's members from the bases, score them."""
     start = time.perf_counter()
     result = problem.evaluate(materialize(bases, chunk.members), chunk)
+    return replace(result, seconds=time.perf_counter() - start, worker="", transfer_total=0)
+
+
+def episode_scores(
+    indices: np.ndarray,
+    returns: np.ndarray,
+    steps: np.ndarray,
+    errors: dict[int, str],
+    observations: MemberObservations | None = None,
+) -> ChunkResult:
+    """Fitness = mean return over each member's episodes (``returns`` ``(m, episodes)``,
+    rows in ``indices`` order); a member with an error (its row in ``errors``) gets NaN.
+    The one place a fitness is made from returns, so a chunk played whole and one joined
+    from parts get the same float64 operations in the same order."""
+    fitness = np.ascontiguousarray(returns, dtype=np.float64).mean(axis=1)
+    fitness[list(errors)] = np.nan
     return ChunkResult(
-        indices=result.indices,
-        fitness=result.fitness,
-        steps=result.steps,
-        errors=result.errors,
-        observations=result.observations,
-        seconds=time.perf_counter() - start,
+        indices=indices,
+        fitness=fitness,
+        steps=steps.sum(axis=1),
+        errors={int(indices[row]): message for row, message in errors.items()},
+        observations=observations,
     )
+
+
+def episode_part(
+    chunk: Chunk, returns: np.ndarray, steps: np.ndarray, errors: dict[int, str]
+) -> ChunkResult:
+    """The result of a chunk that played some of its members' episodes: their returns and
+    steps for :func:`join_episodes`, no fitness yet (``errors`` by row, as from the env)."""
+    return ChunkResult(
+        indices=chunk.indices,
+        fitness=np.full(len(chunk.indices), np.nan),
+        steps=steps.sum(axis=1),
+        errors={int(chunk.indices[row]): message for row, message in errors.items()},
+        episodes=chunk.episodes,
+        returns=returns,
+        episode_steps=steps,
+    )
+
+
+def join_episodes(results: list[ChunkResult]) -> list[ChunkResult]:
+    """Whole results of a generation: its whole chunks' as they are, and its parts (chunks
+    of some of their members' episodes, see :attr:`Chunk.episodes`) put together column by
+    column into one result for the members they cover, scored by :func:`episode_scores`.
+
+    A member's error is that of its first failing part in episode order; a part without
+    returns (a member that killed its workers) makes the member's fitness -inf.
+    """
+    parts = [r for r in results if r.episodes is not None]
+    if not parts:
+        return results
+    members = np.unique(np.concatenate([p.indices for p in parts]))
+    episodes = 1 + max(int(p.episodes.max()) for p in parts)
+    returns = np.zeros((len(members), episodes))
+    steps = np.zeros((len(members), episodes), dtype=np.int64)
+    killed = np.zeros(len(members), dtype=bool)
+    played = np.zeros(len(members), dtype=np.int64)  # episodes each member has a return of
+    failed: dict[int, tuple[int, str]] = {}  # row -> (first column of its part, message)
+    for part in parts:
+        rows = np.searchsorted(members, part.indices)
+        if part.returns is None or part.episode_steps is None:
+            killed[rows] = True
+            continue
+        played[rows] += len(part.episodes)
+        returns[np.ix_(rows, part.episodes)] = part.returns
+        steps[np.ix_(rows, part.episodes)] = part.episode_steps
+        column = int(part.episodes.min())
+        for member, message in part.errors.items():
+            row = int(np.searchsorted(members, member))
+            if row not in failed or column < failed[row][0]:
+                failed[row] = (column, message)
+    assert (played[~killed] == episodes).all(), "every episode of a member, exactly once"
+    joined = episode_scores(members, returns, steps, {r: m for r, (_, m) in failed.items()})
+    joined.fitness[killed], joined.steps[killed] = -np.inf, 0
+    whole = [r for r in results if r.episodes is None]
+    seconds = sum(p.seconds for p in parts)
+    return [*whole, replace(joined, seconds=seconds, worker=parts[0].worker)]

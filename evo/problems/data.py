@@ -44,6 +44,7 @@ class DataProblem:
     kind: str = "data"
     reward_threshold: float | None = None
     batched: bool = False
+    splits_episodes: bool = False  # one trial a member
 
     @property
     def safe_in_process(self) -> bool:

@@ -16,7 +16,7 @@ from evo.config import EnvConfig, ExperimentConfig
 from evo.errors import ConfigError
 from evo.messages import join, suggest
 from evo.policies import MLPSpec, spec_for_spaces
-from evo.problems.base import Chunk, ChunkResult, EpisodeScores
+from evo.problems.base import Chunk, ChunkResult, EpisodeScores, episode_part, episode_scores
 from evo.problems.imports import load_entry_point
 from evo.problems.normalization import ObservationTally
 from evo.problems.rollout import (
@@ -125,6 +125,12 @@ class EnvProblem(EpisodeScores):
         ours = has_lockstep_version(env) or plays_fast(env) or env.id.startswith("envs/")
         return env.entry_point is None and ours
 
+    @property
+    def splits_episodes(self) -> bool:
+        """A lockstep chunk may play some of its members' episodes (fitness: their mean
+        return, made where they are joined)."""
+        return self.vectorized
+
     def generation_seeds(self, seed: int, generation: int, size: int) -> np.ndarray:
         """Each member's episode seeds for a generation, ``(size, episodes)``."""
         env = self.env
@@ -146,15 +152,10 @@ class EnvProblem(EpisodeScores):
         except Exception as exc:  # the envs could not even be built here: every member failed
             returns, steps = np.zeros(shape), np.zeros(shape, dtype=np.int64)
             errors = dict.fromkeys(range(len(chunk.indices)), f"{type(exc).__name__}: {exc}")
-        fitness = returns.mean(axis=1)
-        fitness[list(errors)] = np.nan
-        return ChunkResult(
-            indices=chunk.indices,
-            fitness=fitness,
-            steps=steps.sum(axis=1),
-            errors={int(chunk.indices[row]): message for row, message in errors.items()},
-            observations=None if tally is None else tally.members(shape[1], list(errors)),
-        )
+        if chunk.episodes is not None:  # some of the members' episodes: joined elsewhere
+            return episode_part(chunk, returns, steps, errors)
+        observations = None if tally is None else tally.members(shape[1], list(errors))
+        return episode_scores(chunk.indices, returns, steps, errors, observations)
 
     def unbatched(self) -> EnvProblem:
         """This problem played one env at a time where its lockstep version is ours (the

@@ -84,6 +84,7 @@ class FunctionProblem(EpisodeScores):
     kind: str = "function"
     reward_threshold: float | None = None
     batched: bool = False
+    splits_episodes: bool = False  # one trial a member
 
     @classmethod
     def from_config(

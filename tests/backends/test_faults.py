@@ -163,6 +163,37 @@ def test_a_worker_killed_mid_generation(cluster: Cluster, tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+def test_a_worker_killed_while_a_generation_is_cut_by_tracks(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The race track with common tracks: each generation's tasks are blocks of tracks for
+    every member, joined on the orchestrator; a lost block is played again elsewhere."""
+    race = {"id": "envs/RaceTrack-v0", "episodes": 8, "common_seeds": True, "max_steps": 400}
+    path = _config(
+        tmp_path,
+        generations=25,
+        env=race,
+        algorithm={"name": "openai_es", "population_size": 48, "sigma": 0.5},
+        policy={"hidden_sizes": [16]},
+    )
+    reference = _serial_reference(path, tmp_path)
+    cluster.add_worker()
+    cluster.add_worker()
+    pids = cluster.worker_pids(2)
+    victim = sorted(pids)[0]
+    run = _start_run(path, tmp_path / "runs", cluster.address)
+    try:
+        wait_for_generations(tmp_path / "runs", 3)
+        os.kill(pids[victim], signal.SIGKILL)
+    finally:
+        run_dir = _finish(run)
+    assert _columns(run_dir) == _columns(reference)
+    assert [e["worker"] for e in _events(run_dir) if e["event"] == "worker_left"] == [victim]
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert max(m["tasks"] for m in metrics) >= 2  # generations were cut
+
+
+@pytest.mark.slow
 def test_a_hung_worker_is_worked_around(cluster: Cluster, tmp_path: Path) -> None:
     reference, run, pids, victim = _two_workers_and_a_run(cluster, tmp_path)
     try:
