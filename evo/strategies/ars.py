@@ -8,8 +8,10 @@ the centre itself, evaluated on fresh episodes so that the run's stop rule can j
 it; it takes no part in the update. The paper counts only the 2N perturbed episodes
 (its progress is judged on separate evaluations): with ``evaluate_centre: false`` the
 centre is not played, and the stop rule judges the best perturbed member and confirms
-the updated centre on fresh episodes instead. The b directions whose better side max(r+, r-) is highest are
-kept (line 6: V1-t; b = N is plain V1), and the centre moves by
+the updated centre on fresh episodes instead.
+
+The b directions whose better side max(r+, r-) is highest are kept (line 6: V1-t;
+b = N is plain V1), and the centre moves by
 
     alpha / (b sigma_R) * sum_k (r_k+ - r_k-) delta_k        (line 7)
 
