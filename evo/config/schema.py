@@ -106,10 +106,11 @@ class PolicyConfig(Section):
     observation_clip: float | None = option(
         None, "clip the normalised observations to +-this (null: no clipping)", gt=0
     )
-    action_bounds: Literal["tanh", "clip"] = option(
+    action_bounds: Literal["tanh", "clip", "raw"] = option(
         "tanh",
-        "a bounded Box action: tanh of the outputs scaled into the bounds, or the outputs "
-        "clipped to them (ARS)",
+        "a bounded Box action: tanh of the outputs scaled into the bounds, the outputs "
+        "clipped to them, or the outputs as they are (raw: ARS's code; the env must accept "
+        "them, as MuJoCo clamps its controls while its control cost sees them whole)",
     )
 
     def __post_init__(self) -> None:
