@@ -32,6 +32,11 @@ class EnvConfig(Section):
     common_seeds: bool = option(
         False, "all members of a generation play the same episodes (common random numbers)"
     )
+    paired_seeds: bool = option(
+        False,
+        "the two members of a mirrored pair (the same noise, opposite signs) play the same "
+        "episodes, so their difference is the perturbation's alone; pairs play different ones",
+    )
     max_steps: int | None = option(None, "step limit per episode (null: the env's own)", ge=1)
     fast: bool = option(
         True,

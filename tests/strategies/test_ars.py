@@ -115,6 +115,30 @@ def test_a_run_without_the_centre_plays_only_the_pairs(tmp_path: Path) -> None:
     assert result.summary["final_eval_mean"] >= 475
 
 
+@pytest.mark.parametrize("paired", [False, True])
+def test_paired_seeds_give_a_pair_the_same_episodes(tmp_path: Path, paired: bool) -> None:
+    """env.paired_seeds: with a tiny noise, a pair's two returns differ by the perturbation
+    alone (nearly equal); without it, by their different Pendulum starts too."""
+    config = load_config(
+        REPO / "evo" / "configs" / "pendulum-ars.yaml",
+        [
+            "backend.kind=serial",
+            "generations=1",
+            "env.common_seeds=false",
+            f"env.paired_seeds={str(paired).lower()}",
+            "algorithm.noise=1e-6",
+            "final_eval.episodes=0",
+        ],
+    )
+    result = experiment.run(config, tmp_path, reporter=Reporter(quiet=True))
+    with np.load(result.path / "lineage" / "000001.npz", allow_pickle=False) as lineage:
+        fitness = lineage["fitness"]
+    gaps = np.abs(fitness[1::2] - fitness[2::2])
+    spread = np.ptp(fitness[1::2])  # the pairs' first members: different episodes
+    assert spread > 10
+    assert (gaps.max() < 1.0) if paired else (gaps.min() > 1.0)
+
+
 def test_equal_returns_leave_the_centre_where_it_is() -> None:
     strategy = ARS(ARSConfig(directions=3))
     state = strategy.init(np.random.default_rng(0), np.ones(NUM_PARAMS, np.float32))
