@@ -50,8 +50,9 @@ class MLPSpec:
     action_high: tuple[float, ...] = ()
     action_start: int = 0  # discrete: the first action's value
     bias: bool = True  # false: every layer is x @ W alone (the linear policy)
-    bounds: Literal["tanh", "clip"] = "tanh"  # Box actions: tanh squashed into the bounds,
-    # or the outputs cut at them (ARS: clip(M obs, low, high))
+    bounds: Literal["tanh", "clip", "raw"] = "tanh"  # Box actions: tanh squashed into the
+    # bounds, the outputs cut at them (clip(M obs, low, high)), or the outputs as they are
+    # (raw: ARS's own code feeds M obs to the env, whose simulator clamps the controls)
 
     @property
     def layer_sizes(self) -> list[tuple[int, int]]:
@@ -108,10 +109,10 @@ class MLPSpec:
 
     def actions(self, outputs: np.ndarray) -> np.ndarray:
         """Env actions from outputs: argmax for discrete; for Box, tanh scaled to the bounds,
-        or the outputs clipped to them."""
+        or the outputs clipped to them, or the outputs themselves (raw)."""
         if self.action == "discrete":
             return _discrete_actions(self, outputs)
-        if self.bounds == "clip":
+        if self.bounds != "tanh":
             return _clipped_actions(self, outputs)
         squashed = kernels.tanh(outputs)  # a new array, float32 or float64
         return _box_actions(self, squashed, _action_bounds(self, squashed.dtype), True)
@@ -216,7 +217,7 @@ class BoundPolicy:
         if self.spec.action == "discrete":
             chosen = self._pass(self._inputs(obs), squash="argmax")
             return chosen + self.spec.action_start if self.spec.action_start else chosen
-        if self.spec.bounds == "clip":  # the pass's output is its own: cut in place
+        if self.spec.bounds != "tanh":  # the pass's output is its own: cut in place
             return _clipped_actions(self.spec, self._pass(self._inputs(obs)), in_place=True)
         actions = self._pass(self._inputs(obs), squash="bounds")
         if actions.shape[-1:] == self.spec.action_shape:
@@ -287,8 +288,8 @@ def _box_actions(
 
 
 def _clip_bounds(spec: MLPSpec, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(low, high)`` of a bounded Box action in ``dtype``, or None."""
-    if spec.action == "discrete" or not spec.action_low:
+    """``(low, high)`` of a bounded Box action in ``dtype``, or None (raw: not cut)."""
+    if spec.action == "discrete" or not spec.action_low or spec.bounds == "raw":
         return None
     return np.asarray(spec.action_low, dtype=dtype), np.asarray(spec.action_high, dtype=dtype)
 
@@ -309,7 +310,7 @@ def spec_for_spaces(
     hidden_sizes: tuple[int, ...],
     activation: Literal["tanh", "relu"],
     bias: bool = True,
-    bounds: Literal["tanh", "clip"] = "tanh",
+    bounds: Literal["tanh", "clip", "raw"] = "tanh",
 ) -> MLPSpec:
     """The MLP that maps this observation space to this action space (``bounds``: how a
     Box action is kept in its bounds)."""

@@ -110,6 +110,23 @@ class Population:
         """Length of each member's parameter vector."""
         return int(self.bases.shape[1])
 
+    def pair_leaders(self) -> np.ndarray:
+        """For each member, the first member drawn from the same base and noise at the same
+        scale (its mirror image, or itself): ``(n,)`` int64 member indices."""
+        members = self.members
+        keys = np.stack(
+            [
+                members.base_index.astype(np.int64),
+                members.noise_offset,
+                members.scale.view(np.int32).astype(np.int64),
+            ],
+            axis=1,
+        )
+        # A member with scale 0 is its base itself: no mirror image shares its draw.
+        keys[members.scale == 0, 1] = -1 - np.flatnonzero(members.scale == 0)
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        return first[inverse.reshape(-1)].astype(np.int64)
+
     def params(self, indices: np.ndarray | list[int] | None = None) -> np.ndarray:
         """The parameter vectors of the members at ``indices`` (all by default)."""
         members = self.members if indices is None else self.members.take(np.asarray(indices))

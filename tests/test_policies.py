@@ -154,6 +154,21 @@ def test_clipped_actions_are_the_outputs_cut_at_the_bounds(dtype: type) -> None:
     assert not np.array_equal(tanh.act(params, obs), expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_raw_actions_are_the_outputs_themselves(dtype: type) -> None:
+    """ARS's own code: M obs handed to the env uncut, inside the box or not."""
+    box = spaces.Box(np.array([-2, 0], np.float32), np.array([2, 10], np.float32), dtype=np.float32)
+    spec = spec_for_spaces(spaces.Box(-1, 1, (2,)), box, (), "tanh", bias=False, bounds="raw")
+    assert spec.bounds == "raw" and MLPSpec.from_json(spec.to_json()) == spec
+    params = np.array([[1.0, 0.0, 0.0, 1.0], [-3.0, 0.0, 0.0, 30.0]], dtype=dtype)
+    obs = np.array([[[0.5, 0.25], [-7.0, -1.0]]] * 2, dtype=dtype)
+    expected = [[[0.5, 0.25], [-7.0, -1.0]], [[-1.5, 7.5], [21.0, -30.0]]]
+    bound = spec.bind(params, rows=2)
+    for actions in (spec.act(params, obs), bound.act(obs), spec.actions(spec.forward(params, obs))):
+        assert actions.dtype == dtype
+        np.testing.assert_array_equal(actions, expected)
+
+
 def test_a_spec_saved_before_action_bounds_squashes_with_tanh() -> None:
     spec = MLPSpec(obs_dim=3, hidden_sizes=(), out_dim=1, action="continuous")
     text = spec.to_json().replace(', "bounds": "tanh"', "").replace('"bounds": "tanh", ', "")

@@ -53,3 +53,16 @@ def test_perturbed_members_without_a_table_are_refused() -> None:
         materialize(bases, Members.build([0], [3], 0.2))
     # Members that are their bases need none.
     np.testing.assert_array_equal(materialize(bases, Members.build([0], [0], 0.0)), bases)
+
+
+def test_pair_leaders_name_the_first_member_of_each_mirrored_pair() -> None:
+    """Members 2k and 2k+1 drawn from one noise slice at opposite signs share a leader;
+    the base itself (scale 0) and another scale of the same slice lead themselves."""
+    members = Members.build(
+        base_index=[0, 0, 0, 0, 0, 1, 1, 0],
+        noise_offset=[0, 40, 40, 7, 7, 40, 40, 40],
+        scale=[0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2],
+        sign=[1, 1, -1, 1, -1, 1, -1, 1],
+    )
+    population = Population(bases=np.zeros((2, 3), np.float32), members=members)
+    np.testing.assert_array_equal(population.pair_leaders(), [0, 1, 1, 3, 3, 5, 5, 7])

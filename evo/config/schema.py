@@ -32,6 +32,11 @@ class EnvConfig(Section):
     common_seeds: bool = option(
         False, "all members of a generation play the same episodes (common random numbers)"
     )
+    paired_seeds: bool = option(
+        False,
+        "the two members of a mirrored pair (the same noise, opposite signs) play the same "
+        "episodes, so their difference is the perturbation's alone; pairs play different ones",
+    )
     max_steps: int | None = option(None, "step limit per episode (null: the env's own)", ge=1)
     fast: bool = option(
         True,
@@ -106,10 +111,11 @@ class PolicyConfig(Section):
     observation_clip: float | None = option(
         None, "clip the normalised observations to +-this (null: no clipping)", gt=0
     )
-    action_bounds: Literal["tanh", "clip"] = option(
+    action_bounds: Literal["tanh", "clip", "raw"] = option(
         "tanh",
-        "a bounded Box action: tanh of the outputs scaled into the bounds, or the outputs "
-        "clipped to them (ARS)",
+        "a bounded Box action: tanh of the outputs scaled into the bounds, the outputs "
+        "clipped to them, or the outputs as they are (raw: ARS's code; the env must accept "
+        "them, as MuJoCo clamps its controls while its control cost sees them whole)",
     )
 
     def __post_init__(self) -> None:

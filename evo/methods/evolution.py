@@ -82,6 +82,7 @@ class Evolution:
         self.generations = generations
         self.on_error = env.on_error
         self.reward_shift = env.reward_shift
+        self.paired_seeds = env.paired_seeds
         # A noise table too short for the parameters is a bad config: found before a run starts.
         strategy.noise_table(problem.policy.num_params)
 
@@ -99,6 +100,8 @@ class Evolution:
         origins = strategy.base_origins(state)  # the lineage's parents
         population, state = strategy.ask(strategy_rng(self.seed, generation), state)
         seeds = self.problem.generation_seeds(self.seed, generation, population.size)
+        if self.paired_seeds:  # a mirror image plays its pair's first member's episodes
+            seeds = seeds[population.pair_leaders()]
         watch.lap("ask")
         evaluation = backend.evaluate(population, seeds, generation)
         events = list(evaluation.events)

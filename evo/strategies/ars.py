@@ -5,8 +5,13 @@ Each generation draws N directions delta_k ~ N(0, I) (line 4) and evaluates the
 policy at centre + nu delta_k and centre - nu delta_k (line 5): a mirrored pair of
 members from one slice of the shared noise table, as OpenAI-ES has them. Member 0 is
 the centre itself, evaluated on fresh episodes so that the run's stop rule can judge
-it; it takes no part in the update. The b directions whose better side max(r+, r-) is highest are
-kept (line 6: V1-t; b = N is plain V1), and the centre moves by
+it; it takes no part in the update. The paper counts only the 2N perturbed episodes
+(its progress is judged on separate evaluations): with ``evaluate_centre: false`` the
+centre is not played, and the stop rule judges the best perturbed member and confirms
+the updated centre on fresh episodes instead.
+
+The b directions whose better side max(r+, r-) is highest are kept (line 6: V1-t;
+b = N is plain V1), and the centre moves by
 
     alpha / (b sigma_R) * sum_k (r_k+ - r_k-) delta_k        (line 7)
 
@@ -55,6 +60,12 @@ class ARSConfig(NoiseTableConfig):
     top_directions: int | None = option(
         None, "b: the best directions kept for the update (null: all N, ARS V1; fewer: V1-t)", ge=1
     )
+    evaluate_centre: bool = option(
+        True,
+        "play the centre itself each generation (member 0, judged by the stop rule); false: "
+        "only the 2N perturbed members, as the paper counts episodes (the stop rule then "
+        "judges the best of them and confirms the updated centre)",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "population_size", 2 * self.directions)
@@ -89,7 +100,9 @@ class ARS(Strategy[ARSConfig, ARSState]):
     def _ask(self, rng: np.random.Generator, state: ARSState) -> tuple[Population, ARSState]:
         # Lines 4-5: N directions, each evaluated on both sides of the centre.
         config = self.config
-        population = mirrored_population(rng, state, state.centre, config.directions, config.noise)
+        population = mirrored_population(
+            rng, state, state.centre, config.directions, config.noise, config.evaluate_centre
+        )
         return population, state
 
     def _tell(
@@ -97,7 +110,8 @@ class ARS(Strategy[ARSConfig, ARSState]):
     ) -> tuple[ARSState, dict[str, Any]]:
         config = self.config
         # A failed side counts as the worst successful return, so it cannot steer the step.
-        returns = raw(fitness[1:])  # member 0 (the centre) does not vote
+        first = 1 if population.incumbent else 0  # member 0, the centre, does not vote
+        returns = raw(fitness[first:])
         plus, minus = returns[0::2], returns[1::2]
         kept = top_directions(plus, minus, config.top_directions)  # line 6
         # sigma_R: the spread of the 2b returns used (numpy's pairwise sums, no BLAS).
@@ -106,8 +120,8 @@ class ARS(Strategy[ARSConfig, ARSState]):
         step = np.zeros(population.num_params, dtype=np.float64)
         if return_std > 0:  # all kept returns equal: no direction is better, no step
             # In direction order, so the sum's rounding is fixed; one slice a pair (members
-            # 1, 3, 5, ...), direction k is member 2k + 1.
-            step = noise_sum(population, plus[kept] - minus[kept], 1 + 2 * kept)
+            # 1, 3, 5, ... after the centre), direction k is member 2k + first.
+            step = noise_sum(population, plus[kept] - minus[kept], first + 2 * kept)
             step *= config.step_size / (len(kept) * return_std)  # line 7
         centre = (state.centre + step).astype(np.float32)
         return dataclasses.replace(state, centre=centre), {

@@ -217,17 +217,26 @@ def noise_sum(population: Population, weights: np.ndarray, rows: slice | np.ndar
 
 
 def mirrored_population(
-    rng: np.random.Generator, state: State, centre: np.ndarray, pairs: int, scale: float
+    rng: np.random.Generator,
+    state: State,
+    centre: np.ndarray,
+    pairs: int,
+    scale: float,
+    incumbent: bool = True,
 ) -> Population:
     """Member 0 the centre itself (the incumbent, judged by the stop rule), then ``pairs``
     mirrored pairs ``centre +/- scale * eps``, one noise offset a pair (members 2k+1, 2k+2):
-    the antithetic sampling of OpenAI-ES and ARS."""
+    the antithetic sampling of OpenAI-ES and ARS. Without the ``incumbent`` the pairs
+    alone (members 2k, 2k+1), from the same draws."""
     offsets = np.repeat(draw_noise(rng, state, pairs), 2)
     signs = np.tile(np.array([1, -1], dtype=np.int8), pairs)
+    first = 1 if incumbent else 0
     members = Members.build(
-        base_index=np.zeros(2 * pairs + 1, dtype=np.int32),
-        noise_offset=np.concatenate([np.zeros(1, dtype=np.int64), offsets]),
-        scale=np.concatenate([[0.0], np.full(2 * pairs, scale)]),
-        sign=np.concatenate([[1], signs]),
+        base_index=np.zeros(2 * pairs + first, dtype=np.int32),
+        noise_offset=np.concatenate([np.zeros(first, dtype=np.int64), offsets]),
+        scale=np.concatenate([np.zeros(first), np.full(2 * pairs, scale)]),
+        sign=np.concatenate([np.ones(first, dtype=np.int8), signs]),
     )
-    return Population(bases=centre[None, :], members=members, incumbent=True, noise=table_of(state))
+    return Population(
+        bases=centre[None, :], members=members, incumbent=incumbent, noise=table_of(state)
+    )

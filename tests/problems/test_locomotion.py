@@ -55,15 +55,23 @@ def test_the_lockstep_version_is_played_where_it_is_exact(env: dict, vectorized:
     assert problem.policy.bounds == "clip" and problem.policy.linear
 
 
+def bounded(config: dict[str, Any], bounds: str) -> dict[str, Any]:
+    """``config`` with ``policy.action_bounds`` set to ``bounds``."""
+    return {**config, "policy": {**config["policy"], "action_bounds": bounds}}
+
+
+@pytest.mark.parametrize("bounds", ["clip", "raw"])
 @pytest.mark.parametrize("env_id", sorted(TASKS))
-def test_episodes_are_the_same_bits_through_gymnasium(env_id: str) -> None:
+def test_episodes_are_the_same_bits_through_gymnasium(env_id: str, bounds: str) -> None:
     """Returns, steps and the observation sums of a chunk: the lockstep version or a pool
-    of gymnasium's envs, for the same members, seeds and normaliser."""
-    fast = make_problem(from_dict(ars_config(env_id)))
-    slow = make_problem(from_dict(ars_config(env_id, fast=False)))
-    assert fast.vectorized and not slow.vectorized
+    of gymnasium's envs, for the same members, seeds and normaliser; raw actions (far
+    outside the box here) clamped by the simulator alike."""
+    fast = make_problem(from_dict(bounded(ars_config(env_id), bounds)))
+    slow = make_problem(from_dict(bounded(ars_config(env_id, fast=False), bounds)))
+    assert fast.vectorized and not slow.vectorized and fast.policy.bounds == bounds
     rng = np.random.default_rng(0)
-    params = (rng.standard_normal((4, fast.policy.num_params)) * 0.3).astype(np.float32)
+    scale = 0.3 if bounds == "clip" else 3.0
+    params = (rng.standard_normal((4, fast.policy.num_params)) * scale).astype(np.float32)
     seeds = episode_seeds(5, 0, np.arange(4), 2)
     dim = fast.policy.obs_dim
     normalizer = ObservationStats(rng.standard_normal(dim), np.full(dim, 4.0), 2).normalizer()

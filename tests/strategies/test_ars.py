@@ -76,6 +76,69 @@ def test_update_is_algorithm_1(top: int | None) -> None:
     assert toy_return(state.centre) > toy_return(centre)
 
 
+@pytest.mark.parametrize("top", [None, 2])
+def test_without_the_centre_the_pairs_and_the_update_are_the_same(top: int | None) -> None:
+    """evaluate_centre false: the same mirrored pairs without member 0, the same step."""
+    settings = {"directions": 4, "noise": 0.1, "step_size": 0.05, "top_directions": top}
+    with_centre = ARS(ARSConfig(**settings))
+    without = ARS(ARSConfig(**settings, evaluate_centre=False))
+    centre = np.linspace(0.5, -0.5, NUM_PARAMS).astype(np.float32)
+    state = with_centre.init(np.random.default_rng(0), centre)
+    for generation in range(3):
+        full, _ = with_centre.ask(np.random.default_rng([7, generation]), state)
+        pairs, _ = without.ask(np.random.default_rng([7, generation]), state)
+        assert pairs.size == 2 * 4 == full.size - 1 and not pairs.incumbent
+        np.testing.assert_array_equal(pairs.params(), full.params()[1:])
+        fitness = toy_return(full.params())
+        expected, _ = with_centre.tell(state, full, fitness)
+        state, metrics = without.tell(state, pairs, fitness[1:])
+        np.testing.assert_array_equal(state.centre, expected.centre)
+        assert metrics["update_norm"] > 0
+
+
+def test_a_run_without_the_centre_plays_only_the_pairs(tmp_path: Path) -> None:
+    """2N episodes a generation; the stop rule confirms the updated centre on fresh ones."""
+    config = load_config(
+        REPO / "evo" / "configs" / "cartpole-ars.yaml",
+        ["backend.kind=serial", "algorithm.evaluate_centre=false", "final_eval.episodes=10"],
+    )
+    result = experiment.run(config, tmp_path, reporter=Reporter(quiet=True))
+    rows = [json.loads(line) for line in (result.path / "metrics.jsonl").read_text().splitlines()]
+    assert [row["episodes"] for row in rows] == [16 * row["generation"] for row in rows]
+    assert all(row["solution_fitness"] is None for row in rows)
+    events = [json.loads(line) for line in (result.path / "events.jsonl").read_text().splitlines()]
+    confirms = [event for event in events if event["event"] == "confirm"]
+    # stopped on the target: the last generation's best member reached it, the centre too
+    assert result.summary["stop_reason"] == "target_fitness"
+    assert rows[-1]["fitness_max"] >= 500 and confirms[-1]["passed"]
+    assert confirms[-1]["generation"] == rows[-1]["generation"]
+    assert result.summary["final_eval_mean"] >= 475
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_paired_seeds_give_a_pair_the_same_episodes(tmp_path: Path, paired: bool) -> None:
+    """env.paired_seeds: with a tiny noise, a pair's two returns differ by the perturbation
+    alone (nearly equal); without it, by their different Pendulum starts too."""
+    config = load_config(
+        REPO / "evo" / "configs" / "pendulum-ars.yaml",
+        [
+            "backend.kind=serial",
+            "generations=1",
+            "env.common_seeds=false",
+            f"env.paired_seeds={str(paired).lower()}",
+            "algorithm.noise=1e-6",
+            "final_eval.episodes=0",
+        ],
+    )
+    result = experiment.run(config, tmp_path, reporter=Reporter(quiet=True))
+    with np.load(result.path / "lineage" / "000001.npz", allow_pickle=False) as lineage:
+        fitness = lineage["fitness"]
+    gaps = np.abs(fitness[1::2] - fitness[2::2])
+    spread = np.ptp(fitness[1::2])  # the pairs' first members: different episodes
+    assert spread > 10
+    assert (gaps.max() < 1.0) if paired else (gaps.min() > 1.0)
+
+
 def test_equal_returns_leave_the_centre_where_it_is() -> None:
     strategy = ARS(ARSConfig(directions=3))
     state = strategy.init(np.random.default_rng(0), np.ones(NUM_PARAMS, np.float32))
