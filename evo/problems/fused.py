@@ -198,7 +198,7 @@ def play(
     cut = not discrete and spec.bounds == "clip" and bool(spec.action_low)
     if discrete:
         squash = SQUASH["argmax"]
-    elif cut:
+    elif spec.bounds != "tanh":  # the outputs themselves, cut at the bounds or not (raw)
         squash = SQUASH["none"]
     else:
         squash = SQUASH["bounds" if forward.low.size else "tanh"]

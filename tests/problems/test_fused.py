@@ -22,6 +22,7 @@ CASES = [
     ("CartPole-v1", (8, 8), "tanh", np.float64, 1),
     ("Pendulum-v1", (16,), "tanh", np.float32, 1),
     ("Pendulum-v1", (), "clip", np.float32, 2),
+    ("Pendulum-v1", (4,), "raw", np.float32, 0),
     ("MountainCar-v0", (16,), "tanh", np.float32, 0),
     ("Acrobot-v1", (8,), "tanh", np.float32, 1),
 ]
