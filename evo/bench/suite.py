@@ -66,7 +66,7 @@ class Outcome:
     folder: Path
     wall_s: float  # the whole `evo run` process
     reached_generation: int | None  # the generation whose confirmation passed
-    episodes: int | None  # training episodes up to and including it
+    episodes: int | None  # training and confirmation episodes up to and including it
     env_steps: int | None
     final_mean: float | None
     final_std: float | None
@@ -161,6 +161,16 @@ def read_outcome(task: Task, seed: int, run: Path, wall_s: float) -> Outcome:
     ]
     reached = passed[0] if passed and isinstance(passed[0], int) else None
     at = next((row for row in metrics if row.get("generation") == reached), None)
+    episodes = _count(at, "episodes")
+    if episodes is not None:  # and the confirmations' episodes, up to the one that passed
+        episodes += sum(
+            e["episodes"]
+            for e in events
+            if e.get("event") == "confirm"
+            and isinstance(e.get("generation"), int)
+            and isinstance(e.get("episodes"), int)
+            and e["generation"] <= reached
+        )
     final_mean = _number(summary.get("final_eval_mean"))
     return Outcome(
         task=task.config,
@@ -168,7 +178,7 @@ def read_outcome(task: Task, seed: int, run: Path, wall_s: float) -> Outcome:
         folder=run,
         wall_s=wall_s,
         reached_generation=reached,
-        episodes=_count(at, "episodes"),
+        episodes=episodes,
         env_steps=_count(at, "env_steps"),
         final_mean=final_mean,
         final_std=_number(summary.get("final_eval_std")),

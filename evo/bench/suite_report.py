@@ -92,8 +92,9 @@ def suite_section(
         + ". Each seed is one whole `evo run` process on the embedded 2-worker cluster; "
         "wall time is the median over seeds, from process start to exit. *Episodes to "
         "threshold* counts the training episodes up to the generation whose stop "
-        "confirmation passed the threshold (median over the seeds that got there, how many "
-        "did in brackets); *solved* is the final evaluation's mean over 100 held-out "
+        "confirmation passed the threshold, and every confirmation episode up to that one "
+        "(median over the seeds that got there, how many did in brackets); *env steps* "
+        "are the training episodes' alone; *solved* is the final evaluation's mean over 100 held-out "
         "episodes at or above it. The ARS column is Table 1 of Mania, Guy & Recht (2018).",
         "",
         suite_table(tasks, outcomes),
