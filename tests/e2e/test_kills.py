@@ -256,8 +256,8 @@ def test_checkpoints_every_few_seconds(tmp_path: Path) -> None:
     """``checkpoint.every_s``: a checkpoint once that long has passed since the last, so
     consecutive ones are at least that far apart and at most a generation more; resuming
     from one in the middle gives the same numbers."""
-    every_s = 0.25
-    generations = 16
+    every_s = 0.1
+    generations = 40
     checkpoint = {"every": 1000, "every_s": every_s, "keep": 1000}
     config = _config(tmp_path, generations=generations, checkpoint=checkpoint)
     result = run_cli("run", str(config), "--runs-dir", str(tmp_path / "runs"), "--quiet")

@@ -181,7 +181,7 @@ def test_backends_sharing_a_client_each_get_the_cluster_events() -> None:
             client.wait_for_workers(workers)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                events = backend._take_cluster_events()
+                events = backend._log.take()
                 if events:
                     return events
                 time.sleep(0.05)
@@ -189,10 +189,10 @@ def test_backends_sharing_a_client_each_get_the_cluster_events() -> None:
 
         events = joined(first, 2)
         assert [e["event"] for e in events] == ["worker_joined"]
-        assert second._take_cluster_events() == events
+        assert second._log.take() == events
         first.close()
         assert [e["event"] for e in joined(second, 3)] == ["worker_joined"]
-        assert first._take_cluster_events() == []
+        assert first._log.take() == []
         second.close()
         third = DaskBackend(problem, config.backend, client=client)  # subscribes again
         assert [e["event"] for e in joined(third, 4)] == ["worker_joined"]
