@@ -50,6 +50,7 @@ TASKS: tuple[Task, ...] = (
     Task("CartPole-v1", "cartpole-cma", 475.0),
     Task("CartPole-v1", "cartpole-pgpe", 475.0),
     Task("LunarLander-v3", "lunarlander-es", 200.0, seeds=(0, 1, 2, 3, 4)),
+    Task("BipedalWalker-v3", "bipedalwalker-ars", 300.0),
     Task("Swimmer-v5", "swimmer-ars", 325.0, reference_episodes=430),
     Task("Hopper-v5", "hopper-ars", 3120.0, reference_episodes=2_000),
     Task("HalfCheetah-v5", "halfcheetah-ars", 3430.0, reference_episodes=1_700),

@@ -37,6 +37,11 @@ class CMAConfig(AlgorithmConfig):
     tolfun: float = option(1e-12, "stop criterion: a generation's fitness spread below", ge=0)
     tolx: float = option(1e-11, "stop criterion: sigma times the longest axis below", ge=0)
     max_condition: float = option(1e14, "stop criterion: covariance condition above", gt=1)
+    evaluate_mean: bool = option(
+        False,
+        "also play the mean (the solution) as member 0 each generation; it does not vote, and "
+        "the stop rule judges it instead of the best candidate",
+    )
 
 
 @dataclass(frozen=True)
@@ -168,20 +173,28 @@ class CMAFamily(Strategy[CMAConfig, S]):
         state = self._prepare(state)
         steps = self._sample(rng, state)  # eqs. (38)-(39): y_k ~ N(0, C)
         candidates = (state.mean + state.sigma * steps).astype(np.float32)  # eq. (40)
+        if config.evaluate_mean:
+            # The mean as member 0: a score of the solution itself each generation, so that
+            # a lucky candidate does not set off a stop confirmation of a mediocre mean.
+            candidates = np.concatenate([self.solution(state)[None, :], candidates])
         members = Members.build(np.arange(len(candidates)), 0, 0.0)
-        return Population(bases=candidates, members=members), state
+        population = Population(candidates, members, incumbent=config.evaluate_mean)
+        return population, state
 
     def _tell(
         self, state: S, population: Population, fitness: np.ndarray
     ) -> tuple[S, dict[str, Any]]:
+        params = population.params().astype(np.float64)
+        if population.incumbent:  # the mean (member 0) is scored, not ranked
+            fitness, params = fitness[1:], params[1:]
         f = -fitness  # CMA-ES minimises; a failed member (fitness -inf) ranks last
-        counted = dataclasses.replace(state, evaluations=state.evaluations + population.size)
+        counted = dataclasses.replace(state, evaluations=state.evaluations + len(f))
         succeeded = np.isfinite(f)
         if succeeded.sum() < 2:  # nothing to learn from one ranking or none
             return counted, self._metrics(counted)
         order = np.argsort(f, kind="stable")
         # The steps of the evaluated (float32) candidates, best first.
-        steps = (population.params().astype(np.float64) - state.mean) / state.sigma
+        steps = (params - state.mean) / state.sigma
         state = self._update(counted, steps[order], self.constants(state))
         spread = float(np.max(f[succeeded]) - np.min(f[succeeded]))
         state = dataclasses.replace(

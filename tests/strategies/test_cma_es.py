@@ -93,3 +93,29 @@ def test_restarts_stop_at_max_restarts() -> None:
 def test_a_bad_restarts_key_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="restarts"):
         evo.Search("cma_es", x0=np.zeros(5), restarts="sometimes")
+
+
+@pytest.mark.parametrize("name", ["cma_es", "sep_cma_es"])
+def test_evaluate_mean_plays_the_mean_as_member_0_without_a_vote(name: str) -> None:
+    from evo.strategies import REGISTRY
+
+    cls = REGISTRY[name]
+    plain = cls(cls.config_class(population_size=8, sigma=0.3))
+    scored = cls(cls.config_class(population_size=8, sigma=0.3, evaluate_mean=True))
+    x0 = np.linspace(-1, 1, 6).astype(np.float32)
+    state_plain = plain.init(np.random.default_rng(0), x0)
+    state_scored = scored.init(np.random.default_rng(0), x0)
+    for generation in range(5):
+        population, state_plain = plain.ask(np.random.default_rng(generation), state_plain)
+        with_mean, state_scored = scored.ask(np.random.default_rng(generation), state_scored)
+        assert with_mean.incumbent and not population.incumbent
+        assert with_mean.size == population.size + 1
+        np.testing.assert_array_equal(with_mean.params()[0], scored.solution(state_scored))
+        np.testing.assert_array_equal(with_mean.params()[1:], population.params())
+        fitness = -np.sum(population.params().astype(np.float64) ** 2, axis=1)
+        # Member 0's score, however good, changes nothing of the search distribution.
+        state_plain, _ = plain.tell(state_plain, population, fitness)
+        state_scored, _ = scored.tell(state_scored, with_mean, np.concatenate([[1e9], fitness]))
+        np.testing.assert_array_equal(state_scored.mean, state_plain.mean)
+        assert state_scored.sigma == state_plain.sigma
+        assert state_scored.evaluations == state_plain.evaluations
