@@ -1,7 +1,8 @@
 """``evo bench suite``: every benchmark task over its seeds, as whole ``evo run`` processes.
 
 Each (task, seed) is one ``python -m evo run CONFIG --set seed=S`` on the embedded
-cluster, timed from process start to exit. What a run reached is read back from its
+cluster, timed from process start to exit, with the config's own stop rule (its target
+raised to the task's threshold where it is lower). What a run reached is read back from its
 folder: the generation whose stop confirmation passed the task's threshold, the
 training episodes and env steps up to it, and the held-out score of the final
 evaluation. A run folder that already holds a finished run of the same config is
@@ -107,12 +108,21 @@ def run_suite(
         for seed in task.seeds if seeds is None else seeds:
             folder = runs_dir / task.config / f"seed-{seed}"
             args = [*task.overrides, *overrides, f"seed={seed}"]
-            args.append(f"stop.target_fitness={task.threshold}")
+            args.append(f"stop.target_fitness={_stop_target(task, overrides)}")
             args.append(f"final_eval.threshold={task.threshold}")
             outcome = _finished(task, seed, folder, args) or _run(task, seed, folder, args)
             rows.append(outcome)
             report(_line(outcome))
     return outcomes
+
+
+def _stop_target(task: Task, overrides: Sequence[str]) -> float:
+    """The config's own stop target, or the task's threshold where that is higher or the
+    config has none (a margin above the held-out bar is the config's to keep)."""
+    from evo.config import load_config
+
+    target = load_config(task.config, [*task.overrides, *overrides]).stop.target_fitness
+    return task.threshold if target is None else max(float(target), task.threshold)
 
 
 def _run(task: Task, seed: int, folder: Path, args: list[str]) -> Outcome:

@@ -94,8 +94,9 @@ def suite_section(
         "threshold* counts the training episodes up to the generation whose stop "
         "confirmation passed the threshold, and every confirmation episode up to that one "
         "(median over the seeds that got there, how many did in brackets); *env steps* "
-        "are the training episodes' alone; *solved* is the final evaluation's mean over 100 held-out "
-        "episodes at or above it. The ARS column is Table 1 of Mania, Guy & Recht (2018).",
+        "are the training episodes' alone; *solved* is the final evaluation's mean over "
+        "100 held-out episodes at or above it. The ARS column is Table 1 of Mania, Guy & "
+        "Recht (2018).",
         "",
         suite_table(tasks, outcomes),
     ]

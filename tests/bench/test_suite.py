@@ -20,7 +20,13 @@ from evo.bench.suite_report import (
     write_section,
 )
 
-FAST = ("backend.kind=serial", "generations=6", "final_eval.episodes=5", "stop.confirm_episodes=5")
+FAST = (
+    "backend.kind=serial",
+    "generations=6",
+    "final_eval.episodes=5",
+    "stop.confirm_episodes=5",
+    "stop.target_fitness=20",  # below the task's 40: the suite raises it to the threshold
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +57,14 @@ def test_outcomes_are_what_the_run_folders_say(suite: tuple[Task, dict, Path]) -
         assert outcome.final_mean == summary["final_eval_mean"]
         assert outcome.solved == (summary["final_eval_mean"] >= task.threshold)
         assert outcome.wall_s > summary["training_time_s"]  # the whole process
+
+
+def test_the_stop_target_is_the_configs_own_or_the_threshold_if_higher() -> None:
+    from evo.bench.suite import _stop_target
+
+    assert _stop_target(Task("CartPole-v1", "cartpole-es", 40.0, overrides=FAST), ()) == 40.0
+    assert _stop_target(Task("CartPole-v1", "cartpole-es", 40.0), ()) == 500.0  # the config's
+    assert _stop_target(Task("CartPole-v1", "cartpole-es", 600.0), ()) == 600.0
 
 
 def test_the_table_holds_the_medians(suite: tuple[Task, dict, Path]) -> None:
