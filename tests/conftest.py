@@ -14,6 +14,16 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# `evo run` overrides for the Dask backend with every generation on the workers: the
+# cluster started at once, never a generation kept in process (the tests of the cluster)
+ON_THE_CLUSTER = [
+    "--set",
+    "backend.kind=dask",
+    "--set",
+    "backend.start_after_s=0",
+    "--set",
+    "backend.placement=cluster",
+]
 
 # The columns of metrics.jsonl that must be identical wherever evaluation runs.
 FITNESS_COLUMNS = [

@@ -16,7 +16,7 @@ from PIL import Image
 from evo.config import load_config
 from evo.experiment import run as run_experiment
 from evo.reporting import Reporter
-from tests.conftest import REPO, run_cli, tiny_config, write_config
+from tests.conftest import ON_THE_CLUSTER, REPO, run_cli, tiny_config, write_config
 
 GENERATIONS = 8
 
@@ -40,12 +40,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             [
                 "--set",
                 "seed=1",
-                "--set",
-                "backend.kind=dask",
-                "--set",
-                "backend.start_after_s=0",
-                "--set",
-                "backend.placement=cluster",
+                *ON_THE_CLUSTER,
             ],
         ),
         "dask2": (
@@ -53,12 +48,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             [
                 "--set",
                 "seed=1",
-                "--set",
-                "backend.kind=dask",
-                "--set",
-                "backend.start_after_s=0",
-                "--set",
-                "backend.placement=cluster",
+                *ON_THE_CLUSTER,
             ],
         ),
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ON_THE_CLUSTER, run_cli
 from tests.dask_processes import _start_scheduler, _start_worker, _stop
 from tests.test_portable import older_cpu_environment
 
@@ -78,12 +78,7 @@ def test_mixed_cpus_give_the_serial_numbers(
     clustered = _run(
         config,
         tmp_path / "cluster",
-        "--set",
-        "backend.kind=dask",
-        "--set",
-        "backend.start_after_s=0",
-        "--set",
-        "backend.placement=cluster",
+        *ON_THE_CLUSTER,
         "--scheduler",
         mixed_cluster,
     )

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import REPO, run_cli, tiny_config, write_config
+from tests.conftest import ON_THE_CLUSTER, REPO, run_cli, tiny_config, write_config
 from tests.dask_processes import _start_scheduler, _start_worker, _stop
 
 FITNESS_MODULE = '''
@@ -107,12 +107,7 @@ def test_a_yaml_entry_point_batched_or_not_same_numbers(tmp_path: Path) -> None:
     on_dask = run_cli(
         "run",
         str(batched),
-        "--set",
-        "backend.kind=dask",
-        "--set",
-        "backend.start_after_s=0",
-        "--set",
-        "backend.placement=cluster",
+        *ON_THE_CLUSTER,
         cwd=tmp_path,
     )
     serial = run_cli("run", str(batched), cwd=tmp_path)
@@ -134,12 +129,7 @@ def test_an_env_entry_point_runs_from_the_command_line(tmp_path: Path) -> None:
         run_cli(
             "run",
             str(path),
-            "--set",
-            "backend.kind=dask",
-            "--set",
-            "backend.start_after_s=0",
-            "--set",
-            "backend.placement=cluster",
+            *ON_THE_CLUSTER,
             cwd=tmp_path,
         ),
         tmp_path,
