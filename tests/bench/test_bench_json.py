@@ -89,6 +89,7 @@ def test_cartpole_figures_are_one_consistent_document() -> None:
     assert limit["lanes"] == math.ceil(members * episodes / dask["tasks_per_generation"])
 
 
+@pytest.mark.slow  # a MuJoCo run on a cluster, and the raw mj_step limit
 @pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="needs mujoco")
 def test_mujoco_figures_set_training_against_raw_mj_step() -> None:
     figures = _bench_json(

@@ -15,11 +15,12 @@ from evo.problems.env import EnvProblem
 from evo.problems.normalization import ObservationStats, ObservationTally
 from evo.problems.rollout import cached_vector_env, run_episodes
 
+SLOW = pytest.mark.slow  # float64 parameters: a compiled loop of its own on a fresh machine
 CASES = [
     # env, hidden layers, action bounds, parameter dtype, normalisation (0 none, 1, 2 clipped)
     ("CartPole-v1", (16,), "tanh", np.float32, 0),
     ("CartPole-v1", (), "tanh", np.float32, 2),
-    ("CartPole-v1", (8, 8), "tanh", np.float64, 1),
+    pytest.param("CartPole-v1", (8, 8), "tanh", np.float64, 1, marks=SLOW),
     ("Pendulum-v1", (16,), "tanh", np.float32, 1),
     ("Pendulum-v1", (), "clip", np.float32, 2),
     ("Pendulum-v1", (4,), "raw", np.float32, 0),
