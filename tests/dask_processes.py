@@ -15,15 +15,25 @@ WORKER = [sys.executable, "-m", "dask", "worker"]
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """SIGTERM, workers before schedulers: a worker whose scheduler went first spends
+    seconds trying to reach it again before it exits. SIGKILL after 20 s."""
+
+    def is_scheduler(process: subprocess.Popen) -> bool:
+        return "scheduler" in map(str, process.args)
+
+    for group in (
+        [p for p in processes if not is_scheduler(p)],
+        list(filter(is_scheduler, processes)),
+    ):
+        for process in group:
+            if process.poll() is None:
+                process.terminate()
+        for process in group:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _start_scheduler(
