@@ -21,10 +21,8 @@ def _stop(processes: list[subprocess.Popen]) -> None:
     def is_scheduler(process: subprocess.Popen) -> bool:
         return "scheduler" in map(str, process.args)
 
-    for group in (
-        [p for p in processes if not is_scheduler(p)],
-        list(filter(is_scheduler, processes)),
-    ):
+    workers = [p for p in processes if not is_scheduler(p)]
+    for group in (workers, [p for p in processes if is_scheduler(p)]):
         for process in group:
             if process.poll() is None:
                 process.terminate()
