@@ -85,6 +85,10 @@ def console() -> None:
     (numba, scipy, Dask), 1.2-1.3 s here. With a child process still running, the exit
     is the normal one, which ends it.
     """
+    # multiprocessing's resource tracker (a process of its own, started with these flags)
+    # removes the semaphores of the worker processes an interrupt left behind, and warns
+    # about them on this terminal: the cleanup is its job, the warning is noise.
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     code = main()
     import multiprocessing
 
