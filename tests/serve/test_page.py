@@ -71,7 +71,7 @@ def test_the_page_shows_the_generations_and_follows_the_run(browser, experiment)
 
         # The run stops: the page catches up with every line and says how it ended.
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 130
+        assert process.wait(timeout=60) == 130, process.stderr.read().decode()
         total = _lines(runs)
         final = poll(lambda: browser.execute_script(GENERATIONS), lambda g: len(g) == total)
         assert final == list(range(1, total + 1))
