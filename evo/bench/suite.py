@@ -54,6 +54,7 @@ TASKS: tuple[Task, ...] = (
     Task("BipedalWalker-v3", "bipedalwalker-ars", 300.0),
     Task("Swimmer-v5", "swimmer-ars", 325.0, reference_episodes=430),
     Task("Hopper-v5", "hopper-ars", 3120.0, reference_episodes=2_000),
+    Task("Hopper-v5", "hopper-cma", 3120.0, reference_episodes=2_000),
     Task("HalfCheetah-v5", "halfcheetah-ars", 3430.0, reference_episodes=1_700),
     Task("Walker2d-v5", "walker2d-ars", 4390.0, reference_episodes=24_000),
 )

@@ -23,7 +23,7 @@ from evo.runlog import RunFolder, load_npz
 from evo.seeding import episode_seeds, final_seeds
 from tests.backends.test_determinism import fitness_columns
 
-CONFIGS = ["swimmer-ars", "hopper-ars", "halfcheetah-ars", "walker2d-ars"]
+CONFIGS = ["swimmer-ars", "hopper-ars", "hopper-cma", "halfcheetah-ars", "walker2d-ars"]
 
 
 def ars_config(env_id: str = "Hopper-v5", **env: Any) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def test_each_config_runs_the_same_serial_on_two_workers_and_through_gymnasium(
     paths = {}
     for label, (overrides, client) in variants.items():
         config = load_config(name, [*short, *overrides])
-        assert config.policy.kind == "linear" and config.algorithm.name == "ars"
+        assert config.policy.kind == "linear" and config.algorithm.name in ("ars", "cma_es")
         result = run(config, tmp_path / label, client=client, reporter=Reporter(quiet=True))
         paths[label] = result.path
     reference = fitness_columns(paths["serial"])
