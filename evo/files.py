@@ -18,6 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from evo.errors import RunFolderError
+from evo.interrupts import deferred
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -66,9 +67,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def npz_bytes(arrays: dict[str, np.ndarray], compressed: bool = False) -> bytes:
-    """An ``.npz`` archive in memory (to be written atomically), deflated if ``compressed``."""
+    """An ``.npz`` archive in memory (to be written atomically), deflated if ``compressed``.
+
+    An interrupt waits until the archive is built: raised between zipfile's opening of a
+    member and its ``with`` block, it leaves the archive with an open write handle, and
+    the ValueError its close then raises would replace the interrupt."""
     buffer = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    with deferred():
+        (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
     return buffer.getvalue()
 
 
