@@ -96,7 +96,10 @@ def suite_section(
         "(median over the seeds that got there, how many did in brackets); *env steps* "
         "are the training episodes' alone; *solved* is the final evaluation's mean over "
         "100 held-out episodes at or above it. The ARS column is Table 1 of Mania, Guy & "
-        "Recht (2018).",
+        "Recht (2018). The figures plot, per generation, the score of the strategy's "
+        "solution where it logs one (its centre, played each generation), else the mean "
+        "training score of the generation's members, which stays below the threshold "
+        "line even when the centre's confirmation has passed it.",
         "",
         suite_table(tasks, outcomes),
     ]
