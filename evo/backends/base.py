@@ -365,6 +365,20 @@ def assemble(
     )
 
 
+def assemble_run(size: int, run: TaskRun) -> Evaluation:
+    """:func:`assemble` of a batch of tasks' results, with its cost."""
+    return assemble(
+        size,
+        run.results,
+        workers=run.workers,
+        bytes_sent=run.bytes_sent,
+        bytes_received=run.bytes_received,
+        transfer_bytes=run.transfer_bytes,
+        retried=run.retried,
+        events=run.events,
+    )
+
+
 def _task_order(size: int) -> Callable[[ChunkResult], tuple[int, int]]:
     def key(result: ChunkResult) -> tuple[int, int]:
         column = 0 if result.episodes is None else int(result.episodes[0])

@@ -9,6 +9,7 @@ knows of the workers' threads.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from typing import Any
@@ -102,6 +103,38 @@ class TransferCount:
             delta += total - before if total >= before else total  # a restarted worker
             self._totals[worker] = total
         return delta
+
+
+class SentCount:
+    """Bytes a backend's batches of tasks sent: Dask's own count of what the client wrote
+    to the scheduler since the last batch or, while other backends share the client (their
+    traffic is in that count too), what was serialised for the batch."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def start(self, client: Any, sharers: int) -> None:
+        """Count from now on."""
+        self._last = _written(client, sharers)
+
+    def since_last(self, client: Any, sharers: int, batch: Any, problem: Any) -> int:
+        """The bytes of ``batch`` (a :class:`~evo.backends.scheduling.GenerationRun`)."""
+        written = _written(client, sharers)
+        if written is not None and self._last is not None:
+            sent = written - self._last
+        else:
+            problem_bytes = len(pickle.dumps(problem))
+            sent = sum(len(pickle.dumps(c)) + problem_bytes for c in batch.chunks)
+            sent += batch.bases.nbytes * batch.bases_submitted
+        self._last = written
+        return sent
+
+
+def _written(client: Any, sharers: int) -> int | None:
+    if sharers > 1:
+        return None
+    count = getattr(getattr(client, "scheduler_comm", None), "byte_count", None)
+    return count if isinstance(count, int) else None
 
 
 class Workerless:

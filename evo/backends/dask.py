@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import time
 import uuid
 from collections.abc import Callable
@@ -21,10 +20,10 @@ from typing import Any
 import dask
 import numpy as np
 
-from evo.backends.base import Evaluation, TaskRun, assemble, plan_tasks
+from evo.backends.base import Evaluation, TaskRun, assemble_run, plan_tasks
 from evo.backends.cluster import Connection, check_address
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
-from evo.backends.cluster_log import ClusterLog, TransferCount, Workerless
+from evo.backends.cluster_log import ClusterLog, SentCount, TransferCount, Workerless
 from evo.backends.compat import WorkerVetting
 from evo.backends.scheduling import GenerationRun
 from evo.backends.serial import SerialBackend
@@ -79,7 +78,7 @@ class DaskBackend:
         # them all, and the orchestrator's memory grows with the run (+40% over 1000
         # generations with the embedded cluster, whose scheduler lives in this process).
         self._annotations = {"span": {"name": ("evo",), "ids": (str(uuid.uuid4()),)}}
-        self._sent: int | None = None
+        self._sent = SentCount()  # the bytes the tasks sent
         embedded = client is None and cluster is None and check_address(config, scheduler) is None
         if embedded and config.start_after_s > 0:  # opened by the start-up thread, later
             self._startup = WorkerStartup(
@@ -106,7 +105,7 @@ class DaskBackend:
         self.client, self.cluster = connection.client, connection.cluster
         with deferred():
             _SchedulerEvents.add(self.client, self._log.on_scheduler_event)
-        self._sent = self._sent_bytes()
+        self._sent.start(self.client, self._sharers())
 
     def wait_for_workers(self) -> None:
         """Until an embedded cluster's workers are up and have run a first task (at once
@@ -169,14 +168,6 @@ class DaskBackend:
     def _sharers(self) -> int:
         """Backends using this client now, this one included."""
         return max(1, _SchedulerEvents.listeners(self.client))
-
-    def _sent_bytes(self) -> int | None:
-        """Dask's own count of bytes this client has sent to the scheduler (None while
-        other backends share the client: their traffic is in it too)."""
-        if self._sharers() > 1:
-            return None
-        count = getattr(getattr(self.client, "scheduler_comm", None), "byte_count", None)
-        return count if isinstance(count, int) else None
 
     def _healthy_workers(self) -> tuple[list[str] | None, list[str]]:
         """Workers to use (None: all), leaving out hung ones, and each one's address once per
@@ -241,14 +232,10 @@ class DaskBackend:
         evaluation starts nothing), or while that is faster (:class:`Venue`)."""
         started = time.perf_counter()
         evaluation = self._local.evaluate(population, episode_seeds, generation, normalizer)
-        seconds = time.perf_counter() - started
         if generation >= 0:
-            self._venue.ran_here(seconds, evaluation)
-        startup = self._startup
-        if startup is not None and generation > 0:
-            self._here_s += seconds
-            if self._here_s >= self.config.start_after_s:
-                startup.begin()
+            self._venue.ran_here(time.perf_counter() - started, evaluation)
+        if generation > 0:
+            self._ran_here(started)
         evaluation.events[:0] = self._log.take()
         return evaluation
 
@@ -271,20 +258,22 @@ class DaskBackend:
         )
         if run.compute_s > 0 and generation >= 0:
             self._episode_s = run.compute_s / (population.size * episodes)
-        return assemble(
-            population.size,
-            run.results,
-            workers=run.workers,
-            bytes_sent=run.bytes_sent,
-            bytes_received=run.bytes_received,
-            transfer_bytes=run.transfer_bytes,
-            retried=run.retried,
-            events=run.events,
-        )
+        return assemble_run(population.size, run)
 
     def threads(self) -> int:
-        """Worker threads the next tasks can use (hung workers left out)."""
+        """Worker threads the next tasks can use (hung workers left out; one, this
+        process's, while the embedded cluster's workers start)."""
+        if self._starting(wait=False):
+            return 1
         return len(self._healthy_workers()[1])
+
+    def _ran_here(self, started: float) -> None:
+        """Work done here since ``started`` while the workers start: a deferred start
+        begins once such work adds up to ``start_after_s``."""
+        if self._startup is not None:
+            self._here_s += time.perf_counter() - started
+            if self._here_s >= self.config.start_after_s:
+                self._startup.begin()
 
     def map(
         self,
@@ -295,7 +284,13 @@ class DaskBackend:
         generation: int,
     ) -> TaskRun:
         """``function(problem, shared, payload)`` for every payload on the cluster, with
-        the same fault handling as a generation; results in payload order."""
+        the same fault handling as a generation; results in payload order. While the
+        workers start, in this process (the same numbers: contract 1)."""
+        if self._starting(wait=False):
+            started = time.perf_counter()
+            run = self._local.map(function, problem, shared, payloads, generation)
+            self._ran_here(started)
+            return run
         workers, slots = self._healthy_workers()
         return self._run(function, problem, shared, payloads, generation, workers, slots)
 
@@ -308,7 +303,13 @@ class DaskBackend:
     ) -> list:
         """Futures of ``function(problem, shared, payload)``: their results stay on the
         workers (Dask runs the tasks that take them there, and recomputes a result lost
-        with its worker, the task being pure)."""
+        with its worker, the task being pure). While the workers start: the results
+        themselves, computed here."""
+        if self._starting(wait=False):
+            started = time.perf_counter()
+            results = self._local.persist(function, problem, shared, payloads)
+            self._ran_here(started)
+            return results
         workers, _ = self._healthy_workers()
         with deferred(), dask.annotate(**self._annotations):
             return self.client.map(
@@ -325,7 +326,8 @@ class DaskBackend:
         """Drop the futures: the workers free the results."""
         with deferred():
             for future in refs:
-                future.release()
+                if hasattr(future, "release"):  # not a result computed here
+                    future.release()
 
     def _run(
         self,
@@ -359,14 +361,7 @@ class DaskBackend:
             strikes = self._suspects.get(worker, (0, 0))[1] + 1
             self._suspects[worker] = (self._batches + PROBATION * 2 ** (strikes - 1), strikes)
         results = outcome.results
-        sent = self._sent_bytes()
-        if sent is not None and self._sent is not None:
-            payload_bytes = sent - self._sent  # what Dask wrote on this stream to the scheduler
-        else:  # what was serialised for it
-            problem_bytes = len(pickle.dumps(problem))
-            payload_bytes = sum(len(pickle.dumps(c)) + problem_bytes for c in run.chunks)
-            payload_bytes += shared.nbytes * run.bases_submitted
-        self._sent = sent
+        payload_bytes = self._sent.since_last(self.client, sharers, run, problem)
         seconds = [r.seconds for r in results]
         return TaskRun(
             results=results,

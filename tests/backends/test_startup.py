@@ -167,3 +167,35 @@ def test_tiny_generations_stay_in_this_process_once_measured() -> None:
         backend.close()
     expected = serial_fitness(problem, config, range(4))
     assert {g: e.fitness.tobytes() for g, e in enumerate(evaluations)} == expected
+
+
+@pytest.mark.parametrize("method", ["reinforce", "ppo"])
+def test_gradient_rounds_before_and_after_the_workers_are_up_match_serial(method: str) -> None:
+    """A gradient round while the workers start runs in this process (as a generation
+    does), instead of waiting for them; the rounds on the cluster after give the same bits."""
+    from evo.methods import make_method
+    from tests.methods.test_gradient import pg_config
+
+    raw = pg_config()
+    raw["gradient"] = {**raw["gradient"], "method": method, "minibatches": 2, "ppo_epochs": 1}
+    raw["backend"] = {"kind": "dask", "workers": 2, "start_after_s": 0, "placement": "cluster"}
+    config = from_dict(raw)
+    problem = make_problem(config)
+    trainer = make_method(config, problem)
+    serial = SerialBackend(problem, config.backend)
+    backend = DaskBackend(problem, config.backend)  # an embedded cluster, workers starting
+    try:
+        here, there = trainer.init(7), trainer.init(7)
+        workers = []
+        for round_ in range(3):
+            if round_ == 1:
+                backend.wait_for_workers()
+            here, *_ = trainer.round(serial, here)
+            there, _, run, _ = trainer.round(backend, there)
+            workers.append(run.workers)
+            assert there.params.tobytes() == here.params.tobytes(), round_
+            assert there.opt_step == here.opt_step > 0
+        assert workers == [1, 2, 2]  # the first in this process, the others on the cluster
+    finally:
+        backend.close()
+    assert backend.client.status == "closed"
