@@ -269,10 +269,12 @@ class DaskBackend:
 
     def _ran_here(self, started: float) -> None:
         """Work done here since ``started`` while the workers start: a deferred start
-        begins once such work adds up to ``start_after_s``."""
+        begins once such work adds up to ``start_after_s``, unless generations are too
+        small for the workers ever to be faster (:meth:`Venue.worth_starting`)."""
         if self._startup is not None:
             self._here_s += time.perf_counter() - started
-            if self._here_s >= self.config.start_after_s:
+            threads = self.config.workers or os.cpu_count() or 1
+            if self._here_s >= self.config.start_after_s and self._venue.worth_starting(threads):
                 self._startup.begin()
 
     def map(

@@ -151,6 +151,9 @@ class Venue:
 
     PROBE_EVERY = 16
     KEPT = 3  # cluster overheads the median is taken of
+    # A generation's round trip on the embedded cluster before one is measured: the floor
+    # of a Dask round of tasks, 11-12 ms on 2 cores.
+    PRIOR_OVERHEAD_S = 0.01
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled  # False: always the cluster
@@ -168,6 +171,15 @@ class Venue:
         local = self.rate * self.work
         cluster = statistics.median(self.overheads) + local / max(threads, 1)
         return local < cluster
+
+    def worth_starting(self, threads: int) -> bool:
+        """Whether the cluster can pay for itself: the last generation here, spread over
+        ``threads`` workers, would save more than a round trip costs. Always true where
+        generations are not kept here (a user's env must reach the workers)."""
+        if not self.enabled or self.rate is None or self.work is None:
+            return True
+        local = self.rate * self.work
+        return local * (1 - 1 / max(threads, 1)) > self.PRIOR_OVERHEAD_S
 
     @staticmethod
     def safe(problem: Any) -> bool:

@@ -96,9 +96,9 @@ def _backends(config: ExperimentConfig, problem: Problem) -> Iterator[dict[str, 
             settings = dataclasses.replace(
                 config.backend, kind="dask", workers=workers, scheduler=None
             )
-            backends[f"{workers} worker{'s' if workers > 1 else ''}"] = DaskBackend(
-                problem, settings
-            )
+            dask = DaskBackend(problem, settings)
+            backends[f"{workers} worker{'s' if workers > 1 else ''}"] = dask
+            dask.wait_for_workers()  # no round measured in process while they start
         yield backends
     finally:
         # Newest first: each embedded cluster restores the log level it found when it

@@ -70,7 +70,7 @@ class BackendConfig(Section):
         None, "TLS certificates for tls:// schedulers and the embedded cluster (null: no TLS)"
     )
     start_after_s: float = option(
-        1.0,
+        3.0,
         "an embedded cluster is started once generations have run this long in this process "
         "(0: at once); a run that ends sooner never starts one",
         ge=0,

@@ -136,7 +136,8 @@ def test_a_run_shorter_than_start_after_s_starts_no_cluster() -> None:
 
 def test_closing_during_a_deferred_start_leaves_no_process_and_no_traceback(capfd) -> None:
     before = dask_children()
-    config = from_dict(tiny_config(backend={"kind": "dask", "workers": 2, "start_after_s": 1e-6}))
+    backend_config = {"kind": "dask", "workers": 2, "start_after_s": 1e-6, "placement": "cluster"}
+    config = from_dict(tiny_config(backend=backend_config))
     problem = make_problem(config)
     backend = DaskBackend(problem, config.backend)
     for generation in (0, 1):
@@ -148,6 +149,31 @@ def test_closing_during_a_deferred_start_leaves_no_process_and_no_traceback(capf
     assert backend.client.status == "closed"
     assert dask_children() <= before
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_generations_too_small_to_gain_from_workers_never_start_them() -> None:
+    """CartPole's tiny generations take less than a cluster's round trip: however long the
+    run, no cluster is started (placement auto); with placement cluster, one is."""
+    before = dask_children()
+    for placement, starts in (("auto", False), ("cluster", True)):
+        backend_config = {
+            "kind": "dask",
+            "workers": 2,
+            "start_after_s": 1e-6,
+            "placement": placement,
+        }
+        config = from_dict(tiny_config(**{"env.max_steps": 30}, backend=backend_config))
+        problem = make_problem(config)
+        backend = DaskBackend(problem, config.backend)
+        try:
+            evaluations = [backend.evaluate(*population(problem, g), g) for g in range(4)]
+            assert backend._startup.begun == starts, placement
+            assert all(e.workers == 1 for e in evaluations)
+        finally:
+            backend.close()
+        expected = serial_fitness(problem, config, range(4))
+        assert {g: e.fitness.tobytes() for g, e in enumerate(evaluations)} == expected
+    assert dask_children() <= before
 
 
 def test_tiny_generations_stay_in_this_process_once_measured() -> None:

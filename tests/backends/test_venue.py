@@ -46,3 +46,17 @@ def test_overheads_are_the_median_of_the_last_few_and_a_disabled_venue_never_sta
     off = Venue(enabled=False)
     off.ran_there(0.5, generation(10, 0.001), threads=2)
     assert not off.here(threads=2)
+
+
+def test_a_cluster_is_worth_starting_only_for_generations_it_could_speed_up() -> None:
+    venue = Venue(enabled=True)
+    assert venue.worth_starting(threads=2)  # nothing measured yet
+    venue.ran_here(0.015, generation(10_000, 0.015))  # half of 15 ms saves less than 10 ms
+    assert not venue.worth_starting(threads=2)
+    assert venue.worth_starting(threads=4)  # three quarters of it: more than 10 ms
+    assert not venue.worth_starting(threads=1)  # one worker is never faster than here
+    venue.ran_here(0.030, generation(10_000, 0.030))
+    assert venue.worth_starting(threads=2)
+    off = Venue(enabled=False)  # a user's env: the workers, however small its generations
+    off.ran_here(0.001, generation(10, 0.001))
+    assert off.worth_starting(threads=2)
