@@ -109,8 +109,9 @@ class Backend(Protocol):
         """Fitness of every member, in member order (playing with ``normalizer``, if any)."""
         ...
 
-    def threads(self) -> int:
-        """Worker threads available now (1 in process)."""
+    def start_round(self) -> int:
+        """A gradient round begins: the worker threads its tasks will use (1: in this
+        process, where a Dask backend may run a round)."""
         ...
 
     def map(

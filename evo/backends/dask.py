@@ -27,7 +27,7 @@ from evo.backends.cluster_log import ClusterLog, SentCount, TransferCount, Worke
 from evo.backends.compat import WorkerVetting
 from evo.backends.scheduling import GenerationRun
 from evo.backends.serial import SerialBackend
-from evo.backends.startup import Venue, WorkerStartup
+from evo.backends.startup import RoundVenue, Venue, WorkerStartup
 from evo.backends.tasks import Placement, generation_bases
 from evo.config import BackendConfig
 from evo.interrupts import deferred
@@ -62,6 +62,8 @@ class DaskBackend:
         self._local = SerialBackend(problem, config)
         self._here_s = 0.0  # seconds of generations evaluated here while there were no workers
         self._venue = Venue(config.placement == "auto" and Venue.safe(problem))
+        self._rounds = RoundVenue(self._venue.enabled)  # a gradient round's, likewise
+        self._round_here = False  # where the gradient round under way runs
         self._workerless = Workerless(config.worker_timeout_s)
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
         # Workers that held straggling tasks -> (the batch they may work again from, how
@@ -260,12 +262,11 @@ class DaskBackend:
             self._episode_s = run.compute_s / (population.size * episodes)
         return assemble_run(population.size, run)
 
-    def threads(self) -> int:
-        """Worker threads the next tasks can use (hung workers left out; one, this
-        process's, while the embedded cluster's workers start)."""
-        if self._starting(wait=False):
-            return 1
-        return len(self._healthy_workers()[1])
+    def start_round(self) -> int:
+        """A gradient round begins: the worker threads its tasks will use (hung workers
+        left out), or 1 where it runs in this process (:class:`RoundVenue`)."""
+        self._round_here = self._rounds.begin(self._starting(wait=False))
+        return 1 if self._round_here else len(self._healthy_workers()[1])
 
     def _ran_here(self, started: float) -> None:
         """Work done here since ``started`` while the workers start: a deferred start
@@ -274,7 +275,8 @@ class DaskBackend:
         if self._startup is not None:
             self._here_s += time.perf_counter() - started
             threads = self.config.workers or os.cpu_count() or 1
-            if self._here_s >= self.config.start_after_s and self._venue.worth_starting(threads):
+            worth = self._venue.worth_starting(threads) and self._rounds.worth_starting(threads)
+            if self._here_s >= self.config.start_after_s and worth:
                 self._startup.begin()
 
     def map(
@@ -285,12 +287,12 @@ class DaskBackend:
         payloads: list,
         generation: int,
     ) -> TaskRun:
-        """``function(problem, shared, payload)`` for every payload on the cluster, with
-        the same fault handling as a generation; results in payload order. While the
-        workers start, in this process (the same numbers: contract 1)."""
-        if self._starting(wait=False):
+        """``function(problem, shared, payload)`` for every payload on the cluster (here
+        where the round runs here), fault handling as a generation's; in payload order."""
+        if self._round_here:
             started = time.perf_counter()
             run = self._local.map(function, problem, shared, payloads, generation)
+            self._rounds.ran_here(time.perf_counter() - started)
             self._ran_here(started)
             return run
         workers, slots = self._healthy_workers()
@@ -305,11 +307,12 @@ class DaskBackend:
     ) -> list:
         """Futures of ``function(problem, shared, payload)``: their results stay on the
         workers (Dask runs the tasks that take them there, and recomputes a result lost
-        with its worker, the task being pure). While the workers start: the results
-        themselves, computed here."""
-        if self._starting(wait=False):
+        with its worker, the task being pure). Where the round runs here: the results
+        themselves."""
+        if self._round_here:
             started = time.perf_counter()
             results = self._local.persist(function, problem, shared, payloads)
+            self._rounds.ran_here(time.perf_counter() - started)
             self._ran_here(started)
             return results
         workers, _ = self._healthy_workers()

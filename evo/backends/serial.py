@@ -40,8 +40,8 @@ class SerialBackend:
             results.append(evaluate_chunk(self.problem, population.shared, chunk))
         return assemble(population.size, results, workers=1)
 
-    def threads(self) -> int:
-        """One: everything runs here."""
+    def start_round(self) -> int:
+        """A gradient round begins: one thread, everything runs here."""
         return 1
 
     def map(

@@ -203,6 +203,65 @@ class Venue:
             self.rate, self.work = seconds / work, work
 
 
+class RoundVenue:
+    """Where gradient rounds run: in this process while the workers start and, where
+    :class:`Venue` may keep work here, while rounds here are measured to be faster.
+
+    A round is timed from its start to the next one's (the trainer's own step is the
+    same wherever the tasks run); the medians of the last ``KEPT`` rounds here and on the
+    cluster are compared, the cluster measured first, here next. After ``PROBE_EVERY``
+    rounds here in a row the next one goes to the cluster, to measure it again. Rounds
+    while the workers start are not measured (the start slows them).
+
+    The batches of tasks a round runs here, and their seconds, tell whether a cluster
+    can pay for itself at all (:meth:`worth_starting`): PPO's round is a batch of
+    episodes and one per minibatch step, each a round trip on a cluster.
+    """
+
+    PROBE_EVERY = 16
+    KEPT = 3
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.seconds: dict[bool, list[float]] = {True: [], False: []}  # here? -> rounds
+        self.here_in_a_row = 0
+        self._open: tuple[bool, float] | None = None  # the round under way: (here, since)
+        self.clock: Callable[[], float] = time.perf_counter
+        self.batches: list[float] = []  # the seconds of each batch of the round here
+        self.last: list[float] | None = None  # the last whole round's, here
+
+    def ran_here(self, seconds: float) -> None:
+        """A batch of the round's tasks ran here in ``seconds``."""
+        self.batches.append(seconds)
+
+    def worth_starting(self, threads: int) -> bool:
+        """Whether the last round here, its batches spread over ``threads`` workers, would
+        save more than their round trips cost (as :meth:`Venue.worth_starting`)."""
+        if not self.enabled or not self.last:
+            return True
+        saved = sum(self.last) * (1 - 1 / max(threads, 1))
+        return saved > len(self.last) * Venue.PRIOR_OVERHEAD_S
+
+    def begin(self, starting: bool) -> bool:
+        """A round begins: whether it runs here (``starting``: the workers are not up)."""
+        now = self.clock()
+        if self.batches:
+            self.last, self.batches = self.batches, []
+        if self._open is not None:
+            here, since = self._open
+            self.seconds[here] = [*self.seconds[here], now - since][-self.KEPT :]
+        here = starting or self._here()
+        self.here_in_a_row = self.here_in_a_row + 1 if here and not starting else 0
+        self._open = None if starting else (here, now)
+        return here
+
+    def _here(self) -> bool:
+        here, there = self.seconds[True], self.seconds[False]
+        if not self.enabled or not there or self.here_in_a_row >= self.PROBE_EVERY:
+            return False
+        return not here or statistics.median(here) < statistics.median(there)
+
+
 def _work(evaluation: Any) -> float:
     """A generation's work: its env steps, or its members where it has none."""
     steps = float(evaluation.steps.sum())

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from evo.backends.startup import Venue
+from evo.backends.startup import RoundVenue, Venue
 
 
 def generation(steps: int, compute_s: float) -> SimpleNamespace:
@@ -60,3 +60,41 @@ def test_a_cluster_is_worth_starting_only_for_generations_it_could_speed_up() ->
     off = Venue(enabled=False)  # a user's env: the workers, however small its generations
     off.ran_here(0.001, generation(10, 0.001))
     assert off.worth_starting(threads=2)
+
+
+def test_gradient_rounds_run_where_they_were_measured_to_be_faster() -> None:
+    venue = RoundVenue(enabled=True)
+    now = [0.0]
+    venue.clock = lambda: now[0]
+
+    def rounds(count: int, here_s: float, there_s: float) -> list[bool]:
+        places = []
+        for _ in range(count):
+            places.append(venue.begin(starting=False))
+            now[0] += here_s if places[-1] else there_s
+        return places
+
+    assert venue.begin(starting=True) and venue.begin(starting=True)  # workers starting
+    now[0] += 5.0  # rounds while the workers start are not measured
+    # the cluster first, then here; here is faster: it stays here, probing every 16th
+    probe = RoundVenue.PROBE_EVERY
+    assert rounds(1 + probe + 1, 0.01, 0.05) == [False] + [True] * probe + [False]
+    # the cluster got faster than here (episodes got long): its median decides
+    assert rounds(6, 0.20, 0.04)[-3:] == [False, False, False]
+    off = RoundVenue(enabled=False)
+    off.clock = venue.clock
+    assert not any(off.begin(starting=False) for _ in range(5))
+
+
+def test_a_cluster_is_worth_starting_only_for_rounds_it_could_speed_up() -> None:
+    venue = RoundVenue(enabled=True)
+    assert venue.worth_starting(threads=2)  # nothing measured yet
+    venue.begin(starting=True)
+    for _ in range(18):  # a PPO round: 18 batches of 3 ms, each a round trip there
+        venue.ran_here(0.003)
+    venue.begin(starting=True)
+    assert not venue.worth_starting(threads=2)  # saves 27 ms, costs 180 ms
+    venue.ran_here(0.036)  # a REINFORCE round: one batch of 36 ms
+    venue.begin(starting=True)
+    assert venue.worth_starting(threads=2)  # saves 18 ms, costs 10 ms
+    assert not venue.worth_starting(threads=1)

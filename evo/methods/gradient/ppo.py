@@ -106,7 +106,7 @@ class PPOTrainer(PolicyGradientTrainer):
     ) -> tuple[GradientState, dict[str, Any], TaskRun, RoundCost]:
         """Play, then the passes of minibatch steps."""
         start = time.perf_counter()
-        blocks = self.plan(state, backend.threads())
+        blocks = self.plan(state, backend.start_round())
         round_ = state.generation
         played = backend.persist(ppo_rollout_task, self.problem, state.params, blocks)
         runs, stepping = [], 0.0

@@ -253,7 +253,7 @@ class PlannedRounds:
     ) -> tuple[GradientState, dict[str, Any], TaskRun, RoundCost]:
         """One round on ``backend``: the new state, its figures, its tasks and timing."""
         start = time.perf_counter()
-        work = self.plan(state, backend.threads())
+        work = self.plan(state, backend.start_round())
         planned = time.perf_counter()
         run = backend.map(self.task, self.problem, state.params, work, state.generation)
         ran = time.perf_counter()
