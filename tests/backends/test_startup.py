@@ -225,3 +225,23 @@ def test_gradient_rounds_before_and_after_the_workers_are_up_match_serial(method
     finally:
         backend.close()
     assert backend.client.status == "closed"
+
+
+def test_the_gil_switches_often_while_the_workers_start_and_as_before_after() -> None:
+    """The start-up thread (the scheduler's start and its event loop) gets the GIL back
+    from generations running here within a short switch interval, until they are up."""
+    import sys
+
+    from evo.backends.startup import START_SWITCH_INTERVAL_S
+
+    before = sys.getswitchinterval()
+    config = from_dict(tiny_config(backend={"kind": "dask", "workers": 2, "start_after_s": 0}))
+    backend = DaskBackend(make_problem(config), config.backend)
+    try:
+        backend._startup.opened.wait(60)  # the scheduler is up; its workers are starting
+        assert not backend._startup.ready.is_set()
+        assert sys.getswitchinterval() == START_SWITCH_INTERVAL_S
+        backend.wait_for_workers()
+        assert sys.getswitchinterval() == before
+    finally:
+        backend.close()
