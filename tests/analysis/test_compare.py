@@ -273,3 +273,22 @@ def test_compare_policy_gradient_beside_evolution(runs: dict[str, Path], tmp_pat
     assert row[5] == "2/2"
     assert first(row[7]) == pytest.approx(np.median(samples), abs=0.51)
     assert cells(result.stdout, "tiny-es openai_es (2 seeds)")[1] == "2 (1, 2)"
+
+
+def test_an_embedded_cluster_run_is_labelled_by_its_workers_even_if_it_never_started(
+    tmp_path: Path,
+) -> None:
+    """A short run on the default embedded cluster keeps its generations in process (its
+    metrics say 1 worker); it is still a run of one worker per core, not of one worker."""
+    import os
+
+    from evo.analysis.compare.runs import load_run
+    from evo.config import from_dict
+
+    config = from_dict(tiny_config(backend={"kind": "dask", "start_after_s": 3600}))
+    path = run_experiment(config, tmp_path, reporter=Reporter(quiet=True)).path
+    run = load_run(path)
+    assert {row["workers"] for row in run.metrics} == {1}  # every generation here
+    cores = os.cpu_count() or 0
+    assert run.workers == cores
+    assert run.backend == f"dask {cores} worker{'s' if cores != 1 else ''}"

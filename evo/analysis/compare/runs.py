@@ -93,6 +93,15 @@ class Run:
         return int(hits[0]) if hits.size else None
 
 
+def _cores(record: RunRecord) -> int | None:
+    """The cores of the machine the run started on, as its start event says."""
+    for event in record.events:
+        if event.get("event") == "start":
+            cores = (event.get("host") or {}).get("cores")
+            return cores if isinstance(cores, int) and cores > 0 else None
+    return None
+
+
 def load_run(path: str | os.PathLike[str]) -> Run:
     """Read a run folder (config, metrics, summary) without running anything in it."""
     record = RunRecord.read(path)
@@ -105,7 +114,10 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         label, workers = "serial", 0
     else:
         workers = backend.get("workers")
-        if not isinstance(workers, int):  # one per core, or an external cluster: as logged
+        if not isinstance(workers, int) and not backend.get("scheduler"):
+            workers = _cores(record)  # an embedded cluster's: one per core, whether or
+            # not the run started it (a short run keeps its generations in process)
+        if not isinstance(workers, int):  # an external cluster: as logged
             logged = _median([_float(row.get("workers")) for row in metrics])
             workers = int(logged) if math.isfinite(logged) else 0
         label = f"dask {workers} worker{'s' if workers != 1 else ''}"
