@@ -43,7 +43,7 @@ def _plot(
 ) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import EngFormatter
+    from matplotlib.ticker import EngFormatter, MaxNLocator
 
     axes_spec: list[tuple[str, Callable[[Run], np.ndarray], str | None]] = [
         ("wall time (s)", lambda run: run.time, None),
@@ -82,6 +82,8 @@ def _plot(
             )
         if unit is not None:
             axes.xaxis.set_major_formatter(EngFormatter(unit=unit))  # 120 k, 1.5 MB
+            if axes.get_xscale() == "linear":  # labels like "800 kB" need room: 6 at most
+                axes.xaxis.set_major_locator(MaxNLocator(nbins=5))
         axes.set_xlabel(label)
         axes.grid(alpha=0.3)
     handles = [
@@ -106,7 +108,8 @@ def _plot(
     columns = min(3, len(handles))
     figure.legend(handles=handles, fontsize=8, loc="lower center", ncol=columns, frameon=False)
     rows = math.ceil(len(handles) / columns)
-    figure.tight_layout(rect=(0, min(0.4, 0.03 + 0.045 * rows), 1, 1))
+    # w_pad: room between panels for the last tick label of one and the first of the next
+    figure.tight_layout(rect=(0, min(0.4, 0.03 + 0.045 * rows), 1, 1), w_pad=3.0)
     return save(figure, out, dpi)
 
 
