@@ -93,8 +93,14 @@ def _backends(config: ExperimentConfig, problem: Problem) -> Iterator[dict[str, 
     backends: dict[str, Backend] = {"serial": SerialBackend(problem, config.backend)}
     try:
         for workers in (1, 2):
+            # the cluster at once, and every round on it: what Dask costs and gives
             settings = dataclasses.replace(
-                config.backend, kind="dask", workers=workers, scheduler=None
+                config.backend,
+                kind="dask",
+                workers=workers,
+                scheduler=None,
+                start_after_s=0.0,
+                placement="cluster",
             )
             dask = DaskBackend(problem, settings)
             backends[f"{workers} worker{'s' if workers > 1 else ''}"] = dask
