@@ -89,7 +89,9 @@ def suite_section(
         "",
         f"Measured with `evo bench suite` on {machine}"
         + (f", evo at commit `{commit[:12]}`" if isinstance(commit, str) else "")
-        + ". Each seed is one whole `evo run` process on the embedded 2-worker cluster; "
+        + ". Each seed is one whole `evo run` process on the default backend, an "
+        "embedded cluster of one worker per core (a run over within a few seconds keeps "
+        "its generations in process and never starts it: docs/cluster.md); "
         "wall time is the median over seeds, from process start to exit. *Episodes to "
         "threshold* counts the training episodes up to the generation whose stop "
         "confirmation passed the threshold, and every confirmation episode up to that one "
@@ -134,7 +136,8 @@ def readme_table(tasks: Sequence[Task], outcomes: Mapping[str, Sequence[Outcome]
         [
             BEGIN,
             "",
-            "Medians over seeds of whole `evo run` processes on the embedded 2-worker cluster, "
+            "Medians over seeds of whole `evo run` processes on the default backend (an "
+            "embedded cluster of one worker per core, started where it pays), "
             "written by `evo bench suite` (how each figure is taken: "
             "[docs/benchmarks.md](docs/benchmarks.md)).",
             "",
