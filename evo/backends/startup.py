@@ -213,8 +213,7 @@ class Venue:
         generations are not kept here (a user's env must reach the workers)."""
         if not self.enabled or self.rate is None or self.work is None:
             return True
-        local = self.rate * self.work
-        return local * (1 - 1 / max(threads, 1)) > self.PRIOR_OVERHEAD_S
+        return _pays(self.rate * self.work, 1, threads)
 
     @staticmethod
     def safe(problem: Any) -> bool:
@@ -274,8 +273,7 @@ class RoundVenue:
         save more than their round trips cost (as :meth:`Venue.worth_starting`)."""
         if not self.enabled or not self.last:
             return True
-        saved = sum(self.last) * (1 - 1 / max(threads, 1))
-        return saved > len(self.last) * Venue.PRIOR_OVERHEAD_S
+        return _pays(sum(self.last), len(self.last), threads)
 
     def begin(self, starting: bool) -> bool:
         """A round begins: whether it runs here (``starting``: the workers are not up)."""
@@ -295,6 +293,12 @@ class RoundVenue:
         if not self.enabled or not there or self.here_in_a_row >= self.PROBE_EVERY:
             return False
         return not here or statistics.median(here) < statistics.median(there)
+
+
+def _pays(seconds: float, batches: int, threads: int) -> bool:
+    """Whether ``seconds`` of work here, spread over ``threads`` workers in ``batches``
+    round trips, would save more than the round trips cost."""
+    return seconds * (1 - 1 / max(threads, 1)) > batches * Venue.PRIOR_OVERHEAD_S
 
 
 def _work(evaluation: Any) -> float:
