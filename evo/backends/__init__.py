@@ -12,7 +12,7 @@ from evo.problems.base import Problem
 def check_backend(config: BackendConfig, scheduler: str | None = None) -> None:
     """What can be checked of the backend before connecting (a Dask scheduler's address)."""
     if config.kind == "dask" or scheduler is not None:
-        from evo.backends.cluster import check_address
+        from evo.backends.address import check_address
 
         check_address(config, scheduler)
 

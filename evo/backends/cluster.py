@@ -17,49 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import dask
-
+from evo.backends.address import check_address
 from evo.backends.compat import check_workers
 from evo.backends.local_cluster import embedded_cluster
 from evo.config import BackendConfig
-from evo.config.backend import SCHEDULER_ADDRESS
 from evo.errors import ConfigError, SchedulerLostError
 from evo.interrupts import deferred
 
 MMAP_THRESHOLD = 32 * 2**20  # bytes: larger allocations in workers are mmapped
 LOG_LENGTH = 20  # messages each Dask comm keeps for debugging (Dask's default: 1000)
-ENVIRONMENT = "DASK_SCHEDULER_ADDRESS"
-
-
-def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str | None:
-    """Scheduler address: ``--scheduler``, then the config, then ``DASK_SCHEDULER_ADDRESS``,
-    then ``scheduler-address`` in Dask's own config (its YAML files, ``DASK_CONFIG``); a bare
-    ``HOST:PORT`` gets the scheme Dask would give it (``tls://`` with ``backend.security``).
-    None: start an embedded cluster."""
-    found = address_source(config, scheduler)
-    return None if found is None else normalize_address(found[0], config)
-
-
-def address_source(config: BackendConfig, scheduler: str | None = None) -> tuple[str, str] | None:
-    """(address as given, where it was given), or None when none is."""
-    candidates = [
-        (scheduler, "--scheduler"),
-        (config.scheduler, "backend.scheduler"),
-        (os.environ.get(ENVIRONMENT), ENVIRONMENT),
-        (dask.config.get("scheduler-address", None), "Dask's config (scheduler-address)"),
-    ]
-    for value, source in candidates:
-        if value:
-            return str(value).strip(), source
-    return None
-
-
-def normalize_address(address: str, config: BackendConfig) -> str:
-    """``HOST:PORT`` -> ``tcp://HOST:PORT`` (``tls://`` when ``backend.security`` is set),
-    as ``distributed.Client`` reads it; an address with a scheme is kept."""
-    if "://" in address:
-        return address
-    return ("tls://" if config.security is not None else "tcp://") + address
 
 
 class _SpawnBlocksSigint:
@@ -111,26 +77,6 @@ class _SpawnBlocksSigint:
                 cls._original = None
 
 
-def check_address(config: BackendConfig, scheduler: str | None = None) -> tuple[str, str] | None:
-    """The scheduler address to connect to and where it was given (None: none is, start an
-    embedded cluster); a malformed one, or one whose scheme does not match
-    ``backend.security``, raises :class:`ConfigError`. Nothing is contacted."""
-    from evo.backends.security import tls_mismatch
-
-    found = address_source(config, scheduler)
-    if found is None:
-        return None
-    given, source = found
-    if not SCHEDULER_ADDRESS.match(given):
-        raise ConfigError(
-            f"{source}: expected an address like tcp://HOST:PORT or HOST:PORT, found {given!r}"
-        )
-    address = normalize_address(given, config)
-    if problem := tls_mismatch(address, config.security):
-        raise ConfigError(problem)
-    return address, source
-
-
 def start_client(
     config: BackendConfig, scheduler: str | None = None, *, wait: bool = True
 ) -> tuple[Any, Any]:
@@ -139,6 +85,7 @@ def start_client(
     An address that is malformed or unreachable raises :class:`ConfigError`. Without
     ``wait``, an embedded cluster's workers are still starting when this returns (its
     scheduler and dashboard are up): :func:`embedded_workers` says how many to wait for."""
+    import dask
     from distributed import Client
     from distributed.comm.core import CommClosedError
 

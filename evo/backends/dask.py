@@ -17,15 +17,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import dask
 import numpy as np
 
+from evo.backends.address import check_address
 from evo.backends.base import Evaluation, TaskRun, assemble_run, plan_tasks
-from evo.backends.cluster import Connection, check_address
+from evo.backends.cluster import Connection
 from evo.backends.cluster import SchedulerEvents as _SchedulerEvents
 from evo.backends.cluster_log import ClusterLog, SentCount, TransferCount, Workerless
 from evo.backends.compat import WorkerVetting
-from evo.backends.scheduling import GenerationRun
+from evo.backends.scheduling import GenerationRun, annotate
 from evo.backends.serial import SerialBackend
 from evo.backends.startup import RoundVenue, Venue, WorkerStartup
 from evo.backends.tasks import Placement, generation_bases
@@ -316,7 +316,7 @@ class DaskBackend:
             self._ran_here(started)
             return results
         workers, _ = self._healthy_workers()
-        with deferred(), dask.annotate(**self._annotations):
+        with deferred(), annotate(**self._annotations):
             return self.client.map(
                 function,
                 [problem] * len(payloads),

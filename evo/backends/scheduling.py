@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import dask
 import numpy as np
 
 from evo.backends.tasks import Attempt, Outcome, Placement, generation_bases, run_on_worker
@@ -38,6 +37,13 @@ from evo.problems.base import Chunk, ChunkResult, Problem, evaluate_chunk
 TICK_S = 0.2  # how often the orchestrator looks at the cluster while a generation runs
 MIN_STALL_S = 0.25  # never call a chunk a straggler sooner than this
 INLINE_BASES_BYTES = 64 * 1024  # bases this small travel inside every task
+
+
+def annotate(**annotations: Any) -> contextlib.AbstractContextManager[None]:
+    """Dask's ``annotate`` for the tasks submitted inside."""
+    import dask  # here: a run that never starts a cluster does not import Dask
+
+    return dask.annotate(**annotations)
 
 
 class GenerationRun:
@@ -81,7 +87,7 @@ class GenerationRun:
     # ------------------------------------------------------------------ submission
 
     def _submit_bases(self, workers: list[str] | None) -> Any:
-        with dask.annotate(**self.placement.annotations):
+        with annotate(**self.placement.annotations):
             future = self.client.submit(
                 generation_bases, self.bases, pure=False, workers=workers, allow_other_workers=False
             )
@@ -108,7 +114,7 @@ class GenerationRun:
                 bases = self._submit_bases(workers)
             else:
                 bases = self.bases_futures[-1]
-            with dask.annotate(**self.placement.annotations):
+            with annotate(**self.placement.annotations):
                 futures = self.client.map(
                     run_on_worker,
                     [self.function] * len(chunk_ids),
