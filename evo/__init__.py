@@ -10,8 +10,12 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-import evo.loggers  # (registers the loggers of the config's logging section)
-import evo.strategies  # noqa: F401  (registers the strategies' config sections)
+from evo import numba_setup
+
+numba_setup.install()  # before anything compiles: see evo/numba_setup.py
+
+import evo.loggers  # noqa: E402  (registers the loggers of the config's logging section)
+import evo.strategies  # noqa: E402, F401  (registers the strategies' config sections)
 
 try:
     __version__ = importlib.metadata.version("evo")
