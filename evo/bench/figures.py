@@ -115,7 +115,7 @@ def report_config(result: ConfigBenchResult, report: Callable[[str], None]) -> N
     for label, key in (
         ("bytes sent / gen", "bytes_sent_per_generation"),
         ("bytes received / gen", "bytes_received_per_generation"),
-        ("dask worker transfers / gen", "transfer_bytes_per_generation"),
+        ("bytes workers served / gen", "transfer_bytes_per_generation"),
     ):
         rows.append((label, "-", f"{d[key]:,.0f}", ""))
     report(f"{'':34}{'serial':>14}{'dask':>14}{'dask/serial':>14}")

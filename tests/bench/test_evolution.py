@@ -37,7 +37,7 @@ def test_bench_config_reports_both_backends_and_identical_fitness() -> None:
         "orchestration overhead (ms/gen)",
         "bytes sent / gen",
         "bytes received / gen",
-        "dask worker transfers / gen",
+        "bytes workers served / gen",
     ]
     serial_steps, dask_steps = (int(x.replace(",", "")) for x in lines[6].split()[2:4])
     assert serial_steps > 0 and dask_steps > 0  # CartPole steps per second, both backends
