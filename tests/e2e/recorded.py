@@ -8,6 +8,11 @@ was recorded in ``recorded/``. A change that alters them on purpose is re-record
 and said in its commit message, with::
 
     python -m tests.e2e.recorded
+
+Gradient mode's numbers go through BLAS and numpy's SIMD loops, whose last bits depend
+on the CPU (an AVX-512 CPU takes other OpenBLAS kernels than an AVX2 one). Its configs
+run, and were recorded, with one CPU profile that every x86-64 CPU with AVX2 follows:
+OpenBLAS's Haswell kernels, numpy's dispatch off, libm's variants without FMA.
 """
 
 from __future__ import annotations
@@ -56,14 +61,28 @@ TIMING = frozenset(
 def overrides(config: Path) -> list[str]:
     """The ``--set`` values of a recorded run: short, serial, every checkpoint kept."""
     settings = list(OVERRIDES)
-    if "mode: gradient" in config.read_text():
+    if gradient_mode(config):
         settings.append("gradient.epochs=null")  # three rounds, not whole epochs
     return settings
 
 
-def evo(*args: str, cwd: Path) -> str:
-    """Standard output of an ``evo`` command run as a user would."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def gradient_mode(config: Path) -> bool:
+    return "mode: gradient" in config.read_text()
+
+
+def cpu_profile() -> dict[str, str]:
+    """The environment of gradient mode's recorded runs: the same kernels on every x86-64
+    CPU with AVX2 (numba's compiled code needs no pinning: it is the same bits anyway)."""
+    from tests.test_portable import older_cpu_environment
+
+    pinned = older_cpu_environment(Path("unused"))
+    return {k: v for k, v in pinned.items() if not k.startswith("NUMBA_")}
+
+
+def evo(*args: str, cwd: Path, pinned: bool = False) -> str:
+    """Standard output of an ``evo`` command run as a user would (``pinned``: in
+    :func:`cpu_profile`)."""
+    env = {**(cpu_profile() if pinned else os.environ), "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", "evo", *args],
         cwd=cwd,
@@ -104,7 +123,10 @@ def shown(text: str, run: Path) -> str:
 def observe(config: Path, workdir: Path) -> dict[str, Any]:
     """What a recorded run of ``config`` shows: its metrics, its summary, ``evo inspect``."""
     sets = [arg for value in overrides(config) for arg in ("--set", value)]
-    out = evo("run", str(config), *sets, "--runs-dir", "runs", "--quiet", cwd=workdir)
+    pinned = gradient_mode(config)
+    out = evo(
+        "run", str(config), *sets, "--runs-dir", "runs", "--quiet", cwd=workdir, pinned=pinned
+    )
     run = workdir / out.strip().splitlines()[-1]
     metrics = [
         {k: v for k, v in json.loads(line).items() if k not in TIMING}
