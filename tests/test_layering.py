@@ -49,6 +49,7 @@ LAYERS: list[list[str]] = [
         "evo.interrupts",
         "evo.kernels",
         "evo.forward",
+        "evo.numba_setup",
     ],
     ["envs"],  # the project's own gymnasium envs: nothing of evo
 ]
