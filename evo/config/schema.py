@@ -52,6 +52,14 @@ class EnvConfig(Section):
     on_error: Literal["stop", "penalize"] = option(
         "stop", "a member whose env raises: stop the run (after a checkpoint) or score -inf"
     )
+    reuse_instances: bool = option(
+        False,
+        "an env played one instance at a time keeps its instances from episode to episode "
+        "(reset with each episode's seed), saving their making; only for an env whose reset "
+        "clears all its state: gymnasium's BipedalWalker keeps its Box2D world, so its next "
+        "episode would depend on the ones the instance played before, and a run's numbers on "
+        "its chunking (false: a new instance for every episode)",
+    )
 
 
 @dataclass(frozen=True)

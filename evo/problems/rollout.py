@@ -110,11 +110,15 @@ def _remember(store: OrderedDict, key: str, value: Any) -> None:
 
 
 def cached_envs(env: EnvConfig, count: int) -> list[gymnasium.Env]:
-    """``count`` env instances for this config, reused across tasks on this thread.
+    """``count`` env instances for this config, each to play one episode.
 
-    Keyed by the config's content, so a new or restarted worker rebuilds them
-    transparently; a cache, never a source of truth (every episode is reset
-    with its seed).
+    With ``env.reuse_instances``, instances are kept across tasks on this thread (keyed
+    by the config's content, so a new or restarted worker rebuilds them transparently;
+    every episode is reset with its seed). Otherwise every call gives new ones, closing
+    the last: a reset need not clear all of an env's state (gymnasium's BipedalWalker
+    keeps its Box2D world, and an episode played on an instance that played others
+    before ends differently), and which episodes an instance played before depends on
+    the chunking.
     """
     store = _lru("envs")
     key = json.dumps(
@@ -122,6 +126,11 @@ def cached_envs(env: EnvConfig, count: int) -> list[gymnasium.Env]:
     )
     pool = store.pop(key, [])
     _remember(store, key, pool)
+    if not env.reuse_instances:
+        for index, old in enumerate(pool[:count]):
+            with contextlib.suppress(Exception):
+                old.close()
+            pool[index] = make_env(env)
     while len(pool) < count:
         pool.append(make_env(env))
     return pool[:count]
@@ -140,7 +149,8 @@ def cached_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
 
 class Lanes:
     """``count`` episodes stepping in lockstep: the env's own vector version (one call for
-    all lanes), or a pool of envs stepped one by one in lane order.
+    all lanes), or a pool of envs stepped one by one in lane order. A lane plays one
+    episode: its reset, then steps until it ends.
 
     With ``group`` set, the pool catches what an env raises: the lanes are members'
     episodes, ``group`` consecutive lanes a member, and a lane that raises ends its whole
