@@ -18,17 +18,10 @@ from evo.errors import ConfigError
 ENVIRONMENT = "DASK_SCHEDULER_ADDRESS"
 
 
-def resolve_address(config: BackendConfig, scheduler: str | None = None) -> str | None:
-    """Scheduler address: ``--scheduler``, then the config, then ``DASK_SCHEDULER_ADDRESS``,
-    then ``scheduler-address`` in Dask's own config (its YAML files, ``DASK_CONFIG``); a bare
-    ``HOST:PORT`` gets the scheme Dask would give it (``tls://`` with ``backend.security``).
-    None: start an embedded cluster."""
-    found = address_source(config, scheduler)
-    return None if found is None else normalize_address(found[0], config)
-
-
 def address_source(config: BackendConfig, scheduler: str | None = None) -> tuple[str, str] | None:
-    """(address as given, where it was given), or None when none is."""
+    """(address as given, where it was given), or None when none is: ``--scheduler``, then
+    the config, then ``DASK_SCHEDULER_ADDRESS``, then ``scheduler-address`` in Dask's own
+    config (its YAML files, ``DASK_CONFIG``)."""
     candidates = [
         (scheduler, "--scheduler"),
         (config.scheduler, "backend.scheduler"),

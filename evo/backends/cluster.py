@@ -80,7 +80,7 @@ class _SpawnBlocksSigint:
 def start_client(
     config: BackendConfig, scheduler: str | None = None, *, wait: bool = True
 ) -> tuple[Any, Any]:
-    """A client of the scheduler at :func:`resolve_address`, or of a new embedded
+    """A client of the scheduler at :func:`check_address`, or of a new embedded
     LocalCluster (``config.workers`` worker processes): ``(client, cluster or None)``.
     An address that is malformed or unreachable raises :class:`ConfigError`. Without
     ``wait``, an embedded cluster's workers are still starting when this returns (its
@@ -279,7 +279,7 @@ class Connection:
         cluster: Any = None,
         wait: bool = True,
     ) -> Connection:
-        """Wrap a given client or cluster, else connect to :func:`resolve_address` or start
+        """Wrap a given client or cluster, else connect to :func:`check_address` or start
         an embedded cluster (``config.workers`` worker processes; without ``wait``, still
         starting on return: :meth:`wait_for_workers`). The workers of a cluster not
         started here must be able to run evo's tasks
