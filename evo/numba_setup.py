@@ -5,8 +5,8 @@ process), imports ``scipy.linalg`` to learn whether a BLAS is at hand: 0.15-0.25
 as long as a whole CartPole run's generations. evo's compiled code calls no BLAS
 (its sums are in a fixed order, for the bits), so while that module loads, this
 finder answers that ``scipy.linalg`` is absent. The one effect is on numba's
-``np.cov``/``np.corrcoef``, whose inner product becomes a plain loop (numba's own
-fallback); numba's ``np.dot`` and ``np.linalg`` import ``scipy.linalg`` themselves
+``np.correlate``/``np.convolve``, whose inner product becomes a plain loop (numba's
+own fallback); numba's ``np.dot`` and ``np.linalg`` import ``scipy.linalg`` themselves
 when first compiled, as they would anyway. Once the target has loaded, the finder
 removes itself.
 """
