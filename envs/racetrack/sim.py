@@ -214,7 +214,7 @@ def _observe_car(planes, following, preceding, angles, x, y, heading, speed, ste
 
 
 @numba.njit(cache=True, nogil=True)
-def _step_kernel(
+def step_cars(
     planes, following, preceding, vertex, direction, arc_start, arc_length,
     angles, lap_length, goal, actions,
     x, y, heading, speed, steer, quad, arc, progress, alive, finished, crashed,
@@ -304,11 +304,11 @@ class RaceSim:
         self.alive = np.zeros(n, dtype=bool)
         self.finished = np.zeros(n, dtype=bool)  # completed the laps
         self.crashed = np.zeros(n, dtype=bool)  # left the track
-        self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)  # frozen cars keep theirs
-        self._goal = laps * self.lap_length  # progress that completes the laps
+        self.observations = np.zeros((n, self.obs_dim), dtype=np.float32)  # frozen cars keep theirs
+        self.goal = laps * self.lap_length  # progress that completes the laps
         self.moved = np.zeros(n, dtype=np.int64)  # steps each car has moved since its reset
         # What a step's compiled pass writes besides the cars' state, kept between steps.
-        self._actions, self._rewards = np.zeros((n, 2)), np.zeros(n)
+        self.moves, self._rewards = np.zeros((n, 2)), np.zeros(n)
         self._terminated = np.zeros(n, dtype=bool)
 
     @property
@@ -360,16 +360,16 @@ class RaceSim:
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`step`, returning (observations, rewards, crashed or finished)."""
         n, tracks = len(self.track_of), self.tracks
-        np.copyto(self._actions, np.reshape(actions, (n, 2)), casting="unsafe")  # as float64
-        _step_kernel(
+        np.copyto(self.moves, np.reshape(actions, (n, 2)), casting="unsafe")  # as float64
+        step_cars(
             tracks.planes, tracks.following, tracks.preceding,
             tracks.vertex, tracks.direction, tracks.arc_start, tracks.arc_length,
-            self.angles, self.lap_length, self._goal, self._actions,
+            self.angles, self.lap_length, self.goal, self.moves,
             self.x, self.y, self.heading, self.speed, self.steer, self.quad,
             self.arc, self.progress, self.alive, self.finished, self.crashed,
-            self._rewards, self._obs, self.moved, self._terminated,
+            self._rewards, self.observations, self.moved, self._terminated,
         )  # fmt: skip
-        return self._obs.copy(), self._rewards.copy(), self._terminated.copy()
+        return self.observations.copy(), self._rewards.copy(), self._terminated.copy()
 
     def ranges(self, cars: np.ndarray | None = None) -> np.ndarray:
         """Distances (m) along each car's rays to the track boundary, capped at the range."""
@@ -392,6 +392,6 @@ class RaceSim:
         _observe_kernel(
             tracks.planes, tracks.following, tracks.preceding, self.angles,
             self.x, self.y, self.heading, self.speed, self.steer, self.quad, self.alive,
-            self._obs,
+            self.observations,
         )  # fmt: skip
-        return self._obs.copy()
+        return self.observations.copy()

@@ -16,11 +16,13 @@ from evo.config import EnvConfig, ExperimentConfig
 from evo.errors import ConfigError
 from evo.messages import join, suggest
 from evo.policies import MLPSpec, spec_for_spaces
+from evo.problems import fused
 from evo.problems.base import Chunk, ChunkResult, EpisodeScores, episode_part, episode_scores
 from evo.problems.imports import load_entry_point
 from evo.problems.normalization import ObservationTally
 from evo.problems.rollout import (
     Lanes,
+    cached_vector_env,
     has_lockstep_version,
     make_env,
     make_vector_env,
@@ -164,10 +166,15 @@ class EnvProblem(EpisodeScores):
 
     def prepare_worker(self) -> None:
         """Build, reset and step the env once with a zero policy, so that a worker's first
-        task does not pay for the imports and the compiled kernels' loading."""
+        task does not pay for the imports and the compiled kernels' loading (for an env
+        whose whole episode loop is compiled, that loop's: one episode of one lane)."""
+        zeros = np.zeros((1, self.policy.num_params), dtype=np.float32)
+        if self.vectorized and fused.plays_fused(vector := cached_vector_env(self.env, 1)):
+            fused.play(vector, self.policy, zeros, np.zeros((1, 1), dtype=np.int64))
+            return
         lanes = Lanes(self, 1)
         obs, _ = lanes.reset(np.zeros(1, dtype=np.int64))
-        policy = self.policy.bind(np.zeros((1, self.policy.num_params), dtype=np.float32), rows=1)
+        policy = self.policy.bind(zeros, rows=1)
         actions = policy.act(np.asarray(obs, dtype=np.float32).reshape(1, 1, -1))
         lanes.step(actions.reshape(1, *self.policy.action_shape), np.ones(1, dtype=bool))
 

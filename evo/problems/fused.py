@@ -1,12 +1,15 @@
-"""Whole episodes of a lockstep classic-control env in one compiled call.
+"""Whole episodes of a lockstep classic-control env, or of the race track, in one
+compiled call.
 
 The lockstep loop of :func:`evo.problems.rollout.run_episodes` costs a few Python-level
 operations a step (the forward pass's call, the env's step, the bookkeeping of live
 lanes): tens of microseconds, against well under a microsecond of arithmetic a lane for
-CartPole. For the envs of :mod:`envs.classic` the loop itself is compiled here: the
-forward pass of the members with a live episode (:func:`evo.forward.forward_by_row`),
-the observation statistics and normalisation, the action head, and the env's own
-step kernel, until every lane has ended.
+CartPole, and paid by every task a generation is cut into (the race track's up to 1,000
+steps). For the envs of :mod:`envs.classic` and the race track's vector env the loop
+itself is compiled here: the forward pass of the members with a live episode
+(:func:`evo.forward.forward_by_row`), the observation statistics and normalisation, the
+action head, and the env's own step kernel, until every lane has ended. A process's
+first use without numba's cache compiles the loop (2-3 s); later ones load it.
 
 Bits: the same operations as the Python loop, lane by lane and member by member. A
 member's outputs are summed in input order whichever other members are computed with
@@ -24,6 +27,8 @@ import numpy as np
 
 from envs.classic import LockstepVectorEnv
 from envs.classic.kernels import acrobot_step, cartpole_step, mountain_car_step, pendulum_step
+from envs.racetrack.env import RaceTrackVectorEnv
+from envs.racetrack.sim import step_cars
 from evo.forward import SQUASH, forward_by_row
 from evo.policies import BoundPolicy, MLPSpec
 from evo.problems.normalization import Normalizer, ObservationTally
@@ -99,7 +104,7 @@ def _play(step, env, params, net, head, episodes, norm, tally, returns, lane_ste
     reset)."""
     state, done, steps, max_steps, constants, obs = env
     layers, activation, squash_low, squash_span = net
-    lanes, members, out_dim = state.shape[0], params.shape[0], layers[-1, 3]
+    lanes, members, out_dim = done.shape[0], params.shape[0], layers[-1, 3]
     width = max(layers[:, 2].max(), layers[:, 3].max())
     index = np.empty(members, dtype=np.int64)
     discrete = np.zeros(lanes, dtype=np.int64)
@@ -132,12 +137,37 @@ def _play(step, env, params, net, head, episodes, norm, tally, returns, lane_ste
         _actions(out, chosen, index, live, episodes, head, discrete, continuous)
         for lane in range(lanes):
             stepped[lane] = not done[lane]
-        actions = continuous if step is pendulum_step else discrete
+        actions = continuous if step is pendulum_step or step is racetrack_step else discrete
         step(state, actions, done, steps, max_steps, constants, obs, rewards, term, trunc)
         for lane in range(lanes):
             if stepped[lane]:
                 returns[lane] += rewards[lane]
                 lane_steps[lane] += 1
+
+
+@_part
+def racetrack_step(state, actions, done, steps, max_steps, constants, obs, rewards, term, trunc):
+    """A step of :class:`envs.racetrack.env.RaceTrackVectorEnv` (its sim's arrays in
+    ``state`` and ``constants``, ``steps`` the cars' moves): the actions as float64, the
+    sim's compiled pass, then the time limit, as the env's ``step`` does."""
+    x, y, heading, speed, steer, quad, arc, progress, alive, finished, crashed, elapsed = state
+    planes, following, preceding, vertex, direction, arc_start, arc_length = constants[:7]
+    angles, lap_length, goal, moves = constants[7:]
+    for lane in range(done.shape[0]):
+        moves[lane, 0] = np.float64(actions[lane, 0])
+        moves[lane, 1] = np.float64(actions[lane, 1])
+    step_cars(
+        planes, following, preceding, vertex, direction, arc_start, arc_length,
+        angles, lap_length, goal, moves,
+        x, y, heading, speed, steer, quad, arc, progress, alive, finished, crashed,
+        rewards, obs, steps, term,
+    )  # fmt: skip
+    elapsed[0] += 1
+    for lane in range(done.shape[0]):
+        trunc[lane] = elapsed[0] >= max_steps and steps[lane] >= max_steps and not term[lane]
+        if trunc[lane]:
+            alive[lane] = False
+        done[lane] = not alive[lane]
 
 
 # One compiled loop an env, so that a process compiles (or loads) only the one it plays.
@@ -161,6 +191,11 @@ def _play_acrobot(env, params, net, head, episodes, norm, tally, returns, lane_s
     _play(acrobot_step, env, params, net, head, episodes, norm, tally, returns, lane_steps)
 
 
+@_kernel
+def _play_racetrack(env, params, net, head, episodes, norm, tally, returns, lane_steps):
+    _play(racetrack_step, env, params, net, head, episodes, norm, tally, returns, lane_steps)
+
+
 # The compiled loop of each vector env, by the env's kernel name.
 LOOPS = {
     "envs.classic.kernels:cartpole_step": _play_cartpole,
@@ -172,11 +207,32 @@ LOOPS = {
 
 def plays_fused(vector: object) -> bool:
     """Whether :func:`play` can run this vector env's episodes."""
+    if isinstance(vector, RaceTrackVectorEnv):
+        return True
     return isinstance(vector, LockstepVectorEnv) and vector.kernel_name in LOOPS
 
 
+def _reset(vector: LockstepVectorEnv | RaceTrackVectorEnv, seeds: np.ndarray) -> tuple:
+    """Reset every lane with its seed; the env's arrays as the compiled loop takes them
+    (state, done, steps, time limit, constants, observations)."""
+    vector.reset(seed=[int(s) for s in seeds.ravel()])
+    if isinstance(vector, LockstepVectorEnv):
+        env = (vector.state, vector.done, vector.steps, vector.max_episode_steps, vector.params)
+        return (*env, vector.obs)
+    sim = vector.sim
+    assert sim is not None
+    tracks = sim.tracks
+    state = (sim.x, sim.y, sim.heading, sim.speed, sim.steer, sim.quad, sim.arc, sim.progress)
+    state = (*state, sim.alive, sim.finished, sim.crashed, np.zeros(1, dtype=np.int64))
+    constants = (tracks.planes, tracks.following, tracks.preceding, tracks.vertex)
+    constants = (*constants, tracks.direction, tracks.arc_start, tracks.arc_length)
+    constants = (*constants, sim.angles, sim.lap_length, sim.goal, sim.moves)
+    done = np.logical_not(sim.alive)
+    return state, done, sim.moved, vector.max_episode_steps, constants, sim.observations
+
+
 def play(
-    vector: LockstepVectorEnv,
+    vector: LockstepVectorEnv | RaceTrackVectorEnv,
     spec: MLPSpec,
     params: np.ndarray,
     seeds: np.ndarray,
@@ -191,9 +247,7 @@ def play(
     policy = BoundPolicy(spec, params)
     forward = policy.forward_pass
     dtype = forward.params.dtype
-    vector.reset(seed=[int(s) for s in seeds.ravel()])
-    env = (vector.state, vector.done, vector.steps, vector.max_episode_steps, vector.params)
-    env = (*env, vector.obs)
+    env = _reset(vector, seeds)
     discrete = spec.action == "discrete"
     cut = not discrete and spec.bounds == "clip" and bool(spec.action_low)
     if discrete:
@@ -217,7 +271,10 @@ def play(
         counting = (tally.sum, tally.sumsq, tally.count, True)
     returns = np.zeros(lanes, dtype=np.float64)
     steps = np.zeros(lanes, dtype=np.int64)
-    LOOPS[vector.kernel_name](
-        env, forward.params, net, head, episodes, norm, counting, returns, steps
-    )
+    if isinstance(vector, RaceTrackVectorEnv):
+        _play_racetrack(env, forward.params, net, head, episodes, norm, counting, returns, steps)
+        vector.elapsed = int(env[0][-1][0])
+    else:
+        loop = LOOPS[vector.kernel_name]
+        loop(env, forward.params, net, head, episodes, norm, counting, returns, steps)
     return returns.reshape(members, episodes), steps.reshape(members, episodes)

@@ -1,8 +1,10 @@
-"""The compiled episode loop of the classic-control envs plays, for every member, the
-episodes gymnasium's own single env plays (returns, steps, observation statistics bit
-for bit), whichever members share its batch and wherever a member sits in it."""
+"""The compiled episode loop of the classic-control envs and the race track plays, for
+every member, the episodes gymnasium's own single env plays (returns, steps, observation
+statistics bit for bit), whichever members share its batch and wherever a member sits in it."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import gymnasium
 import numpy as np
@@ -26,6 +28,9 @@ CASES = [
     ("Pendulum-v1", (4,), "raw", np.float32, 0),
     ("MountainCar-v0", (16,), "tanh", np.float32, 0),
     ("Acrobot-v1", (8,), "tanh", np.float32, 1),
+    # the race track: 120 steps, so that some cars crash and the others are truncated
+    ("envs/RaceTrack-v0", (32, 32), "tanh", np.float32, 0),
+    ("envs/RaceTrack-v0", (8,), "tanh", np.float32, 2),
 ]
 
 
@@ -60,14 +65,17 @@ def test_the_compiled_loop_plays_gymnasiums_episodes(env_id, hidden, bounds, dty
         stats = ObservationStats(rng.normal(0, 3, obs_dim), rng.uniform(20, 90, obs_dim), 9)
         normalizer = stats.normalizer(clip=1.5 if normalize == 2 else None)
     compiled = played(problem, params, seeds, normalizer)
-    reference = played(problem.unbatched(), params, seeds, normalizer)  # gymnasium's envs
+    single = replace(problem, vectorized=False)  # gymnasium's envs, one at a time
+    reference = played(single, params, seeds, normalizer)
     assert compiled[0].tobytes() == reference[0].tobytes()
     np.testing.assert_array_equal(compiled[1], reference[1])
     for ours, theirs in zip(compiled[2], reference[2], strict=True):
         assert ours.tobytes() == theirs.tobytes()
     assert np.unique(compiled[2][0][:, 0]).size == seeds.size  # every lane saw its own
-    if env_id == "CartPole-v1":  # episodes ended at different steps: live members varied
-        assert np.unique(compiled[1]).size > 1
+    if env_id in ("CartPole-v1", "envs/RaceTrack-v0"):  # episodes ended at different steps
+        assert np.unique(compiled[1]).size > 1  # and the live members varied
+    if env_id == "envs/RaceTrack-v0":  # the time limit ended some episodes, crashes others
+        assert 0 < np.count_nonzero(compiled[1] == 120) < seeds.size
 
 
 def test_a_member_plays_the_same_in_any_batch_and_position() -> None:
