@@ -3,10 +3,9 @@
 Per generation the base vectors are submitted once as a task of their own (a
 value Dask can recompute if the worker holding it dies, unlike a ``scatter``
 copy) and every chunk task takes that future positionally. Chunk tasks are
-``pure=False``; each result is collected as soon as it is in and its future
-released. Faults (dead, hung and poisoned workers) are handled per generation
-by :class:`evo.backends.scheduling.GenerationRun`.
-"""
+``pure=False``; each result is collected as soon as it is in, and its future
+released once the next batch is submitted. Faults (dead, hung and poisoned
+workers) are handled per generation by :class:`evo.backends.scheduling.GenerationRun`."""
 
 from __future__ import annotations
 
@@ -68,8 +67,7 @@ class DaskBackend:
         self._episode_s: float | None = None  # measured CPU-seconds per episode, for chunking
         # Workers that held straggling tasks -> (the batch they may work again from, how
         # often they straggled): left out for PROBATION batches, doubled at each repeat, so
-        # a hung worker costs little while a worker that was only slow for a moment (a
-        # busy shared machine) comes back.
+        # a hung worker costs little while one slow for a moment (a busy machine) comes back.
         self._suspects: dict[str, tuple[int, int]] = {}
         self._batches = 0  # batches of tasks run (generations, rounds, their steps)
         self._transfer = TransferCount()  # the bytes Dask's workers served
@@ -81,6 +79,7 @@ class DaskBackend:
         # generations with the embedded cluster, whose scheduler lives in this process).
         self._annotations = {"span": {"name": ("evo",), "ids": (str(uuid.uuid4()),)}}
         self._sent = SentCount()  # the bytes the tasks sent
+        self._held: list[Any] = []  # the last batch's futures, released with the next batch
         embedded = client is None and cluster is None and check_address(config, scheduler) is None
         if embedded and config.start_after_s > 0:  # opened by the start-up thread, later
             self._startup = WorkerStartup(
@@ -356,8 +355,8 @@ class DaskBackend:
             watch=self._watch_workers,
             departed=self._log.departed,
             annotations=self._annotations,
-            # The embedded cluster's workers are reachable from here: skip the scheduler hop.
-            direct=True if self.cluster is not None else None,
+            direct=True if self.cluster is not None else None,  # no scheduler hop from here
+            held=self._held,
         )
         run = GenerationRun(self.client, problem, shared, payloads, generation, placement, function)
         outcome = run.run()
@@ -390,6 +389,7 @@ class DaskBackend:
                 self.client, self.cluster = self.connection.client, self.connection.cluster
         if self.connection is None:
             return
+        self._held.clear()  # dropped futures release themselves (a client may be shared)
         with deferred(), contextlib.suppress(Exception):
             _SchedulerEvents.remove(self.connection.client, self._log.on_scheduler_event)
         starting = startup is not None and not startup.ready.is_set()

@@ -5,7 +5,8 @@ pure function of its inputs, so a re-run gives the same bits):
 
 - A worker dies: Dask re-runs its tasks elsewhere (the base vectors are a task
   too, so they are recomputed if their only copy was lost). A result already
-  collected is never recomputed, because its future is released at once.
+  collected is not recomputed once its future is released: at once, or (with the
+  placement's ``held``) as soon as the next batch is submitted.
 - A worker hangs (stopped, swapping, wedged): Dask keeps waiting for it. When
   nothing has finished for ``straggler_factor`` times the median task time, the
   chunks still out are submitted again to the other workers (with a fresh copy
@@ -135,6 +136,7 @@ class GenerationRun:
         """Submit every chunk and return when each has a result (or raise)."""
         try:
             self._submit(list(range(len(self.chunks))), backup=False, workers=self.workers)
+            self.placement.release_held()  # the last batch's, now that this one is on its way
             last_progress = time.monotonic()
             last_watch = last_progress
             while len(self.results) + len(self.split) < len(self.chunks):
@@ -161,11 +163,7 @@ class GenerationRun:
                     self.client.cancel(futures)
             raise
         finally:
-            with deferred():
-                for attempt in self.attempts.values():
-                    attempt.future.release()
-                for future in self.bases_futures:
-                    future.release()
+            self.placement.drop([a.future for a in self.attempts.values()] + self.bases_futures)
             self.attempts.clear()
             self.bases_futures.clear()
         self.outcome.results = [self.results[i] for i in sorted(self.results)]
@@ -226,8 +224,7 @@ class GenerationRun:
 
     def _forget(self, attempt: Attempt) -> None:
         self.attempts.pop(attempt.future.key, None)
-        with deferred():
-            attempt.future.release()
+        self.placement.drop([attempt.future])
 
     def _retire_chunk(self, chunk: int) -> None:
         """A chunk has its result: cancel any other attempt and release every future of it."""

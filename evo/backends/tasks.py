@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from evo.interrupts import deferred
 from evo.problems.base import ChunkResult
 
 
@@ -52,6 +53,30 @@ class Placement:
     direct: bool | None = None  # gather straight from the workers (None: Dask's default)
     annotations: dict[str, Any] = field(default_factory=dict)  # Dask annotations for tasks
     exclusive: bool = True  # no other experiment's tasks on these workers
+    # Futures done with, released once the next batch is submitted (None: at once). A
+    # client batches what it sends the scheduler, a message at most every 10 ms: releases
+    # sent as a batch ends would hold up the next batch's tasks by most of that.
+    held: list[Any] | None = None
+
+    def drop(self, futures: list[Any]) -> None:
+        """Done with ``futures``: released now, or with the next batch (see ``held``)."""
+        if self.held is not None:
+            self.held.extend(futures)
+        else:
+            release(futures)
+
+    def release_held(self) -> None:
+        """Release the last batch's futures: call once this batch is submitted."""
+        if self.held:
+            futures, self.held[:] = list(self.held), []
+            release(futures)
+
+
+def release(futures: list[Any]) -> None:
+    """Tell the scheduler these futures are no longer wanted."""
+    with deferred():
+        for future in futures:
+            future.release()
 
 
 @dataclass

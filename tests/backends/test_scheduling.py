@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,58 @@ def test_bench_soak_reports_memory_growth(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("runs*"))  # the soak's run folder is temporary
     short = run_cli("bench", str(path), "--soak", "10")
     assert short.returncode == 2 and "--soak" in short.stderr
+
+
+def _results_on_cluster(client) -> set[str]:
+    """Keys of chunk results the scheduler still holds."""
+
+    def keys(dask_scheduler) -> set[str]:
+        return {str(key) for key in dask_scheduler.tasks if str(key).startswith("run_on_worker")}
+
+    return client.run_on_scheduler(keys)
+
+
+def _until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_batchs_results_are_released_once_the_next_batch_is_submitted(client_2workers) -> None:
+    """A client sends the scheduler a message at most every 10 ms: releasing a batch's
+    futures as it ends would hold up the next batch's tasks. They go with the next batch;
+    the numbers are the same as in process."""
+    from evo.backends.dask import DaskBackend
+    from evo.backends.serial import SerialBackend
+
+    config = from_dict(
+        {
+            "function": {"name": "sphere", "dim": 8},
+            "backend": {"kind": "dask", "placement": "cluster", "start_after_s": 0},
+        }
+    )
+    problem = make_problem(config)
+    rng = np.random.default_rng(4)
+    params = rng.standard_normal((12, problem.policy.num_params)).astype(np.float32)
+    population = Population(params, Members.build(np.arange(12), 0, 0.0))
+    seeds = problem.generation_seeds(0, 0, population.size)
+    serial = SerialBackend(problem, config.backend).evaluate(population, seeds, 0)
+    before = _results_on_cluster(client_2workers)
+    backend = DaskBackend(problem, config.backend, client=client_2workers)
+    try:
+        first = backend.evaluate(population, seeds, 0)
+        held = _results_on_cluster(client_2workers) - before
+        # Collected, and still wanted a second later (a release would have arrived by then).
+        assert not _until(lambda: not held & _results_on_cluster(client_2workers), timeout=1.0)
+        second = backend.evaluate(population, seeds, 1)
+        assert _until(lambda: not held & _results_on_cluster(client_2workers))
+        last = _results_on_cluster(client_2workers) - before
+        assert last and not last & held
+    finally:
+        backend.close()
+    assert _until(lambda: not last & _results_on_cluster(client_2workers))  # closed: released
+    for evaluation in (first, second):
+        np.testing.assert_array_equal(evaluation.fitness, serial.fitness)
