@@ -27,7 +27,7 @@ from evo.backends.compat import WorkerVetting
 from evo.backends.scheduling import GenerationRun, annotate
 from evo.backends.serial import SerialBackend
 from evo.backends.startup import RoundVenue, Venue, WorkerStartup
-from evo.backends.tasks import Placement, generation_bases
+from evo.backends.tasks import Placement, generation_bases, release_held
 from evo.config import BackendConfig
 from evo.interrupts import deferred
 from evo.population import Population
@@ -271,6 +271,7 @@ class DaskBackend:
         """Work done here since ``started`` while the workers start: a deferred start
         begins once such work adds up to ``start_after_s``, unless generations are too
         small for the workers ever to be faster (:meth:`Venue.worth_starting`)."""
+        release_held(self._held)  # no batch follows on the cluster soon
         if self._startup is not None:
             self._here_s += time.perf_counter() - started
             threads = self.config.workers or os.cpu_count() or 1
@@ -316,7 +317,7 @@ class DaskBackend:
             return results
         workers, _ = self._healthy_workers()
         with deferred(), annotate(**self._annotations):
-            return self.client.map(
+            futures = self.client.map(
                 function,
                 [problem] * len(payloads),
                 [shared] * len(payloads),
@@ -325,13 +326,12 @@ class DaskBackend:
                 workers=workers,
                 allow_other_workers=False,
             )
+        release_held(self._held)
+        return futures
 
     def release(self, refs: list) -> None:
-        """Drop the futures: the workers free the results."""
-        with deferred():
-            for future in refs:
-                if hasattr(future, "release"):  # not a result computed here
-                    future.release()
+        """Drop the futures (with the next batch): the workers free the results."""
+        self._held.extend(f for f in refs if hasattr(f, "release"))  # not results made here
 
     def _run(
         self,
@@ -389,7 +389,7 @@ class DaskBackend:
                 self.client, self.cluster = self.connection.client, self.connection.cluster
         if self.connection is None:
             return
-        self._held.clear()  # dropped futures release themselves (a client may be shared)
+        release_held(self._held)
         with deferred(), contextlib.suppress(Exception):
             _SchedulerEvents.remove(self.connection.client, self._log.on_scheduler_event)
         starting = startup is not None and not startup.ready.is_set()

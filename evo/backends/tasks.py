@@ -67,9 +67,14 @@ class Placement:
 
     def release_held(self) -> None:
         """Release the last batch's futures: call once this batch is submitted."""
-        if self.held:
-            futures, self.held[:] = list(self.held), []
-            release(futures)
+        release_held(self.held)
+
+
+def release_held(held: list[Any] | None) -> None:
+    """Release the futures in ``held`` and empty it."""
+    if held:
+        futures, held[:] = list(held), []
+        release(futures)
 
 
 def release(futures: list[Any]) -> None:
