@@ -5,9 +5,13 @@
   entry point, autoreset disabled, one reset seed per car).
 """
 
-import gymnasium
+from envs import numba_cache
 
-from envs.racetrack import MAX_EPISODE_STEPS
+numba_cache.install()  # before any of the project's cached functions is defined
+
+import gymnasium  # noqa: E402
+
+from envs.racetrack import MAX_EPISODE_STEPS  # noqa: E402
 
 if "envs/RaceTrack-v0" not in gymnasium.registry:
     gymnasium.register(

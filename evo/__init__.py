@@ -14,6 +14,7 @@ from evo import numba_setup
 
 numba_setup.install()  # before anything compiles: see evo/numba_setup.py
 
+import envs  # noqa: E402, F401  (registers the envs; numba's cache stamp: envs/numba_cache.py)
 import evo.loggers  # noqa: E402  (registers the loggers of the config's logging section)
 import evo.strategies  # noqa: E402, F401  (registers the strategies' config sections)
 

@@ -1,4 +1,5 @@
-"""Numba's target loads without ``scipy.linalg``, and numba's BLAS functions still work."""
+"""Numba in evo: its target loads without ``scipy.linalg`` (numba's BLAS functions still
+work), and its cache of the project's compiled code is stale when any of that code changes."""
 
 from __future__ import annotations
 
@@ -50,3 +51,43 @@ def test_the_first_compile_skips_scipy_and_numbas_blas_still_works() -> None:
 def test_scipy_imported_first_is_left_alone() -> None:
     code = "import scipy.linalg\n" + AFTER_IMPORT
     assert _run(code) == ["True False", "True True True"]
+
+
+def test_the_cache_stamp_covers_every_compiled_source_file(tmp_path: Path) -> None:
+    """Any change of a file with compiled code (a callee of another file's cached
+    function too) makes every cached function of the project stale; others do not."""
+    from envs.numba_cache import tree_stamp
+
+    for package in ("evo", "envs"):
+        (tmp_path / package / "sub").mkdir(parents=True)
+    kernel = tmp_path / "envs" / "sub" / "kernel.py"
+    kernel.write_text("import numba\n\n@numba.njit(cache=True)\ndef f(x):\n    return x + 1\n")
+    (tmp_path / "evo" / "loop.py").write_text("from numba import njit\n")
+    plain = tmp_path / "evo" / "plain.py"
+    plain.write_text("x = 1\n")
+    first = tree_stamp(tmp_path)
+    plain.write_text("x = 2\n")
+    assert tree_stamp(tmp_path) == first  # no compiled code there
+    kernel.write_text(kernel.read_text().replace("x + 1", "x + 2"))
+    changed = tree_stamp(tmp_path)
+    assert changed != first
+    (tmp_path / "evo" / "loop.py").rename(tmp_path / "evo" / "loops.py")
+    assert tree_stamp(tmp_path) != changed  # a file's path counts too
+
+
+def test_the_projects_functions_are_cached_with_the_stamp() -> None:
+    import numba
+
+    import evo  # noqa: F401  (installs the locators)
+    from envs.numba_cache import ROOT, tree_stamp
+    from evo import forward
+
+    locator = forward._forward_by_row._cache._impl._locator
+    assert type(locator).__name__.startswith("Project")
+    assert locator.get_source_stamp() == tree_stamp(ROOT)
+
+    @numba.njit(cache=True)
+    def outside(x):  # this test file is not the project's code: numba's own locator
+        return x
+
+    assert not type(outside._cache._impl._locator).__name__.startswith("Project")
