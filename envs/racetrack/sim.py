@@ -307,7 +307,8 @@ class RaceSim:
         self.observations = np.zeros((n, self.obs_dim), dtype=np.float32)  # frozen cars keep theirs
         self.goal = laps * self.lap_length  # progress that completes the laps
         self.moved = np.zeros(n, dtype=np.int64)  # steps each car has moved since its reset
-        # What a step's compiled pass writes besides the cars' state, kept between steps.
+        # The actions as the compiled pass reads them, and what it writes besides the cars'
+        # state, kept between steps.
         self.moves, self._rewards = np.zeros((n, 2)), np.zeros(n)
         self._terminated = np.zeros(n, dtype=bool)
 

@@ -6,10 +6,12 @@ operations a step (the forward pass's call, the env's step, the bookkeeping of l
 lanes): tens of microseconds, against well under a microsecond of arithmetic a lane for
 CartPole, and paid by every task a generation is cut into (the race track's up to 1,000
 steps). For the envs of :mod:`envs.classic` and the race track's vector env the loop
-itself is compiled here: the forward pass of the members with a live episode
-(:func:`evo.forward.forward_by_row`), the observation statistics and normalisation, the
-action head, and the env's own step kernel, until every lane has ended. A process's
-first use without numba's cache compiles the loop (2-3 s); later ones load it.
+itself is compiled (:mod:`evo.problems.compiled_loop`; the race track's step is in
+:mod:`evo.problems.fused_racetrack`): the forward pass of the members with a live
+episode (:func:`evo.forward.forward_by_row`), the observation statistics and
+normalisation, the action head, and the env's own step kernel, until every lane has
+ended. A process's first use without numba's cache compiles the loop (2-3 s); later
+ones load it.
 
 Bits: the same operations as the Python loop, lane by lane and member by member. A
 member's outputs are summed in input order whichever other members are computed with
@@ -92,7 +94,7 @@ def _race_track(vector: object) -> bool:
         return False
     from envs.racetrack.env import RaceTrackVectorEnv
 
-    return isinstance(vector, RaceTrackVectorEnv)
+    return type(vector) is RaceTrackVectorEnv  # a subclass may step otherwise
 
 
 def play(

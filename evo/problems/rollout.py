@@ -311,8 +311,8 @@ class _LiveActor:
                 whole = live.size == len(self.params)
                 members = self.params if whole else self.params[live]
                 self.policy = self.spec.bind(members, rows=obs.shape[1])
-        if self.live.size == len(self.params):
-            return self.policy.act(obs)
+        if self.live.size == len(self.params):  # in the dtype below: the same either way
+            return self.policy.act(obs).astype(self.dtype, copy=False)
         actions = np.zeros((*obs.shape[:2], *self.spec.action_shape), dtype=self.dtype)
         actions[self.live] = self.policy.act(obs[self.live])
         return actions

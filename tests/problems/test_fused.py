@@ -31,6 +31,7 @@ CASES = [
     # the race track: 120 steps, so that some cars crash and the others are truncated
     ("envs/RaceTrack-v0", (32, 32), "tanh", np.float32, 0),
     ("envs/RaceTrack-v0", (8,), "tanh", np.float32, 2),
+    pytest.param("envs/RaceTrack-v0", (8,), "tanh", np.float64, 1, marks=SLOW),
 ]
 
 
