@@ -43,6 +43,59 @@ class ExplodingEnv(gymnasium.Env):
 gymnasium.register(id="Exploding-v0", entry_point=ExplodingEnv, max_episode_steps=50)
 
 
+class MemoryEnv(gymnasium.Env):
+    """Five steps of reward 1 (an action 1 adds 1), from a random 2-D start."""
+
+    observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        return self.np_random.uniform(-1, 1, size=2).astype(np.float32), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        return np.zeros(2, dtype=np.float32), 1.0 + float(action), False, False, {}
+
+
+class MemoryVectorEnv(gymnasium.vector.VectorEnv):
+    """:class:`MemoryEnv` in lockstep (autoreset disabled), whose reset keeps a count of
+    the resets before it and adds it to every reward: a third-party vector env whose
+    episodes depend on what the instance played before."""
+
+    metadata = {"autoreset_mode": gymnasium.vector.AutoresetMode.DISABLED}  # noqa: RUF012
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int = 5) -> None:
+        self.num_envs, self.limit = num_envs, max_episode_steps
+        self.single_observation_space = MemoryEnv.observation_space
+        self.single_action_space = MemoryEnv.action_space
+        self.observation_space = gymnasium.vector.utils.batch_space(
+            MemoryEnv.observation_space, num_envs
+        )
+        self.action_space = gymnasium.vector.utils.batch_space(MemoryEnv.action_space, num_envs)
+        self.resets, self.steps = 0, 0
+
+    def reset(self, *, seed: Any = None, options: dict | None = None) -> tuple[Any, dict]:
+        self.resets += 1
+        self.steps = 0
+        starts = [np.random.default_rng(s).uniform(-1, 1, size=2) for s in seed]
+        return np.asarray(starts, dtype=np.float32), {}
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict]:
+        self.steps += 1
+        rewards = 1.0 + np.asarray(actions, dtype=np.float64) + (self.resets - 1)
+        ended = np.full(self.num_envs, self.steps >= self.limit)
+        obs = np.zeros((self.num_envs, 2), dtype=np.float32)
+        return obs, rewards, ended, np.zeros(self.num_envs, dtype=bool), {}
+
+
+gymnasium.register(
+    id="Memory-v0",
+    entry_point=MemoryEnv,
+    vector_entry_point=MemoryVectorEnv,
+    max_episode_steps=5,
+)
+
+
 class PoisonPendulumEnv(PendulumEnv):
     """Pendulum whose episode with seed ``poison_seed`` kills the Dask worker running it
     (SIGKILL, every time); outside a worker that episode raises ``RuntimeError`` instead."""

@@ -54,11 +54,12 @@ class EnvConfig(Section):
     )
     reuse_instances: bool = option(
         False,
-        "an env played one instance at a time keeps its instances from episode to episode "
-        "(reset with each episode's seed), saving their making; only for an env whose reset "
-        "clears all its state: gymnasium's BipedalWalker keeps its Box2D world, so its next "
-        "episode would depend on the ones the instance played before, and a run's numbers on "
-        "its chunking (false: a new instance for every episode)",
+        "an env played one instance at a time (or a vector env not evo's own) keeps its "
+        "instances from episode to episode (reset with each episode's seed), saving their "
+        "making; only for an env whose reset clears all its state: gymnasium's BipedalWalker "
+        "keeps its Box2D world, so its next episode would depend on the ones the instance "
+        "played before, and a run's numbers on its chunking (false: a new instance for every "
+        "episode, a new vector env for every chunk)",
     )
 
 

@@ -24,6 +24,7 @@ from evo.problems.rollout import (
     Lanes,
     cached_vector_env,
     has_lockstep_version,
+    is_own_env,
     make_env,
     make_vector_env,
     plays_fast,
@@ -123,9 +124,7 @@ class EnvProblem(EpisodeScores):
     def safe_in_process(self) -> bool:
         """Whether the env is evo's own code (its classic-control and MuJoCo lockstep
         versions, the race track): safe to evaluate in the orchestrator's process."""
-        env = self.env
-        ours = has_lockstep_version(env) or plays_fast(env) or env.id.startswith("envs/")
-        return env.entry_point is None and ours
+        return is_own_env(self.env)
 
     @property
     def splits_episodes(self) -> bool:

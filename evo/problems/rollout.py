@@ -66,6 +66,13 @@ def has_lockstep_version(env: EnvConfig) -> bool:
     return env.entry_point is None and env.id in LOCKSTEP
 
 
+def is_own_env(env: EnvConfig) -> bool:
+    """Whether the env is evo's own code (its classic-control and MuJoCo lockstep
+    versions, the race track), whose reset clears all of an instance's state."""
+    ours = has_lockstep_version(env) or plays_fast(env) or env.id.startswith("envs/")
+    return env.entry_point is None and ours
+
+
 def plays_fast(env: EnvConfig) -> bool:
     """Whether the env steps in evo's lockstep MuJoCo version (the same bits as gymnasium's)."""
     return env.fast and env.entry_point is None and reproduces(env.id, env.kwargs)
@@ -137,12 +144,18 @@ def cached_envs(env: EnvConfig, count: int) -> list[gymnasium.Env]:
 
 
 def cached_vector_env(env: EnvConfig, count: int) -> gymnasium.vector.VectorEnv:
-    """A vector env of ``count`` sub-envs for this config, reused on this thread."""
+    """A vector env of ``count`` sub-envs for this config, reused on this thread when it
+    is evo's own (or with ``env.reuse_instances``): another's reset need not clear all
+    its state (see :func:`cached_envs`), so it is made anew for every call."""
     store = _lru("vector")
     key = json.dumps(
         [env.id, env.entry_point, env.kwargs, env.max_steps, count], sort_keys=True, default=str
     )
     vector_env = store.pop(key, None)
+    if vector_env is not None and not (env.reuse_instances or is_own_env(env)):
+        with contextlib.suppress(Exception):
+            vector_env.close()
+        vector_env = None
     _remember(store, key, vector_env if vector_env is not None else make_vector_env(env, count))
     return store[key]
 

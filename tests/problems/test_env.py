@@ -49,6 +49,23 @@ def test_member_results_do_not_depend_on_chunk_company(env_id: str, max_steps: i
     assert np.unique(whole.fitness).size > 1
 
 
+@pytest.mark.parametrize("reuse", [False, True])
+def test_a_third_party_vector_env_is_made_anew_for_every_chunk(reuse: bool) -> None:
+    # Memory-v0's vector env adds to every reward the resets it saw before: kept from
+    # chunk to chunk (env.reuse_instances), a chunk's numbers depend on what ran before.
+    problem, params = problem_and_params(
+        members=4, env_id="tests.helpers:Memory-v0", reuse_instances=reuse
+    )
+    assert problem.vectorized and not problem.safe_in_process
+    seeds = episode_seeds(3, 0, np.arange(4), 2)
+    first = evaluate_chunk(problem, params, chunk_of(params, np.arange(4), seeds))
+    again = evaluate_chunk(problem, params, chunk_of(params, np.arange(4), seeds))
+    if reuse:
+        assert np.all(again.fitness > first.fitness)
+    else:
+        np.testing.assert_array_equal(again.fitness, first.fitness)
+
+
 def test_lockstep_matches_one_episode_at_a_time() -> None:
     problem, params = problem_and_params(members=3)
     seeds = episode_seeds(5, 2, np.arange(3), 3)
