@@ -215,10 +215,19 @@ class LaggyProxy:
         await asyncio.gather(self._pipe(reader, upstream[1]), self._pipe(upstream[0], writer))
 
     def close(self) -> None:
-        """Stop listening and the loop's thread."""
-        self.loop.call_soon_threadsafe(self.server.close)
+        """Stop listening, end the connections' tasks, then the loop and its thread."""
+
+        async def shutdown() -> None:
+            self.server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        self.loop.close()
 
 
 def wait_until(
