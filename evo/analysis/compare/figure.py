@@ -80,7 +80,9 @@ def _plot(
                 va="bottom",
                 bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9},
             )
-        if unit is not None:
+        if not extents:  # nothing drawn: no scale to read (its 0-1 "B" would be mB)
+            axes.set_xticks([])
+        elif unit is not None:
             axes.xaxis.set_major_formatter(EngFormatter(unit=unit))  # 120 k, 1.5 MB
             if axes.get_xscale() == "linear":  # labels like "800 kB" need room: 6 at most
                 axes.xaxis.set_major_locator(MaxNLocator(nbins=5))
