@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evo.noise import NoiseTable, table
-from evo.noise_sums import perturbed_rows
+from evo.noise import NUMPY_SUM_LIMIT, NoiseTable, table
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def materialize(bases: Bases | np.ndarray, members: Members) -> np.ndarray:
         raise ValueError("perturbed members need the noise table their offsets index")
     values = table(shared.noise) if perturbed.any() else np.zeros(0, dtype=np.float32)
     spread = _NO_SPREAD if shared.spread is None else shared.spread
-    perturbed_rows(
+    arguments = (
         vectors,
         np.asarray(members.base_index, dtype=np.int64),
         np.ascontiguousarray(spread, dtype=np.float32),
@@ -162,4 +161,31 @@ def materialize(bases: Bases | np.ndarray, members: Members) -> np.ndarray:
         coefficients,
         out,
     )
+    if out.size <= NUMPY_SUM_LIMIT:  # small: numpy, the same bits, no compiled code to load
+        perturbed_rows_numpy(*arguments)
+    else:
+        from evo.noise_sums import perturbed_rows
+
+        perturbed_rows(*arguments)
     return out
+
+
+def perturbed_rows_numpy(
+    bases: np.ndarray,
+    base_index: np.ndarray,
+    spread: np.ndarray,
+    values: np.ndarray,
+    offsets: np.ndarray,
+    coefficients: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """:func:`evo.noise_sums.perturbed_rows` in numpy: each element the same float32
+    multiplies (``spread * noise`` first, with a spread) then the add; a row with
+    coefficient 0 is a copy of its base."""
+    out[:] = bases[base_index]
+    rows = np.flatnonzero(coefficients != 0)
+    if rows.size:
+        pieces = values[offsets[rows, None] + np.arange(out.shape[1])]
+        if spread.shape[0] > 0:
+            pieces = spread[base_index[rows]] * pieces
+        out[rows] = bases[base_index[rows]] + coefficients[rows, None] * pieces

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evo.noise import NoiseTable
-from evo.population import Bases, Members, Population, materialize
+from evo.population import Bases, Members, Population, materialize, perturbed_rows_numpy
 
 TABLE = NoiseTable(size=64, seed=5)
 
@@ -66,3 +66,34 @@ def test_pair_leaders_name_the_first_member_of_each_mirrored_pair() -> None:
     )
     population = Population(bases=np.zeros((2, 3), np.float32), members=members)
     np.testing.assert_array_equal(population.pair_leaders(), [0, 1, 1, 3, 3, 5, 5, 7])
+
+
+@pytest.mark.parametrize("with_spread", [False, True])
+def test_the_numpy_rows_are_the_compiled_kernels_bits(with_spread: bool) -> None:
+    """Small populations are materialised with numpy (no compiled code to load), large
+    ones with numba: the same bits, signed zeros, infinities and NaNs included."""
+    from evo.noise_sums import perturbed_rows
+
+    rng = np.random.default_rng(11)
+    bases = (rng.standard_normal((3, 257)) * 10).astype(np.float32)
+    bases[0, :4] = [-0.0, np.inf, np.nan, 3e38]
+    values = rng.standard_normal(5_000).astype(np.float32)
+    values[:3] = [np.inf, -0.0, 1e30]
+    base_index = rng.integers(0, 3, 40).astype(np.int64)
+    base_index[[0, 3]] = 0  # the special values: perturbed, and copied as they are
+    offsets = rng.integers(0, 5_000 - 257, 40).astype(np.int64)
+    offsets[:2] = 0
+    coefficients = rng.standard_normal(40).astype(np.float32)
+    coefficients[[3, 7]] = 0.0
+    coefficients[5] = -0.0
+    spread = (
+        np.abs(rng.standard_normal((3, 257))).astype(np.float32)
+        if with_spread
+        else np.zeros((0, 0), dtype=np.float32)
+    )
+    arguments = (bases, base_index, spread, values, offsets, coefficients)
+    compiled, plain = np.empty((40, 257), np.float32), np.empty((40, 257), np.float32)
+    perturbed_rows(*arguments, compiled)
+    perturbed_rows_numpy(*arguments, plain)
+    assert compiled.tobytes() == plain.tobytes()
+    assert np.signbit(plain[3, 0]) and plain[3].tobytes() == bases[base_index[3]].tobytes()
