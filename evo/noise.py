@@ -84,6 +84,16 @@ def table(spec: NoiseTable) -> np.ndarray:
         return _cached[1]
 
 
+def build_soon(spec: NoiseTable) -> None:
+    """Start building ``spec``'s table on a thread of its own: numpy fills it without
+    the GIL, beside whatever this process does next (numba's first load, say); the first
+    :func:`table` call finds it ready or waits for the rest."""
+    with _lock:
+        if _cached is not None and _cached[0] == spec:
+            return
+    threading.Thread(target=table, args=(spec,), name="evo-noise-table", daemon=True).start()
+
+
 def draw_offsets(
     rng: np.random.Generator, count: int, spec: NoiseTable, num_params: int
 ) -> np.ndarray:

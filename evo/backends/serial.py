@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ class SerialBackend:
     def __init__(self, problem: Problem, config: BackendConfig) -> None:
         self.problem = problem
         self.config = config
+        self._prepared = False
 
     def evaluate(
         self,
@@ -32,6 +34,12 @@ class SerialBackend:
         normalizer: Normalizer | None = None,
     ) -> Evaluation:
         """Fitness of every member, in member order (playing with ``normalizer``, if any)."""
+        if not self._prepared:  # compiled code loads first: the noise table builds meanwhile
+            self._prepared = True
+            prepare = getattr(self.problem, "prepare_worker", None)
+            if prepare is not None:
+                with contextlib.suppress(Exception):  # a failing env fails in the evaluation
+                    prepare()
         plan = plan_chunks(population.members, self.config.chunk_size, slots=0)
         chunks = make_chunks(population, episode_seeds, plan, normalizer)
         results = []

@@ -18,7 +18,14 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from evo.config import AlgorithmConfig, ConfigError, option
-from evo.noise import NoiseTable, default_size, draw_offsets, moments, weighted_sum
+from evo.noise import (
+    NoiseTable,
+    build_soon,
+    default_size,
+    draw_offsets,
+    moments,
+    weighted_sum,
+)
 from evo.population import Members, Population
 
 
@@ -67,6 +74,7 @@ class Strategy(Generic[C, S]):
         noise_table = self.noise_table(len(params))
         if noise_table is None:
             return state
+        build_soon(noise_table)  # the first generation needs it: built meanwhile
         return dataclasses.replace(state, noise_table=noise_table.as_array())
 
     def noise_table(self, num_params: int) -> NoiseTable | None:
