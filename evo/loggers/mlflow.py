@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,6 +55,9 @@ def connect(uri: str, key: str) -> Any:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
     if uri.startswith(("http://", "https://")):
+        import urllib.error  # here: urllib.request and its imports cost every run ~15 ms
+        import urllib.request
+
         try:
             with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5):
                 pass
