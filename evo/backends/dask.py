@@ -73,10 +73,9 @@ class DaskBackend:
         self._transfer = TransferCount()  # the bytes Dask's workers served
         self._log = ClusterLog()  # workers joining and leaving, their threads
         self._vetting = WorkerVetting()  # what each worker has, probed once
-        # All of a run's tasks in one Dask span: otherwise the scheduler opens a new
-        # "default" span each time the cluster goes idle (every generation) and keeps
-        # them all, and the orchestrator's memory grows with the run (+40% over 1000
-        # generations with the embedded cluster, whose scheduler lives in this process).
+        # All of a run's tasks in one Dask span: else the scheduler opens a "default" span
+        # each time the cluster goes idle (every generation) and keeps them all: +40% of the
+        # orchestrator's memory over 1000 generations (the embedded scheduler lives here).
         self._annotations = {"span": {"name": ("evo",), "ids": (str(uuid.uuid4()),)}}
         self._sent = SentCount()  # the bytes the tasks sent
         self._held: list[Any] = []  # the last batch's futures, released with the next batch
@@ -159,10 +158,11 @@ class DaskBackend:
         """One line for the console: where the scheduler and its dashboard are."""
         if self.connection is None:
             count = self.config.workers or os.cpu_count() or 1
+            faster = " if they would be faster there" if self.config.placement == "auto" else ""
             return (
                 f"dask backend: embedded LocalCluster of {count} workers, started once "
-                f"generations have run {self.config.start_after_s:g} s in this process "
-                f"(backend.start_after_s)"
+                f"generations have run {self.config.start_after_s:g} s in this process{faster} "
+                f"(backend.start_after_s, backend.placement)"
             )
         return self.connection.describe()
 
