@@ -7,7 +7,6 @@ and knows what it must close: a client it made, and an embedded cluster.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -316,6 +315,8 @@ class Connection:
         """The scheduler's record of each worker, by address; :class:`SchedulerLostError`
         once the scheduler is gone (the client gave up reconnecting, or it answers no
         more)."""
+        import asyncio  # here: a run that starts no cluster does not import it (~11 ms)
+
         self.check_alive()
         try:
             with deferred():
