@@ -169,7 +169,8 @@ class EnvProblem(EpisodeScores):
         whose whole episode loop is compiled, that loop's: one episode of one lane)."""
         zeros = np.zeros((1, self.policy.num_params), dtype=np.float32)
         short = replace(self.env, max_steps=1)  # a zero policy may stand still to the limit
-        if self.vectorized and fused.plays_fused(vector := cached_vector_env(short, 1)):
+        compiled = self.vectorized and not plays_fast(self.env)  # MuJoCo's loop is not
+        if compiled and fused.plays_fused(vector := cached_vector_env(short, 1)):
             fused.play(vector, self.policy, zeros, np.zeros((1, 1), dtype=np.int64))
             return
         lanes = Lanes(self, 1)

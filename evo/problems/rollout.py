@@ -324,7 +324,7 @@ class _LiveActor:
                 whole = live.size == len(self.params)
                 members = self.params if whole else self.params[live]
                 self.policy = self.spec.bind(members, rows=obs.shape[1])
-        if self.live.size == len(self.params):  # in the dtype below: the same either way
+        if self.live.size == len(self.params):  # self.dtype, as when some members are out
             return self.policy.act(obs).astype(self.dtype, copy=False)
         actions = np.zeros((*obs.shape[:2], *self.spec.action_shape), dtype=self.dtype)
         actions[self.live] = self.policy.act(obs[self.live])
